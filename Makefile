@@ -1,0 +1,58 @@
+# Set-up and everyday commands. `make serve` and `make test` are all a fresh machine needs.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+HOST ?= 0.0.0.0
+PORT ?= 8000
+DATA ?= ../shared/data
+BUILD ?= build
+
+.PHONY: help venv install-service install-full serve test test-unit dataset train export evaluate benchmark reproduce clean
+
+help:
+	@echo "make serve   - create .venv, install the service (no TensorFlow), serve models/ on port $(PORT)"
+	@echo "make test    - create .venv, install everything incl. training extras, run the test suite"
+	@echo "make reproduce - rebuild the dataset from $(DATA), train, export and evaluate the default model"
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+# Stamp files record what was installed, so repeated runs are no-ops.
+$(VENV)/.service-installed: pyproject.toml | $(VENV)/bin/python
+	$(PIP) install --quiet -e '.[test]'
+	touch $@
+
+$(VENV)/.full-installed: pyproject.toml | $(VENV)/bin/python
+	$(PIP) install --quiet -e '.[training,test]'
+	touch $@ $(VENV)/.service-installed
+
+install-service: $(VENV)/.service-installed
+install-full: $(VENV)/.full-installed
+
+serve: install-service
+	PORT=$(PORT) HOST=$(HOST) $(PY) -m service
+
+test: install-full
+	$(PY) -m pytest -q
+
+dataset: install-full
+	$(PY) -m training.data build --librispeech $(DATA)/LibriSpeech --esc50 $(DATA)/ESC-50 --out $(BUILD)/dataset --segment --mix snr
+
+train: install-full
+	$(PY) -m training.train --data $(BUILD)/dataset --preset default --out $(BUILD)/runs/default
+
+export: install-full
+	$(PY) -m training.export --run $(BUILD)/runs/default --out models/denoiser.onnx
+
+evaluate: install-full
+	$(PY) -m training.evaluate --data $(BUILD)/dataset --model models/denoiser.onnx --out $(BUILD)/eval/default
+
+benchmark: install-service
+	$(PY) -m service.benchmark
+
+reproduce: dataset train export evaluate
+
+clean:
+	rm -rf $(VENV) $(BUILD) .pytest_cache

@@ -1,0 +1,131 @@
+"""The self-describing model file: ONNX metadata keys, and loading with onnxruntime.
+
+Training writes the metadata with :func:`metadata_props`; the service and the
+evaluation read it back with :class:`OnnxModel`. Values are strings (ONNX
+``metadata_props``); structured values are JSON.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from denoise_core.signal import SignalSpec, enhance_audio
+
+#: metadata keys holding JSON values
+JSON_KEYS = ("signal", "data_summary", "evaluation", "training")
+INPUT_NAME = "features"
+OUTPUT_NAME = "output"
+
+
+@dataclass
+class ModelInfo:
+    """Everything a model file says about itself."""
+
+    name: str
+    version: str
+    preset: str
+    signal: SignalSpec
+    training_commit: str = "unknown"
+    data_summary: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+    evaluation: dict[str, Any] = field(default_factory=dict)
+
+    def to_props(self) -> dict[str, str]:
+        """Flat string metadata: JSON blobs plus the signal fields as plain keys."""
+        s = self.signal
+        props = {
+            "model_name": self.name,
+            "model_version": self.version,
+            "preset": self.preset,
+            "training_commit": self.training_commit,
+            "signal": json.dumps(s.to_dict(), sort_keys=True),
+            "data_summary": json.dumps(self.data_summary, sort_keys=True),
+            "training": json.dumps(self.training, sort_keys=True),
+            "evaluation": json.dumps(self.evaluation, sort_keys=True),
+            # the same contract again as plain keys, for humans and other tools
+            "sample_rate": str(s.sample_rate),
+            "n_fft": str(s.n_fft),
+            "hop_length": str(s.hop_length),
+            "win_length": str(s.window_length),
+            "window": s.window,
+            "center": str(s.center).lower(),
+            "magnitude": s.magnitude,
+            "output": s.output,
+            "norm_min": repr(s.norm_min),
+            "norm_max": repr(s.norm_max),
+            "frame_multiple": str(s.frame_multiple),
+        }
+        return props
+
+    @classmethod
+    def from_props(cls, props: dict[str, str]) -> "ModelInfo":
+        missing = [k for k in ("model_name", "model_version", "signal") if k not in props]
+        if missing:
+            raise ValueError(f"model file lacks metadata: {', '.join(missing)}")
+        loads = {k: json.loads(props.get(k) or "{}") for k in JSON_KEYS}
+        return cls(
+            name=props["model_name"],
+            version=props["model_version"],
+            preset=props.get("preset", "unknown"),
+            signal=SignalSpec.from_dict(loads["signal"]),
+            training_commit=props.get("training_commit", "unknown"),
+            data_summary=loads["data_summary"],
+            training=loads["training"],
+            evaluation=loads["evaluation"],
+        )
+
+
+def sha256_of(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class OnnxModel:
+    """An ONNX denoiser loaded with onnxruntime, plus its signal contract."""
+
+    def __init__(self, path: str | Path, intra_op_threads: int = 0, inter_op_threads: int = 1) -> None:
+        self.path = Path(path)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = intra_op_threads
+        options.inter_op_num_threads = inter_op_threads
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        self.info = ModelInfo.from_props(dict(self.session.get_modelmeta().custom_metadata_map))
+        self.sha256 = sha256_of(self.path)
+        self.intra_op_threads = intra_op_threads
+        self.inter_op_threads = inter_op_threads
+        self.input_name = self.session.get_inputs()[0].name
+        self.output_name = self.session.get_outputs()[0].name
+
+    @property
+    def spec(self) -> SignalSpec:
+        return self.info.signal
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """Run the network on ``(batch, freq, time, 1)`` normalised features."""
+        return self.session.run([self.output_name], {self.input_name: batch.astype(np.float32)})[0]
+
+    def denoise(self, audio: np.ndarray, sample_rate: int, chunk_seconds: float = 30.0, overlap_seconds: float = 1.0) -> np.ndarray:
+        """Denoise ``(frames, channels)`` audio at any rate; same shape out."""
+        return enhance_audio(audio, sample_rate, self.spec, self.predict, chunk_seconds, overlap_seconds)
+
+    def io_description(self) -> dict[str, Any]:
+        def describe(args: list[Any]) -> list[dict[str, Any]]:
+            return [{"name": a.name, "shape": [d if isinstance(d, int) else str(d) for d in a.shape], "type": a.type} for a in args]
+
+        return {"inputs": describe(self.session.get_inputs()), "outputs": describe(self.session.get_outputs())}
+
+
+def default_threads() -> int:
+    return max(1, (os.cpu_count() or 1))

@@ -1,0 +1,350 @@
+"""The signal contract shared by training, export, evaluation and the service.
+
+Everything that turns audio into network inputs and network outputs back into audio
+lives here, so the features a model was trained on are, by construction, the ones
+it is served with: decode -> mono/resample -> STFT -> magnitude representation ->
+min-max normalisation -> pad to the legal frame multiple -> network -> inverse.
+
+Network tensors are laid out ``(batch, freq, time, 1)`` float32. A network outputs
+either the clean normalised magnitude features (``output="magnitude"``, the seed
+recipe) or a bounded mask on the noisy magnitude (``output="mask"``).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+import librosa
+import numpy as np
+import soundfile as sf
+
+MagnitudeKind = Literal["db", "compressed"]
+OutputKind = Literal["magnitude", "mask"]
+Predict = Callable[[np.ndarray], np.ndarray]
+
+#: amplitude floor of the dB representation (-100 dB); no per-file top_db clipping,
+#: so features do not depend on the loudest moment of the file or chunk.
+DB_AMIN = 1e-5
+
+
+class AudioDecodeError(ValueError):
+    """The bytes are not audio that can be decoded, or decode to unusable samples."""
+
+
+@dataclass(frozen=True)
+class SignalSpec:
+    """Everything needed to turn a waveform into model inputs and back.
+
+    ``norm_min``/``norm_max`` are the min-max statistics of the training split, in
+    the magnitude representation. ``frame_multiple`` is the legal multiple of the
+    frame count (2 ** number of time downsamplings).
+    """
+
+    sample_rate: int = 16000
+    n_fft: int = 512
+    hop_length: int = 256
+    win_length: int | None = None
+    window: str = "hann"
+    center: bool = True
+    magnitude: MagnitudeKind = "compressed"
+    compress_exponent: float = 0.3
+    output: OutputKind = "mask"
+    norm_min: float = 0.0
+    norm_max: float = 1.0
+    frame_multiple: int = 1
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def n_freq(self) -> int:
+        return self.n_fft // 2 + 1
+
+    @property
+    def window_length(self) -> int:
+        return self.win_length or self.n_fft
+
+    def with_stats(self, norm_min: float, norm_max: float) -> "SignalSpec":
+        return replace(self, norm_min=float(norm_min), norm_max=float(norm_max))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("extra")
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "SignalSpec":
+        names = {f for f in cls.__dataclass_fields__ if f != "extra"}
+        kwargs = {k: v for k, v in d.items() if k in names}
+        return cls(**kwargs)
+
+
+# --------------------------------------------------------------------------- decode
+def decode_audio(source: bytes | str | Path) -> tuple[np.ndarray, int]:
+    """Decode audio bytes or a file into float32 ``(frames, channels)`` and its rate.
+
+    Raises :class:`AudioDecodeError` for anything libsndfile cannot read, empty
+    audio, or non-finite samples.
+    """
+    try:
+        handle = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
+        audio, sr = sf.read(handle, dtype="float32", always_2d=True)
+    except Exception as exc:  # libsndfile raises several types
+        raise AudioDecodeError(f"could not decode audio: {exc}") from exc
+    if audio.shape[0] == 0:
+        raise AudioDecodeError("audio contains no samples")
+    if not np.all(np.isfinite(audio)):
+        raise AudioDecodeError("audio contains NaN or infinite samples")
+    return audio, int(sr)
+
+
+def to_mono(audio: np.ndarray) -> np.ndarray:
+    """Average ``(frames, channels)`` (or 1-D) audio into one float32 channel."""
+    if audio.ndim == 1:
+        return audio.astype(np.float32, copy=False)
+    return audio.mean(axis=1).astype(np.float32)
+
+
+def resample(wave: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
+    """Resample a 1-D waveform with soxr (high quality); identity when rates match."""
+    if sr_in == sr_out:
+        return wave.astype(np.float32, copy=False)
+    out = librosa.resample(wave.astype(np.float32), orig_sr=sr_in, target_sr=sr_out, res_type="soxr_hq")
+    return out.astype(np.float32)
+
+
+def load_mono(path: str | Path, sample_rate: int) -> np.ndarray:
+    """Read a file, downmix to mono and resample to ``sample_rate``."""
+    audio, sr = decode_audio(path)
+    return resample(to_mono(audio), sr, sample_rate)
+
+
+# --------------------------------------------------------------------------- STFT
+def stft(wave: np.ndarray, spec: SignalSpec) -> np.ndarray:
+    """Complex STFT ``(freq, frames)`` of a 1-D (or ``(batch, samples)``) waveform."""
+    return librosa.stft(
+        np.asarray(wave, dtype=np.float32),
+        n_fft=spec.n_fft,
+        hop_length=spec.hop_length,
+        win_length=spec.window_length,
+        window=spec.window,
+        center=spec.center,
+        pad_mode="constant",
+    ).astype(np.complex64)
+
+
+def istft(spectrum: np.ndarray, spec: SignalSpec, length: int) -> np.ndarray:
+    """Inverse STFT back to exactly ``length`` samples."""
+    return librosa.istft(
+        spectrum,
+        hop_length=spec.hop_length,
+        win_length=spec.window_length,
+        n_fft=spec.n_fft,
+        window=spec.window,
+        center=spec.center,
+        length=length,
+    ).astype(np.float32)
+
+
+def n_frames(n_samples: int, spec: SignalSpec) -> int:
+    """Number of STFT frames for ``n_samples`` (centred: 1 + n // hop)."""
+    if spec.center:
+        return 1 + n_samples // spec.hop_length
+    return 1 + max(0, n_samples - spec.n_fft) // spec.hop_length
+
+
+def valid_frames(frames: int, multiple: int) -> int:
+    """Smallest legal frame count >= ``frames`` (a multiple of ``multiple``)."""
+    return int(math.ceil(max(frames, 1) / multiple) * multiple)
+
+
+# --------------------------------------------------------------------------- features
+def magnitude_features(magnitude: np.ndarray, spec: SignalSpec) -> np.ndarray:
+    """Map a linear magnitude into the model's representation (dB or |X|^p)."""
+    magnitude = np.asarray(magnitude, dtype=np.float32)
+    if spec.magnitude == "db":
+        return (20.0 * np.log10(np.maximum(magnitude, DB_AMIN))).astype(np.float32)
+    return np.power(magnitude, spec.compress_exponent).astype(np.float32)
+
+
+def features_to_magnitude(features: np.ndarray, spec: SignalSpec) -> np.ndarray:
+    """Inverse of :func:`magnitude_features`."""
+    features = np.asarray(features, dtype=np.float32)
+    if spec.magnitude == "db":
+        return np.power(10.0, features / 20.0).astype(np.float32)
+    return np.power(np.maximum(features, 0.0), 1.0 / spec.compress_exponent).astype(np.float32)
+
+
+def normalise(features: np.ndarray, spec: SignalSpec) -> np.ndarray:
+    """Min-max normalise with the training-split statistics."""
+    scale = max(spec.norm_max - spec.norm_min, 1e-8)
+    return ((features - spec.norm_min) / scale).astype(np.float32)
+
+
+def denormalise(normalised: np.ndarray, spec: SignalSpec) -> np.ndarray:
+    """Inverse of :func:`normalise`."""
+    return (normalised * (spec.norm_max - spec.norm_min) + spec.norm_min).astype(np.float32)
+
+
+def wave_features(wave: np.ndarray, spec: SignalSpec) -> np.ndarray:
+    """Un-normalised magnitude features ``(freq, frames)`` of a waveform."""
+    return magnitude_features(np.abs(stft(wave, spec)), spec)
+
+
+def model_input(wave: np.ndarray, spec: SignalSpec) -> np.ndarray:
+    """Normalised features ``(freq, frames)`` exactly as the network sees them."""
+    return normalise(wave_features(wave, spec), spec)
+
+
+def pad_frames(features: np.ndarray, multiple: int) -> tuple[np.ndarray, int]:
+    """Pad the last (time) axis of features up to a legal frame count.
+
+    Padding uses 0.0, the normalised value of the quietest training frame. Returns
+    the padded array and the original frame count (crop the output back to it).
+    """
+    frames = features.shape[-1]
+    target = valid_frames(frames, multiple)
+    if target == frames:
+        return features, frames
+    pad = [(0, 0)] * (features.ndim - 1) + [(0, target - frames)]
+    return np.pad(features, pad, mode="constant", constant_values=0.0), frames
+
+
+def run_network(features: np.ndarray, spec: SignalSpec, predict: Predict) -> np.ndarray:
+    """Run ``predict`` on normalised features ``(freq, frames)``; returns same shape.
+
+    Pads to the legal multiple, adds batch/channel axes, and crops the result.
+    """
+    padded, frames = pad_frames(features, spec.frame_multiple)
+    out = predict(padded[np.newaxis, :, :, np.newaxis].astype(np.float32))
+    return np.asarray(out, dtype=np.float32)[0, :, :frames, 0]
+
+
+def enhance_wave(wave: np.ndarray, spec: SignalSpec, predict: Predict) -> np.ndarray:
+    """Denoise one mono waveform at the model's rate; returns the same length.
+
+    The network's output is combined with the noisy phase: a mask multiplies the
+    noisy magnitude; a magnitude output is de-normalised and mapped back to linear.
+    """
+    wave = np.asarray(wave, dtype=np.float32)
+    spectrum = stft(wave, spec)
+    magnitude = np.abs(spectrum)
+    net_in = normalise(magnitude_features(magnitude, spec), spec)
+    net_out = run_network(net_in, spec, predict)
+    if spec.output == "mask":
+        clean_mag = magnitude * net_out
+    else:
+        clean_mag = features_to_magnitude(denormalise(net_out, spec), spec)
+    phase = np.exp(1j * np.angle(spectrum)).astype(np.complex64)
+    return istft(clean_mag * phase, spec, length=wave.shape[0])
+
+
+# --------------------------------------------------------------------------- chunking
+@dataclass(frozen=True)
+class ChunkPlan:
+    """Overlapping chunks for long inputs: memory stays bounded by ``chunk`` samples."""
+
+    chunk: int
+    overlap: int
+
+    def spans(self, n_samples: int) -> list[tuple[int, int]]:
+        if n_samples <= self.chunk:
+            return [(0, n_samples)]
+        step = self.chunk - self.overlap
+        spans = []
+        start = 0
+        while True:
+            end = min(start + self.chunk, n_samples)
+            spans.append((start, end))
+            if end == n_samples:
+                return spans
+            start += step
+
+
+def enhance_long(
+    wave: np.ndarray,
+    spec: SignalSpec,
+    predict: Predict,
+    chunk_seconds: float = 30.0,
+    overlap_seconds: float = 1.0,
+) -> np.ndarray:
+    """Denoise a mono waveform of any length in overlapping chunks.
+
+    Neighbouring chunks are cross-faded over the overlap with complementary
+    raised-cosine ramps (they sum to one), so a pass-through network returns the
+    input and a real network leaves no seam.
+    """
+    sr = spec.sample_rate
+    plan = ChunkPlan(chunk=max(int(chunk_seconds * sr), 1), overlap=int(overlap_seconds * sr))
+    if plan.overlap >= plan.chunk:
+        raise ValueError("overlap must be shorter than the chunk")
+    spans = plan.spans(wave.shape[0])
+    if len(spans) == 1:
+        return enhance_wave(wave, spec, predict)
+    out = np.zeros(wave.shape[0], dtype=np.float32)
+    ramp = 0.5 - 0.5 * np.cos(np.pi * (np.arange(plan.overlap) + 0.5) / plan.overlap)
+    for i, (start, end) in enumerate(spans):
+        piece = enhance_wave(wave[start:end], spec, predict)
+        weight = np.ones(end - start, dtype=np.float32)
+        if i > 0:
+            weight[: plan.overlap] = ramp
+        if i < len(spans) - 1:
+            prev_overlap = plan.overlap
+            weight[-prev_overlap:] *= ramp[::-1]
+        out[start:end] += piece * weight
+    return out
+
+
+def enhance_audio(
+    audio: np.ndarray,
+    sample_rate: int,
+    spec: SignalSpec,
+    predict: Predict,
+    chunk_seconds: float = 30.0,
+    overlap_seconds: float = 1.0,
+) -> np.ndarray:
+    """Denoise ``(frames, channels)`` audio at any rate; same shape and rate out.
+
+    Each channel is resampled to the model's rate, denoised in chunks, resampled
+    back, trimmed or padded to the input length and clipped to [-1, 1]. Content
+    above the model's Nyquist frequency is not restored.
+    """
+    if audio.ndim == 1:
+        audio = audio[:, np.newaxis]
+    n = audio.shape[0]
+    out = np.empty_like(audio, dtype=np.float32)
+    for ch in range(audio.shape[1]):
+        wave = resample(audio[:, ch], sample_rate, spec.sample_rate)
+        clean = enhance_long(wave, spec, predict, chunk_seconds, overlap_seconds)
+        back = resample(clean, spec.sample_rate, sample_rate)
+        if back.shape[0] < n:
+            back = np.pad(back, (0, n - back.shape[0]))
+        out[:, ch] = back[:n]
+    return np.clip(out, -1.0, 1.0)
+
+
+# --------------------------------------------------------------------------- mixing
+def rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)) + 1e-12))
+
+
+def fit_length(noise: np.ndarray, length: int, offset: int = 0) -> np.ndarray:
+    """Tile (from ``offset``) or trim ``noise`` to ``length`` samples."""
+    if noise.shape[0] == 0:
+        raise ValueError("empty noise")
+    reps = int(math.ceil((length + offset) / noise.shape[0]))
+    return np.tile(noise, reps)[offset : offset + length].astype(np.float32)
+
+
+def mix_at_snr(speech: np.ndarray, noise: np.ndarray, snr_db: float) -> tuple[np.ndarray, np.ndarray]:
+    """Scale ``noise`` so speech/noise power is ``snr_db``; returns (mixture, scaled noise)."""
+    scale = rms(speech) / (rms(noise) * 10.0 ** (snr_db / 20.0))
+    scaled = (noise * scale).astype(np.float32)
+    return (speech + scaled).astype(np.float32), scaled
+
+
+def snr_db(speech: np.ndarray, noise: np.ndarray) -> float:
+    """Measured SNR in dB of a speech/noise pair."""
+    return 20.0 * math.log10(rms(speech) / rms(noise))

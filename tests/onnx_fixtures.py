@@ -1,0 +1,50 @@
+"""Tiny ONNX models built directly with the ``onnx`` package, for service and evaluation tests.
+
+They carry the same metadata a real export writes (``ModelInfo.to_props``), so the
+code under test reads them exactly as it reads the shipped model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from denoise_core.model_file import INPUT_NAME, OUTPUT_NAME, ModelInfo
+from denoise_core.signal import SignalSpec
+
+
+def make_constant_mask_model(path: Path, spec: SignalSpec | None = None, gain: float = 1.0, name: str = "passthrough") -> Path:
+    """A mask model whose mask is ``gain`` everywhere (gain 1.0 = pass-through).
+
+    ``spec.output`` must be "mask"; for "magnitude" the network is the identity
+    (which is also a pass-through, through the magnitude representation).
+    """
+    spec = spec or SignalSpec(output="mask", frame_multiple=4)
+    x = helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["batch", spec.n_freq, "frames", 1])
+    y = helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["batch", spec.n_freq, "frames", 1])
+    if spec.output == "mask":
+        zero = numpy_helper.from_array(np.array(0.0, dtype=np.float32), "zero")
+        g = numpy_helper.from_array(np.array(gain, dtype=np.float32), "gain")
+        nodes = [
+            helper.make_node("Mul", [INPUT_NAME, "zero"], ["zeros"]),
+            helper.make_node("Add", ["zeros", "gain"], [OUTPUT_NAME]),
+        ]
+        inits = [zero, g]
+    else:
+        nodes = [helper.make_node("Identity", [INPUT_NAME], [OUTPUT_NAME])]
+        inits = []
+    graph = helper.make_graph(nodes, name, [x], [y], initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    info = ModelInfo(name=name, version="0.0.0-test", preset="test", signal=spec,
+                     data_summary={"speakers": {"train": 1}}, evaluation={})
+    for key, value in info.to_props().items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.checker.check_model(model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(path))
+    return path
