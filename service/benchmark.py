@@ -1,0 +1,82 @@
+"""Processing speed through the service's own code path (not a test).
+
+    python -m service.benchmark [--model PATH] [--repeats 5] [--durations 5 60]
+
+Starts the real app with FastAPI's TestClient (lifespan, model load and warm-up
+included), POSTs a synthetic 16-bit mono WAV of speech-like noise at the model's
+sample rate for each duration, one request at a time, and prints the median
+wall-clock seconds and the real-time factor (processing seconds per audio second).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+
+def synthetic_wav(seconds: float, sample_rate: int, seed: int = 0) -> bytes:
+    rng = np.random.default_rng(seed)
+    n = int(seconds * sample_rate)
+    t = np.arange(n) / sample_rate
+    voice = 0.2 * np.sin(2 * np.pi * 220 * t) * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t))
+    rain = 0.05 * rng.standard_normal(n)
+    buf = io.BytesIO()
+    sf.write(buf, (voice + rain).astype(np.float32), sample_rate, format="WAV", subtype="PCM_16")
+    return buf.getvalue()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", type=Path, default=None, help="ONNX model (default: MODEL_PATH or the shipped model)")
+    p.add_argument("--durations", type=float, nargs="+", default=[5.0, 60.0], help="audio lengths in seconds")
+    p.add_argument("--repeats", type=int, default=5, help="requests per duration (median reported)")
+    args = p.parse_args(argv)
+    if args.model is not None:
+        os.environ["MODEL_PATH"] = str(args.model)
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+    from service.settings import Settings
+
+    settings = Settings()
+    app = create_app(settings)
+    with TestClient(app) as client:
+        deadline = time.monotonic() + 120
+        while (r := client.get("/ready")).status_code != 200:
+            if r.json()["error"]["code"] != "not_ready" or time.monotonic() > deadline:
+                print(f"model not ready: {r.json()['error']['message']}")
+                return 1
+            time.sleep(0.05)
+        info = client.get("/model-info").json()
+        sr = info["sample_rate"]
+        print(f"model {info['name']} {info['version']} ({info['file']}, sha256 {info['sha256'][:12]}), "
+              f"onnxruntime {info['onnxruntime']['version']}, intra-op threads {info['onnxruntime']['intra_op_threads']}, "
+              f"cpus {os.cpu_count()}, chunk {settings.chunk_seconds:g} s")
+        print(f"{'audio s':>8} {'median s':>9} {'min s':>8} {'server s':>9} {'RTF (s/s)':>10}  (RTF = processing seconds per audio second)")
+        for seconds in args.durations:
+            body = synthetic_wav(seconds, sr)
+            walls, server = [], []
+            for _ in range(args.repeats):
+                t0 = time.perf_counter()
+                r = client.post("/denoise", files={"file": ("bench.wav", body, "audio/wav")})
+                walls.append(time.perf_counter() - t0)
+                if r.status_code != 200:
+                    print(f"request failed: {r.status_code} {r.text[:200]}")
+                    return 1
+                server.append(float(r.headers["X-Processing-Time"]))
+            med = statistics.median(walls)
+            print(f"{seconds:8.1f} {med:9.3f} {min(walls):8.3f} {statistics.median(server):9.3f} {med / seconds:10.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

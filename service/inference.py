@@ -1,0 +1,207 @@
+"""The model engine: loading + warm-up, bounded concurrency, and the denoise code path.
+
+:func:`denoise_bytes` is the single code path from uploaded bytes to encoded clean
+audio; the HTTP endpoint, the CLI and the benchmark all call it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import AsyncIterator, Callable, TypeVar
+
+import numpy as np
+
+from denoise_core.model_file import OnnxModel
+from denoise_core.signal import SignalSpec
+from service import audio_io
+from service.audio_io import Limits, OutputFormat
+from service.errors import too_large, unavailable
+from service.settings import Settings
+
+log = logging.getLogger("service.inference")
+T = TypeVar("T")
+
+RETRY_AFTER_BUSY = 1
+RETRY_AFTER_LOADING = 5
+RETRY_AFTER_FAILED = 30
+WARMUP_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class DenoiseResult:
+    payload: bytes
+    media_type: str
+    sample_rate: int
+    channels: int
+    frames: int
+    input_format: str
+    input_subtype: str
+    output_subtype: str
+    seconds: float  # processing time: decode + denoise + encode
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.sample_rate
+
+
+def limits_from(settings: Settings) -> Limits:
+    return Limits(settings.max_upload_bytes, settings.max_duration_seconds, settings.max_channels)
+
+
+def chunk_params(spec: SignalSpec, settings: Settings) -> tuple[float, float]:
+    """Chunk and overlap lengths (seconds) for :func:`denoise_core.signal.enhance_long`,
+    adjusted so the chunk step is a whole number of STFT hops at the model's rate.
+
+    Every chunk then starts on the one-pass STFT frame grid, so inside each chunk the
+    network sees exactly the frames a one-pass run would: chunked output differs from
+    the one-pass output only near chunk edges, inside the cross-fade. The overlap is
+    kept; the chunk shrinks by less than one hop. (Returned as ``(n + 0.5) / sr`` so
+    ``int(seconds * sr)`` inside ``enhance_long`` recovers exactly ``n`` samples.)
+    """
+    sr, hop = spec.sample_rate, spec.hop_length
+    overlap = int(round(settings.chunk_overlap_seconds * sr))
+    step = int(round(settings.chunk_seconds * sr)) - overlap
+    step = max(hop, step // hop * hop)
+    return (step + overlap + 0.5) / sr, (overlap + 0.5) / sr if overlap else 0.0
+
+
+def denoise_bytes(model: OnnxModel, data: bytes, settings: Settings, fmt: OutputFormat = "wav") -> DenoiseResult:
+    """Uploaded bytes -> checked header -> decoded audio -> model -> encoded bytes (blocking)."""
+    t0 = time.perf_counter()
+    limits = limits_from(settings)
+    if len(data) > limits.max_upload_bytes:
+        raise too_large(f"upload exceeds the limit of {limits.max_upload_bytes} bytes")
+    header = audio_io.probe(data, limits)
+    audio, sr = audio_io.decode(data, limits)
+    clean = model.denoise(audio, sr, *chunk_params(model.spec, settings))
+    if clean.shape != audio.shape or not np.all(np.isfinite(clean)):  # contract check, never expected
+        raise RuntimeError(f"model returned shape {clean.shape} for input {audio.shape} or non-finite samples")
+    subtype = audio_io.output_subtype(header.subtype, fmt)
+    payload = audio_io.encode(clean, sr, fmt, subtype)
+    return DenoiseResult(payload, audio_io.MEDIA_TYPES[fmt], sr, audio.shape[1], audio.shape[0], header.format,
+                         header.subtype, subtype, time.perf_counter() - t0)
+
+
+class CapacityLimiter:
+    """At most ``max_concurrency`` jobs run; at most ``max_queue`` wait, each for at most
+    ``queue_timeout`` seconds. Everything beyond is refused at once with 503."""
+
+    def __init__(self, max_concurrency: int, max_queue: int, queue_timeout: float) -> None:
+        self.max_concurrency = max_concurrency
+        self.max_queue = max_queue
+        self.queue_timeout = queue_timeout
+        self.active = 0
+        self.waiting = 0
+        self._sem: asyncio.Semaphore | None = None
+
+    def _busy(self, why: str):
+        return unavailable("over_capacity", f"server busy ({why}); retry shortly", RETRY_AFTER_BUSY)
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        if self._sem is None:
+            self._sem = asyncio.Semaphore(self.max_concurrency)
+        sem = self._sem
+        if self.active < self.max_concurrency and not sem.locked() and self.waiting == 0:
+            await sem.acquire()  # free slot: returns without suspending
+        else:
+            if self.waiting >= self.max_queue or self.queue_timeout <= 0:
+                raise self._busy(f"{self.active} requests in progress, {self.waiting} waiting")
+            self.waiting += 1
+            try:
+                await asyncio.wait_for(sem.acquire(), timeout=self.queue_timeout)
+            except asyncio.TimeoutError:
+                raise self._busy(f"no slot free within {self.queue_timeout:g} s") from None
+            finally:
+                self.waiting -= 1
+        self.active += 1
+        try:
+            yield
+        finally:
+            self.active -= 1
+            sem.release()
+
+
+class Engine:
+    """Owns the model, its readiness state and the worker threads that run it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.model: OnnxModel | None = None
+        self.state = "loading"  # loading | ready | failed
+        self.reason = "model is loading"
+        self.load_seconds: float | None = None
+        self.limiter = CapacityLimiter(settings.max_concurrency, settings.max_queue, settings.queue_timeout)
+        self.executor = ThreadPoolExecutor(max_workers=settings.max_concurrency, thread_name_prefix="denoise")
+
+    @property
+    def ready(self) -> bool:
+        return self.state == "ready" and self.model is not None
+
+    # ------------------------------------------------------------ loading
+    def load(self) -> None:
+        """Load the model and run a warm-up inference (blocking). Sets ``state``."""
+        t0 = time.perf_counter()
+        path = Path(self.settings.model_path)
+        try:
+            if not path.is_file():
+                raise FileNotFoundError(f"model file not found: {path}")
+            model = OnnxModel(path, self.settings.intra_op_threads, self.settings.ort_inter_op_threads)
+            self._warm_up(model)
+        except Exception as exc:
+            self.state, self.reason = "failed", f"{type(exc).__name__}: {exc}"
+            log.error("model unavailable", extra={"model_path": str(path), "reason": self.reason})
+            return
+        self.model, self.load_seconds = model, time.perf_counter() - t0
+        self.state, self.reason = "ready", "model loaded and warmed up"
+        log.info("model ready", extra={"model_name": model.info.name, "model_version": model.info.version,
+                                       "sha256": model.sha256, "load_seconds": round(self.load_seconds, 3),
+                                       "intra_op_threads": model.intra_op_threads,
+                                       "inter_op_threads": model.inter_op_threads})
+
+    def _warm_up(self, model: OnnxModel) -> None:
+        sr = model.spec.sample_rate
+        rng = np.random.default_rng(0)
+        audio = (0.01 * rng.standard_normal((int(WARMUP_SECONDS * sr), 1))).astype(np.float32)
+        out = model.denoise(audio, sr, *chunk_params(model.spec, self.settings))
+        if out.shape != audio.shape or not np.all(np.isfinite(out)):
+            raise ValueError(f"warm-up inference returned shape {out.shape} (expected {audio.shape}) or non-finite values")
+
+    async def start(self) -> None:
+        await self.run_blocking(self.load)
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    # ------------------------------------------------------------ serving
+    def require_ready(self) -> OnnxModel:
+        if self.ready:
+            assert self.model is not None
+            return self.model
+        if self.state == "loading":
+            raise unavailable("not_ready", "model is loading; retry shortly", RETRY_AFTER_LOADING)
+        raise unavailable("model_unavailable", f"model could not be loaded: {self.reason}", RETRY_AFTER_FAILED)
+
+    async def run_blocking(self, fn: Callable[..., T], *args: object) -> T:
+        """Run ``fn`` in the worker pool, keeping the caller's context (request ID in logs)."""
+        ctx = contextvars.copy_context()
+        return await asyncio.get_running_loop().run_in_executor(self.executor, partial(ctx.run, fn, *args))
+
+    async def denoise(self, data: bytes, fmt: OutputFormat) -> DenoiseResult:
+        model = self.require_ready()
+        async with self.limiter.slot():
+            job = asyncio.ensure_future(self.run_blocking(denoise_bytes, model, data, self.settings, fmt))
+            try:
+                return await asyncio.shield(job)
+            except asyncio.CancelledError:
+                # the caller went away: keep the slot until the worker thread is really free
+                await asyncio.wait([job])
+                raise

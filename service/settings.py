@@ -1,0 +1,86 @@
+"""Service configuration: one typed settings class, read from environment variables.
+
+Variables have no prefix (``PORT``, ``MODEL_PATH``, ...), matching how container
+platforms pass ``PORT``; names are case-insensitive. A ``.env`` file is not read.
+
+==========================  ==========================================  ===========
+variable                    meaning                                     default
+==========================  ==========================================  ===========
+HOST                        bind address                                0.0.0.0
+PORT                        TCP port                                    8000
+MODEL_PATH                  ONNX model file                             <repo>/models/denoiser.onnx
+MAX_UPLOAD_MB               largest accepted upload (MiB)               50
+MAX_DURATION_SECONDS        longest accepted audio (seconds)            600
+MAX_CHANNELS                most channels accepted                      8
+MAX_CONCURRENCY             denoise requests processed at once          2
+MAX_QUEUE                   requests allowed to wait for a slot         4
+QUEUE_TIMEOUT               seconds a request may wait for a slot       10
+ORT_INTRA_OP_THREADS        onnxruntime intra-op threads (0 = auto:     0
+                            CPU count / MAX_CONCURRENCY)
+ORT_INTER_OP_THREADS        onnxruntime inter-op threads                1
+CHUNK_SECONDS               chunk length for long audio (seconds)       30
+CHUNK_OVERLAP_SECONDS       cross-fade between chunks (seconds)         1
+LOG_LEVEL                   DEBUG, INFO, WARNING, ERROR                 INFO
+API_KEY                     when set, every endpoint but /health needs  (unset)
+                            ``Authorization: Bearer <key>``
+==========================  ==========================================  ===========
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: the shipped model, resolved from this package so any working directory works
+DEFAULT_MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "denoiser.onnx"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    host: str = "0.0.0.0"
+    port: int = Field(8000, ge=1, le=65535)
+    model_path: Path = DEFAULT_MODEL_PATH
+    max_upload_mb: float = Field(50.0, gt=0)
+    max_duration_seconds: float = Field(600.0, gt=0)
+    max_channels: int = Field(8, ge=1)
+    max_concurrency: int = Field(2, ge=1)
+    max_queue: int = Field(4, ge=0)
+    queue_timeout: float = Field(10.0, ge=0)
+    ort_intra_op_threads: int = Field(0, ge=0)
+    ort_inter_op_threads: int = Field(1, ge=1)
+    chunk_seconds: float = Field(30.0, gt=0)
+    chunk_overlap_seconds: float = Field(1.0, ge=0)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    api_key: SecretStr | None = None
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _empty_key_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _check_chunks(self) -> "Settings":
+        if self.chunk_overlap_seconds >= self.chunk_seconds:
+            raise ValueError("CHUNK_OVERLAP_SECONDS must be shorter than CHUNK_SECONDS")
+        return self
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def intra_op_threads(self) -> int:
+        """Resolved onnxruntime intra-op threads: the CPUs shared by the concurrent requests."""
+        if self.ort_intra_op_threads > 0:
+            return self.ort_intra_op_threads
+        return max(1, (os.cpu_count() or 1) // self.max_concurrency)

@@ -1,0 +1,180 @@
+"""Training inputs read from a ``python -m training.data build`` directory.
+
+Features always come from ``denoise_core.signal`` (the service's code). The seed
+recipe trains on the fixed mixtures; the default model mixes fresh speech/noise
+pairs with random crops, gains and SNRs for every batch.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from denoise_core.signal import SignalSpec, magnitude_features, normalise, rms, stft, wave_features
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class SplitArrays:
+    clean: np.ndarray
+    noisy: np.ndarray
+    lengths: np.ndarray
+
+
+@dataclass
+class Dataset:
+    """A built dataset directory."""
+
+    root: Path
+    stats: dict[str, Any]
+
+    @classmethod
+    def open(cls, root: str | Path) -> "Dataset":
+        root = Path(root)
+        stats_file = root / "stats.json"
+        if not stats_file.exists():
+            raise FileNotFoundError(f"{stats_file} not found: build the dataset with `python -m training.data build` first")
+        return cls(root=root, stats=json.loads(stats_file.read_text()))
+
+    def split(self, name: str) -> SplitArrays:
+        with np.load(self.root / f"{name}.npz") as z:
+            return SplitArrays(clean=z["clean"], noisy=z["noisy"], lengths=z["lengths"].astype(np.int64))
+
+    def noise(self, name: str) -> np.ndarray:
+        with np.load(self.root / f"noise_{name}.npz") as z:
+            return z["noise"]
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        return dict(self.stats.get("summary", {}))
+
+
+def feature_range(waves: np.ndarray, spec: SignalSpec, batch: int = 64) -> tuple[float, float]:
+    """Min and max of the (un-normalised) features of a stack of waveforms."""
+    lo, hi = np.inf, -np.inf
+    for i in range(0, len(waves), batch):
+        feats = wave_features(waves[i : i + batch], spec)
+        lo, hi = min(lo, float(feats.min())), max(hi, float(feats.max()))
+    return lo, hi
+
+
+def training_stats(data: Dataset, spec: SignalSpec) -> tuple[float, float]:
+    """Min-max statistics of noisy and clean training features (training split only).
+
+    Re-uses the builder's ``stats.json`` when it was computed with the same STFT and
+    representation; otherwise computes them for ``spec`` from the training arrays.
+    """
+    built = SignalSpec.from_dict(data.stats.get("signal", {}))
+    same = all(getattr(built, k) == getattr(spec, k) for k in ("sample_rate", "n_fft", "hop_length", "window_length", "window", "center", "magnitude", "compress_exponent"))
+    if same and "min" in data.stats:
+        return float(data.stats["min"]), float(data.stats["max"])
+    train = data.split("train")
+    ranges = [feature_range(train.noisy, spec), feature_range(train.clean, spec)]
+    return min(r[0] for r in ranges), max(r[1] for r in ranges)
+
+
+def seed_arrays(waves: np.ndarray, spec: SignalSpec, batch: int = 64) -> np.ndarray:
+    """Normalised features ``(N, freq, frames, 1)`` of waveforms, as the seed trains on."""
+    out = [normalise(wave_features(waves[i : i + batch], spec), spec) for i in range(0, len(waves), batch)]
+    return np.concatenate(out)[..., np.newaxis].astype(np.float32)
+
+
+def signal_batch(noisy: np.ndarray, clean: np.ndarray, spec: SignalSpec) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Model inputs and targets for the signal-domain objective.
+
+    Inputs: normalised noisy features and the noisy complex STFT (for the mask and the
+    inverse STFT inside the training graph). Targets: the clean waveform and the clean
+    normalised features.
+    """
+    spectrum = stft(noisy, spec)
+    feats = normalise(magnitude_features(np.abs(spectrum), spec), spec)
+    clean_feats = normalise(wave_features(clean, spec), spec)
+    inputs = {"features": feats[..., np.newaxis], "real": spectrum.real.astype(np.float32), "imag": spectrum.imag.astype(np.float32)}
+    targets = {"wave": clean.astype(np.float32), "mag": clean_feats[..., np.newaxis]}
+    return inputs, targets
+
+
+def frames_length(seconds: float, spec: SignalSpec) -> int:
+    """Samples in a crop of about ``seconds`` that is a whole number of hops."""
+    return int(round(seconds * spec.sample_rate / spec.hop_length)) * spec.hop_length
+
+
+@dataclass
+class MixerConfig:
+    crop_seconds: float = 3.0
+    snr_low: float = -7.5
+    snr_high: float = 17.5
+    level_low_db: float = -35.0
+    level_high_db: float = -12.0
+    second_noise_prob: float = 0.3
+
+
+class OnTheFlyMixer:
+    """Endless batches of fresh speech + noise mixtures from the training split.
+
+    Each item: a random crop of a random speech segment, one or two random noise
+    clips (random offset, polarity and direction), an SNR drawn uniformly from the
+    configured range and a random overall level.
+    """
+
+    def __init__(self, speech: SplitArrays, noise: np.ndarray, spec: SignalSpec, batch_size: int, seed: int, config: MixerConfig = MixerConfig()) -> None:
+        self.speech, self.noise, self.spec, self.batch_size, self.config = speech, noise, spec, batch_size, config
+        self.rng = np.random.default_rng(seed)
+        self.length = frames_length(config.crop_seconds, spec)
+
+    def _speech(self) -> np.ndarray:
+        i = self.rng.integers(len(self.speech.lengths))
+        n = int(self.speech.lengths[i])
+        wave = self.speech.clean[i, :n]
+        if n <= self.length:
+            return np.pad(wave, (0, self.length - n))
+        start = self.rng.integers(0, n - self.length + 1)
+        return wave[start : start + self.length]
+
+    def _noise_clip(self) -> np.ndarray:
+        clip = self.noise[self.rng.integers(len(self.noise))]
+        clip = np.roll(clip, self.rng.integers(len(clip)))
+        reps = -(-self.length // len(clip))
+        clip = np.tile(clip, reps)[: self.length]
+        if self.rng.random() < 0.5:
+            clip = clip[::-1]
+        return clip * self.rng.choice([-1.0, 1.0])
+
+    def _noise(self) -> np.ndarray:
+        noise = self._noise_clip()
+        if self.rng.random() < self.config.second_noise_prob:
+            other = self._noise_clip()
+            noise = noise + other * (rms(noise) / rms(other)) * 10 ** (self.rng.uniform(-10, 0) / 20)
+        return noise
+
+    def item(self) -> tuple[np.ndarray, np.ndarray]:
+        speech = self._speech()
+        noise = self._noise()
+        snr = self.rng.uniform(self.config.snr_low, self.config.snr_high)
+        noise = noise * (rms(speech) / (rms(noise) * 10 ** (snr / 20)))
+        noisy = speech + noise
+        level = 10 ** (self.rng.uniform(self.config.level_low_db, self.config.level_high_db) / 20)
+        gain = level / rms(noisy)
+        peak = np.max(np.abs(noisy)) * gain
+        if peak > 0.99:
+            gain *= 0.99 / peak
+        return (noisy * gain).astype(np.float32), (speech * gain).astype(np.float32)
+
+    def __iter__(self) -> Iterator[tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]:
+        while True:
+            pairs = [self.item() for _ in range(self.batch_size)]
+            noisy = np.stack([p[0] for p in pairs])
+            clean = np.stack([p[1] for p in pairs])
+            yield signal_batch(noisy, clean, self.spec)
+
+
+def fixed_signal_set(arrays: SplitArrays, spec: SignalSpec, seconds: float = 5.0, limit: int | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Inputs/targets of a split's fixed mixtures (validation), cropped to whole hops."""
+    n = min(frames_length(seconds, spec), arrays.noisy.shape[1] // spec.hop_length * spec.hop_length)
+    count = len(arrays.noisy) if limit is None else min(limit, len(arrays.noisy))
+    return signal_batch(arrays.noisy[:count, :n], arrays.clean[:count, :n], spec)

@@ -1,0 +1,145 @@
+"""Export a trained run to one self-describing ONNX file: ``python -m training.export --run RUN_DIR --out FILE.onnx``.
+
+The file has dynamic batch and time axes and carries the whole signal contract in
+its metadata (see ``denoise_core.model_file.ModelInfo``). Every export runs a parity
+check: onnxruntime must match Keras within 1e-4 on several batch sizes and frame
+counts, including a count that is not a legal multiple (padded by the shared code).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import onnx  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import tf2onnx  # noqa: E402
+
+from denoise_core.model_file import INPUT_NAME, ModelInfo, OnnxModel  # noqa: E402
+from denoise_core.signal import SignalSpec, run_network  # noqa: E402
+
+PARITY_TOLERANCE = 1e-4
+OPSET = 17
+
+
+class ParityError(RuntimeError):
+    """onnxruntime and Keras disagree on the exported network."""
+
+
+def load_run(run: Path) -> tuple[keras.Model, dict[str, Any], dict[str, Any]]:
+    """The trained network, the run's config.json and result.json."""
+    missing = [name for name in ("model.keras", "config.json") if not (run / name).exists()]
+    if missing:
+        raise FileNotFoundError(f"{run} is not a finished run (missing {', '.join(missing)})")
+    net = keras.models.load_model(str(run / "model.keras"), compile=False)
+    config = json.loads((run / "config.json").read_text())
+    result = json.loads((run / "result.json").read_text()) if (run / "result.json").exists() else {}
+    return net, config, result
+
+
+def to_onnx(net: keras.Model, n_freq: int) -> onnx.ModelProto:
+    """Convert with tf2onnx; batch and time axes stay dynamic."""
+    signature = (tf.TensorSpec((None, n_freq, None, 1), tf.float32, name=INPUT_NAME),)
+
+    @tf.function(input_signature=signature)
+    def infer(features: tf.Tensor) -> tf.Tensor:
+        return net(features, training=False)
+
+    model, _ = tf2onnx.convert.from_function(infer, input_signature=signature, opset=OPSET)
+    return model
+
+
+def model_info(config: dict[str, Any], result: dict[str, Any], name: str | None, version: str | None) -> ModelInfo:
+    preset = config["preset"]
+    commit = config.get("training_commit", "unknown")
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d")
+    return ModelInfo(
+        name=name or f"rainclean-{preset}",
+        version=version or f"{stamp}-{commit[:7]}",
+        preset=preset,
+        signal=SignalSpec.from_dict(config["signal"]),
+        training_commit=commit,
+        data_summary=config.get("data_summary", {}),
+        training={
+            "command": config.get("command"),
+            "seconds": result.get("train_seconds"),
+            "epochs": result.get("epochs_run"),
+            "parameters": result.get("parameters"),
+            "metrics": result.get("metrics", {}),
+            "hyperparameters": config.get("train", {}),
+        },
+    )
+
+
+def attach_metadata(model: onnx.ModelProto, info: ModelInfo) -> None:
+    del model.metadata_props[:]
+    for key, value in info.to_props().items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    model.producer_name = "rainclean"
+    model.doc_string = f"{info.name} {info.version}: speech denoiser for rain and thunderstorm noise"
+
+
+def check_parity(net: keras.Model, onnx_path: Path, seed: int = 0) -> float:
+    """Largest |onnxruntime - Keras| over several batch sizes and frame counts."""
+    runtime = OnnxModel(onnx_path)
+    spec = runtime.spec
+    rng = np.random.default_rng(seed)
+    m = spec.frame_multiple
+    worst = 0.0
+    for batch, frames in ((1, 8 * m), (3, 13 * m), (2, 40 * m)):
+        x = rng.uniform(0.0, 1.0, (batch, spec.n_freq, frames, 1)).astype(np.float32)
+        worst = max(worst, float(np.max(np.abs(runtime.predict(x) - net(x, training=False).numpy()))))
+    # an illegal frame count, padded and cropped by the shared signal code
+    odd = 11 * m + 3 if m > 1 else 37
+    feats = rng.uniform(0.0, 1.0, (spec.n_freq, odd)).astype(np.float32)
+    keras_out = run_network(feats, spec, lambda b: net(b, training=False).numpy())
+    ort_out = run_network(feats, spec, runtime.predict)
+    worst = max(worst, float(np.max(np.abs(keras_out - ort_out))))
+    if worst >= PARITY_TOLERANCE:
+        raise ParityError(f"onnxruntime differs from Keras by {worst:.3g} (limit {PARITY_TOLERANCE})")
+    return worst
+
+
+def export_run(run: Path, out: Path, name: str | None = None, version: str | None = None) -> ModelInfo:
+    """Convert, attach metadata, save and check parity; returns the written metadata."""
+    net, config, result = load_run(run)
+    info = model_info(config, result, name, version)
+    model = to_onnx(net, info.signal.n_freq)
+    attach_metadata(model, info)
+    onnx.checker.check_model(model)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(out))
+    worst = check_parity(net, out)
+    size_mb = out.stat().st_size / 2**20
+    print(f"exported {info.name} {info.version} to {out} ({size_mb:.2f} MB); parity max |diff| {worst:.2e}", flush=True)
+    return info
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m training.export", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--run", required=True, type=Path, help="run directory from `python -m training.train`")
+    p.add_argument("--out", required=True, type=Path, help="ONNX file to write")
+    p.add_argument("--name", default=None, help="model name (default rainclean-<preset>)")
+    p.add_argument("--version", default=None, help="model version (default <date>-<commit>)")
+    args = p.parse_args(argv)
+    try:
+        export_run(args.run, args.out, args.name, args.version)
+    except (FileNotFoundError, ParityError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,65 @@
+"""Wrap a mask network in a training graph whose outputs are a waveform and features.
+
+The exported network stays the inner one (features -> mask); this wrapper applies
+the mask to the noisy complex STFT and inverts it, so the loss is measured on the
+reconstructed signal.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from denoise_core.signal import SignalSpec
+from training.losses import inverse_stft, si_sdr
+
+MASK_FLOOR = 1e-3
+
+
+class MaskToSignal(keras.layers.Layer):
+    """Apply a ``(B, F, T, 1)`` mask to a noisy STFT; return (waveform, normalised features)."""
+
+    def __init__(self, signal: dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.signal = signal
+        self.spec = SignalSpec.from_dict(signal)
+
+    def call(self, mask: tf.Tensor, real: tf.Tensor, imag: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        spec = self.spec
+        m = tf.squeeze(mask, -1)
+        frames = tf.shape(real)[2]
+        length = (frames - 1) * spec.hop_length
+        wave = inverse_stft(m * real, m * imag, spec, length)
+        noisy_mag = tf.sqrt(real**2 + imag**2)
+        feats = tf.pow(tf.maximum(m, MASK_FLOOR), spec.compress_exponent) * tf.pow(noisy_mag, spec.compress_exponent)
+        feats = (feats - spec.norm_min) / (spec.norm_max - spec.norm_min)
+        return wave, feats[..., tf.newaxis]
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "signal": self.signal}
+
+
+def signal_training_model(net: keras.Model, spec: SignalSpec) -> keras.Model:
+    """Inputs features/real/imag; outputs ``wave`` and ``mag`` for the signal objective."""
+    if spec.magnitude != "compressed" or spec.output != "mask":
+        raise ValueError("the signal objective needs a mask network on compressed magnitudes")
+    features = keras.Input(shape=(spec.n_freq, None, 1), name="features")
+    real = keras.Input(shape=(spec.n_freq, None), name="real")
+    imag = keras.Input(shape=(spec.n_freq, None), name="imag")
+    mask = net(features)
+    wave, mag = MaskToSignal(spec.to_dict(), name="mask_to_signal")(mask, real, imag)
+    wave = keras.layers.Identity(name="wave")(wave)
+    mag = keras.layers.Identity(name="mag")(mag)
+    return keras.Model({"features": features, "real": real, "imag": imag}, {"wave": wave, "mag": mag}, name="signal_training")
+
+
+def negative_si_sdr_loss(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+    """Per-item negative SI-SDR (dB); Keras averages over the batch."""
+    return -si_sdr(y_true, y_pred)
+
+
+def si_sdr_db(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+    """Metric: SI-SDR in dB."""
+    return si_sdr(y_true, y_pred)

@@ -1,0 +1,69 @@
+"""The default network: a mask U-Net that downsamples frequency only, with a temporal
+convolutional bottleneck.
+
+Layout inside is ``(batch, time, freq, channels)``. The encoder halves frequency three
+times with strided 2-D convolutions (the 257 bins are zero-padded to 264 = 8*33); each
+frame's ``33 x C`` map is projected to a vector and passed through residual blocks of
+dilated depthwise-separable 1-D convolutions along time (receptive field of seconds);
+the decoder mirrors the encoder with skip connections and ends in a sigmoid mask.
+Time is never downsampled, so any frame count is legal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+from keras import layers
+
+
+@dataclass(frozen=True)
+class DefaultConfig:
+    channels: tuple[int, ...] = (16, 32, 64)
+    bottleneck: int = 192
+    dilations: tuple[int, ...] = (1, 2, 4, 8, 16, 1, 2, 4, 8, 16)
+    kernel_time: int = 3
+    kernel_freq: int = 5
+    conv_norm: bool = True
+
+
+def _norm_act(x: keras.KerasTensor, name: str, norm: bool = True) -> keras.KerasTensor:
+    if norm:
+        x = layers.LayerNormalization(axis=-1, epsilon=1e-5, name=f"{name}_ln")(x)
+    return layers.Activation("elu", name=f"{name}_act")(x)
+
+
+def build_default(n_freq: int = 257, config: DefaultConfig = DefaultConfig()) -> keras.Model:
+    """Build the default mask network for ``n_freq`` bins and any frame count."""
+    levels = len(config.channels)
+    step = 2**levels
+    padded = -(-n_freq // step) * step
+    inputs = keras.Input(shape=(n_freq, None, 1), name="features")
+    x = layers.Permute((2, 1, 3), name="to_time_major")(inputs)  # (B, T, F, 1)
+    x = layers.ZeroPadding2D(((0, 0), (0, padded - n_freq)), name="pad_freq")(x)
+    skips = [x]
+    for i, ch in enumerate(config.channels):
+        x = layers.Conv2D(ch, (config.kernel_time, config.kernel_freq), strides=(1, 2), padding="same", name=f"enc{i}_conv")(x)
+        x = _norm_act(x, f"enc{i}", config.conv_norm)
+        skips.append(x)
+    f_low, c_low = padded // step, config.channels[-1]
+    x = layers.Reshape((-1, f_low * c_low), name="flatten_freq")(x)
+    x = layers.Dense(config.bottleneck, name="bn_in")(x)
+    for j, d in enumerate(config.dilations):
+        y = layers.LayerNormalization(epsilon=1e-5, name=f"tcn{j}_ln")(x)
+        y = layers.DepthwiseConv1D(config.kernel_time, dilation_rate=d, padding="same", name=f"tcn{j}_dw")(y)
+        y = layers.Activation("elu", name=f"tcn{j}_act")(y)
+        y = layers.Dense(config.bottleneck, name=f"tcn{j}_pw")(y)
+        x = layers.Add(name=f"tcn{j}_res")([x, y])
+    x = layers.Dense(f_low * c_low, name="bn_out")(x)
+    x = layers.Reshape((-1, f_low, c_low), name="unflatten_freq")(x)
+    for i in reversed(range(levels)):
+        x = layers.Concatenate(name=f"dec{i}_skip")([x, skips[i + 1]])
+        out_ch = config.channels[i - 1] if i > 0 else config.channels[0]
+        x = layers.Conv2DTranspose(out_ch, (config.kernel_time, config.kernel_freq), strides=(1, 2), padding="same", name=f"dec{i}_deconv")(x)
+        x = _norm_act(x, f"dec{i}", config.conv_norm)
+    x = layers.Concatenate(name="out_skip")([x, skips[0]])
+    x = layers.Conv2D(1, (1, 1), activation="sigmoid", name="mask")(x)
+    x = layers.Cropping2D(((0, 0), (0, padded - n_freq)), name="crop_freq")(x)
+    outputs = layers.Permute((2, 1, 3), name="to_freq_major")(x)
+    return keras.Model(inputs, outputs, name="default")

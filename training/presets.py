@@ -1,0 +1,64 @@
+"""Training presets: the reference ("seed") recipe and the default model.
+
+A preset fixes the signal contract (STFT, magnitude representation, what the network
+outputs), the network builder and the training objective. Hyperparameters that the
+command line can override live in ``TrainConfig``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal
+
+import keras
+
+from denoise_core.signal import SignalSpec
+from training.models.default import DefaultConfig, build_default
+from training.models.seed import FRAME_MULTIPLE as SEED_FRAME_MULTIPLE
+from training.models.seed import build_seed
+
+Objective = Literal["features_mse", "signal"]
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    signal: SignalSpec
+    objective: Objective
+    build: Callable[[SignalSpec, dict[str, Any]], keras.Model]
+    #: defaults for TrainConfig fields this preset changes
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+
+def _build_seed(spec: SignalSpec, options: dict[str, Any]) -> keras.Model:
+    return build_seed(spec.n_freq, width=float(options.get("width", 1.0)))
+
+
+def _build_default(spec: SignalSpec, options: dict[str, Any]) -> keras.Model:
+    known = DefaultConfig.__dataclass_fields__
+    cfg = DefaultConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in options.items() if k in known})
+    return build_default(spec.n_freq, cfg)
+
+
+PRESETS: dict[str, Preset] = {
+    "seed": Preset(
+        name="seed",
+        signal=SignalSpec(n_fft=1199, hop_length=304, magnitude="db", output="magnitude", frame_multiple=SEED_FRAME_MULTIPLE),
+        objective="features_mse",
+        build=_build_seed,
+    ),
+    "default": Preset(
+        name="default",
+        signal=SignalSpec(n_fft=512, hop_length=256, magnitude="compressed", compress_exponent=0.3, output="mask", frame_multiple=1),
+        objective="signal",
+        build=_build_default,
+        defaults={"steps_per_epoch": 100, "lr": 1e-3},
+    ),
+}
+
+
+def get_preset(name: str) -> Preset:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}") from None

@@ -1,0 +1,234 @@
+"""Train a preset on a built dataset: ``python -m training.train --data DIR --preset seed|default --out RUN_DIR``.
+
+Defaults follow the reference recipe: Adam with lr = 0.01 * batch / 256, batch 16, up
+to 100 epochs, best-validation checkpoint, early stopping (patience 20, best weights
+restored) and ReduceLROnPlateau (x0.5 after 3 epochs, min 1e-7). Presets may change
+a default (the default preset uses lr 1e-3 and 100 fresh batches per epoch); every
+value can be overridden. Re-running the same command resumes from the last epoch's
+backup in RUN_DIR.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from denoise_core.signal import SignalSpec  # noqa: E402
+from training.datasets import Dataset, MixerConfig, OnTheFlyMixer, fixed_signal_set, seed_arrays, training_stats  # noqa: E402
+from training.graph import negative_si_sdr_loss, si_sdr_db, signal_training_model  # noqa: E402
+from training.presets import Preset, get_preset  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run depends on; saved as ``config.json`` in the run directory."""
+
+    data: str
+    preset: str
+    out: str
+    epochs: int = 100
+    batch_size: int = 16
+    lr: float | None = None  # None: 0.01 * batch / 256
+    patience: int = 20
+    lr_patience: int = 3
+    lr_factor: float = 0.5
+    min_lr: float = 1e-7
+    seed: int = 0
+    width: float = 1.0
+    steps_per_epoch: int | None = None
+    val_limit: int | None = 150
+    time_budget_minutes: float | None = None
+    mag_loss_weight: float = 50.0
+    crop_seconds: float = 3.0
+    model_options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def learning_rate(self) -> float:
+        return self.lr if self.lr is not None else 0.01 * self.batch_size / 256
+
+
+def git_commit() -> str:
+    """The repository commit the run was trained from (``-dirty`` if modified)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        return head + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stop after a total training time, counted across resumed runs."""
+
+    def __init__(self, budget_seconds: float | None, state_file: Path) -> None:
+        super().__init__()
+        self.budget, self.state_file = budget_seconds, state_file
+        self.spent = json.loads(state_file.read_text())["seconds"] if state_file.exists() else 0.0
+        self._t0 = time.monotonic()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        now = time.monotonic()
+        self.spent += now - self._t0
+        self._t0 = now
+        self.state_file.write_text(json.dumps({"seconds": self.spent, "epoch": epoch + 1}))
+        if self.budget is not None and self.spent >= self.budget:
+            print(f"\ntime budget of {self.budget / 60:.1f} min reached after epoch {epoch + 1}", flush=True)
+            self.model.stop_training = True
+
+
+def callbacks(cfg: TrainConfig, run: Path) -> list[keras.callbacks.Callback]:
+    budget = cfg.time_budget_minutes * 60 if cfg.time_budget_minutes else None
+    return [
+        keras.callbacks.BackupAndRestore(str(run / "backup"), delete_checkpoint=False),
+        keras.callbacks.ModelCheckpoint(str(run / "best.weights.h5"), monitor="val_loss", save_best_only=True, save_weights_only=True),
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience, restore_best_weights=True),
+        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=cfg.lr_factor, patience=cfg.lr_patience, min_lr=cfg.min_lr),
+        keras.callbacks.CSVLogger(str(run / "history.csv"), append=True),
+        keras.callbacks.TensorBoard(str(run / "tensorboard"), profile_batch=0),
+        TimeBudget(budget, run / "time.json"),
+    ]
+
+
+def resolve_spec(preset: Preset, data: Dataset) -> SignalSpec:
+    """The preset's signal contract with min-max statistics of the training split."""
+    lo, hi = training_stats(data, preset.signal)
+    return preset.signal.with_stats(lo, hi)
+
+
+def train_seed(cfg: TrainConfig, preset: Preset, spec: SignalSpec, data: Dataset, run: Path, verbose: int) -> tuple[keras.Model, dict[str, Any]]:
+    """The reference recipe: MSE between predicted and clean normalised dB spectrograms."""
+    arrays = {name: data.split(name) for name in ("train", "val", "test")}
+    x = {name: seed_arrays(a.noisy, spec) for name, a in arrays.items()}
+    y = {name: seed_arrays(a.clean, spec) for name, a in arrays.items()}
+    net = preset.build(spec, {"width": cfg.width, **cfg.model_options})
+    net.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss="mse", metrics=[keras.metrics.MeanSquaredError(name="mse")])
+    history = net.fit(
+        x["train"], y["train"], batch_size=cfg.batch_size, epochs=cfg.epochs, validation_data=(x["val"], y["val"]),
+        callbacks=callbacks(cfg, run), verbose=verbose, shuffle=True,
+    )
+    if (run / "best.weights.h5").exists():
+        net.load_weights(str(run / "best.weights.h5"))
+    results = {}
+    for name in ("train", "val", "test"):
+        out = net.evaluate(x[name], y[name], batch_size=cfg.batch_size, verbose=0, return_dict=True)
+        results[f"{name}_mse"] = float(out["mse"])
+    print("seed MSE on normalised spectrograms  train {train_mse:.4f}  val {val_mse:.4f}  test {test_mse:.4f}".format(**results), flush=True)
+    return net, {"metrics": results, "epochs_run": len(history.epoch)}
+
+
+def train_signal(cfg: TrainConfig, preset: Preset, spec: SignalSpec, data: Dataset, run: Path, verbose: int) -> tuple[keras.Model, dict[str, Any]]:
+    """Mask network trained on fresh mixtures with negative SI-SDR + compressed-magnitude MSE."""
+    train = data.split("train")
+    mixer = OnTheFlyMixer(train, data.noise("train"), spec, cfg.batch_size, cfg.seed, MixerConfig(crop_seconds=cfg.crop_seconds))
+    f, t = spec.n_freq, None
+    signature = (
+        {"features": tf.TensorSpec((None, f, t, 1), tf.float32), "real": tf.TensorSpec((None, f, t), tf.float32), "imag": tf.TensorSpec((None, f, t), tf.float32)},
+        {"wave": tf.TensorSpec((None, None), tf.float32), "mag": tf.TensorSpec((None, f, t, 1), tf.float32)},
+    )
+    stream = tf.data.Dataset.from_generator(lambda: iter(mixer), output_signature=signature).prefetch(4)
+    val_x, val_y = fixed_signal_set(data.split("val"), spec, limit=cfg.val_limit)
+    net = preset.build(spec, cfg.model_options)
+    model = signal_training_model(net, spec)
+    model.compile(
+        optimizer=keras.optimizers.Adam(cfg.learning_rate, clipnorm=5.0),
+        loss={"wave": negative_si_sdr_loss, "mag": "mse"},
+        loss_weights={"wave": 1.0, "mag": cfg.mag_loss_weight},
+        metrics={"wave": [si_sdr_db]},
+    )
+    history = model.fit(
+        stream, steps_per_epoch=cfg.steps_per_epoch or 100, epochs=cfg.epochs, validation_data=(val_x, val_y),
+        validation_batch_size=cfg.batch_size, callbacks=callbacks(cfg, run), verbose=verbose,
+    )
+    if (run / "best.weights.h5").exists():
+        model.load_weights(str(run / "best.weights.h5"))
+    results = {}
+    for name, arrays in (("val", data.split("val")), ("test", data.split("test"))):
+        xs, ys = fixed_signal_set(arrays, spec, limit=None)
+        out = model.evaluate(xs, ys, batch_size=cfg.batch_size, verbose=0, return_dict=True)
+        results[f"{name}_si_sdr_db"] = float(out.get("wave_si_sdr_db", np.nan))
+        results[f"{name}_loss"] = float(out["loss"])
+    print("SI-SDR of the training graph  val {val_si_sdr_db:.2f} dB  test {test_si_sdr_db:.2f} dB".format(**results), flush=True)
+    return net, {"metrics": results, "epochs_run": len(history.epoch)}
+
+
+def run_training(cfg: TrainConfig, verbose: int = 1) -> dict[str, Any]:
+    """Train (or resume) a run; writes config.json, model.keras and result.json to ``cfg.out``."""
+    keras.utils.set_random_seed(cfg.seed)
+    preset = get_preset(cfg.preset)
+    run = Path(cfg.out)
+    run.mkdir(parents=True, exist_ok=True)
+    data = Dataset.open(cfg.data)
+    spec = resolve_spec(preset, data)
+    config = {
+        "train": asdict(cfg), "preset": preset.name, "signal": spec.to_dict(), "learning_rate": cfg.learning_rate,
+        "data_summary": data.summary, "training_commit": git_commit(), "command": " ".join(["python -m training.train", *sys.argv[1:]]),
+    }
+    (run / "config.json").write_text(json.dumps(config, indent=2, default=str))
+    started = time.monotonic()
+    trainer = train_seed if preset.objective == "features_mse" else train_signal
+    net, outcome = trainer(cfg, preset, spec, data, run, verbose)
+    net.save(str(run / "model.keras"))
+    spent = json.loads((run / "time.json").read_text())["seconds"] if (run / "time.json").exists() else time.monotonic() - started
+    result = {**outcome, "train_seconds": spent, "parameters": int(net.count_params())}
+    (run / "result.json").write_text(json.dumps(result, indent=2))
+    print(f"run saved to {run} ({spent / 60:.1f} min of training, {result['parameters']} parameters)", flush=True)
+    return result
+
+
+def parse_args(argv: list[str] | None = None) -> TrainConfig:
+    p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", required=True, help="dataset directory from `python -m training.data build`")
+    p.add_argument("--preset", required=True, choices=["seed", "default"])
+    p.add_argument("--out", required=True, help="run directory (re-run to resume)")
+    p.add_argument("--epochs", type=int, default=100)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--lr", type=float, default=None, help="default: 0.01*batch/256 (seed), preset value otherwise")
+    p.add_argument("--patience", type=int, default=20, help="early-stopping patience (epochs)")
+    p.add_argument("--lr-patience", type=int, default=3)
+    p.add_argument("--lr-factor", type=float, default=0.5)
+    p.add_argument("--min-lr", type=float, default=1e-7)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--width", type=float, default=1.0, help="seed preset: filter-count multiplier")
+    p.add_argument("--steps-per-epoch", type=int, default=None, help="default preset: fresh batches per epoch")
+    p.add_argument("--val-limit", type=int, default=150, help="default preset: validation mixtures per epoch")
+    p.add_argument("--time-budget-minutes", type=float, default=None, help="stop after this much training time (across resumes)")
+    p.add_argument("--mag-loss-weight", type=float, default=50.0)
+    p.add_argument("--crop-seconds", type=float, default=3.0)
+    p.add_argument("--model-options", type=json.loads, default={}, help='JSON, e.g. \'{"bottleneck": 128}\'')
+    args = p.parse_args(argv)
+    preset = get_preset(args.preset)
+    values = {k: v for k, v in vars(args).items()}
+    for key, value in preset.defaults.items():
+        if values.get(key) is None or values.get(key) == p.get_default(key):
+            values[key] = value
+    return TrainConfig(**values)
+
+
+def main(argv: list[str] | None = None) -> int:
+    cfg = parse_args(argv)
+    try:
+        run_training(cfg, verbose=1 if sys.stdout.isatty() else 2)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
