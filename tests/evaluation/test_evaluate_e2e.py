@@ -26,7 +26,8 @@ from evaluation_fixtures import make_tiny_dataset  # noqa: E402
 from onnx_fixtures import make_constant_mask_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
-TOL = {"si_sdr": 0.01, "pesq": 0.01, "stoi": 1e-3, "seed_mse": 1e-4}
+TOL = {"si_sdr": 0.01, "pesq": 0.01, "stoi": 1e-3, "dnsmos_ovrl": 0.02, "dnsmos_sig": 0.02, "dnsmos_bak": 0.02,
+       "seed_mse": 1e-4}
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +63,13 @@ def test_passthrough_scores_equal_the_noisy_input(evaluated):
     # per category and per SNR come from the manifest
     assert set(report["results"]["by_category"]) <= {"rain", "thunderstorm"}
     assert all(k.endswith(" dB") for k in report["results"]["by_snr"])
+    # DNSMOS for every system, overall and per group, with its provenance
+    assert report["dnsmos"]["available"] is True and "sig_bak_ovr.onnx" in report["dnsmos"]["model"]
+    print(f"DNSMOS: {report['dnsmos']['clips_scored']} clips, {report['dnsmos']['cpu_seconds']:.1f} CPU s", file=sys.stderr)
+    for group in ("by_category", "by_snr"):
+        for table in report["results"][group].values():
+            assert all(1.0 <= table[s]["dnsmos_ovrl"] <= 5.0 for s in report["order"])
+    assert all(1.0 <= overall[s][m] <= 5.0 for s in report["order"] for m in ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak"))
 
 
 def test_peers_ran_with_delays_and_costs(evaluated):
@@ -78,7 +86,8 @@ def test_peers_ran_with_delays_and_costs(evaluated):
 def test_report_files(evaluated):
     out, report = evaluated["out"], evaluated["report"]
     md = (out / "report.md").read_text()
-    for text in ("## Overall", "## Per noise category", "## Per SNR", "noisereduce", "RNNoise", "Margins"):
+    for text in ("## Overall", "## Per noise category", "## Per SNR", "noisereduce", "RNNoise", "Margins", "DNSMOS OVRL",
+                 "DNSMOS SIG", "DNSMOS BAK", "sig_bak_ovr.onnx"):
         assert text in md
     assert (out / "spectrogram.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     wavs = sorted((out / "examples").glob("*.wav"))
@@ -99,6 +108,7 @@ def test_model_card_is_generated_from_the_report(evaluated):
     assert "passthrough_spectrogram.png" in text
     noisy_sisdr = f"{report['results']['overall']['noisy']['si_sdr']:.2f}"
     assert noisy_sisdr in text
+    assert "DNSMOS OVRL" in text and f"{report['results']['overall']['noisy']['dnsmos_ovrl']:.2f}" in text
     for text_part in ("CC BY 4.0", "CC BY-NC 3.0", "not cleared", "8 kHz", "female", "thunderstorm", "noisereduce"):
         assert text_part in text
     assert "A peer beats the model" in text or "No peer beats the model" in text
@@ -109,6 +119,7 @@ def test_metadata_written_back_and_readable(evaluated):
     model = OnnxModel(model_path)
     evaluation = model.info.evaluation
     assert evaluation["overall"]["model"]["si_sdr"] == pytest.approx(report["results"]["overall"]["model"]["si_sdr"])
+    assert evaluation["overall"]["model"]["dnsmos_ovrl"] == pytest.approx(report["results"]["overall"]["model"]["dnsmos_ovrl"])
     assert set(evaluation["overall"]) == {"noisy", "model", "noisereduce", "rnnoise"}
     after = {p.key: p.value for p in onnx.load(str(model_path)).metadata_props}
     before = evaluated["before"]
@@ -120,9 +131,12 @@ def test_metadata_written_back_and_readable(evaluated):
     np.testing.assert_allclose(model.denoise(x, 16000), x, atol=1e-4)
 
 
-def test_pairs_directory_in_process(tmp_path, evaluated):
-    """A folder of noisy/clean pairs works too (no peers, no stats: seed MSE is absent)."""
+def test_pairs_directory_in_process(tmp_path, evaluated, monkeypatch):
+    """A folder of noisy/clean pairs works too (no peers, no stats: seed MSE is absent; DNSMOS switched off)."""
     from training.evaluate import main
+    from training.evaluation import dnsmos
+
+    monkeypatch.setattr(dnsmos, "_state", dict(dnsmos._state))  # --no-dnsmos must not outlive this test
 
     src = evaluated["out"] / "examples"
     for role in ("noisy", "clean"):
@@ -130,8 +144,11 @@ def test_pairs_directory_in_process(tmp_path, evaluated):
         for w in sorted(src.glob(f"*_{role}.wav")):
             (tmp_path / "pairs" / role / w.name.replace(f"_{role}", "")).write_bytes(w.read_bytes())
     assert main(["--data", str(tmp_path / "pairs"), "--model", str(evaluated["model"]), "--out", str(tmp_path / "o"),
-                 "--peers", "none", "--quiet"]) == 0
+                 "--peers", "none", "--no-dnsmos", "--quiet"]) == 0
     report = json.loads((tmp_path / "o" / "report.json").read_text())
     assert report["data"]["kind"] == "pairs" and report["data"]["mixtures_evaluated"] >= 2
     assert report["results"]["overall"]["model"]["seed_mse"] is None
+    assert report["dnsmos"] == {**report["dnsmos"], "available": False, "reason": "disabled by --no-dnsmos"}
+    assert report["results"]["overall"]["model"]["dnsmos_ovrl"] is None
+    assert "DNSMOS is unavailable in this run (disabled by --no-dnsmos)" in (tmp_path / "o" / "report.md").read_text()
     assert report["results"]["overall"]["model"]["si_sdr"] == pytest.approx(report["results"]["overall"]["noisy"]["si_sdr"], abs=0.01)

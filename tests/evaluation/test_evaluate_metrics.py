@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from denoise_core.signal import SignalSpec
-from training.evaluation.metrics import pesq_wb, score, seed_mse, si_sdr
+from denoise_core.signal import load_mono
+from training.evaluation import dnsmos as dnsmos_mod
+from training.evaluation.metrics import METRICS, pesq_wb, score, seed_mse, si_sdr
 
 SR = 16000
 
@@ -71,7 +73,37 @@ def test_seed_mse_zero_for_identical_and_positive_for_noise():
 
 
 def test_score_returns_every_metric():
-    x = _speechlike(seconds=3.0)
+    x = _speechlike(seconds=4.8)  # 4.5-5 s: a single DNSMOS window
     s = score(x, x + 0.01 * np.random.default_rng(4).standard_normal(x.shape).astype(np.float32))
-    assert set(s) == {"si_sdr", "pesq", "stoi", "seed_mse"}
+    assert set(s) == set(METRICS) == {"si_sdr", "pesq", "stoi", "dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "seed_mse"}
     assert s["si_sdr"] > 10 and 0.5 < s["stoi"] <= 1.0 and math.isnan(s["seed_mse"])
+
+
+def test_dnsmos_prefers_clean_speech_to_speech_in_white_noise(shared_data):
+    """Real LibriSpeech speech scores higher DNSMOS than the same speech with 0 dB white noise."""
+    if not dnsmos_mod.status()["available"]:
+        pytest.skip(f"DNSMOS unavailable: {dnsmos_mod.status()['reason']}")
+    f = sorted((shared_data / "LibriSpeech" / "dev-clean").rglob("*.flac"))[0]
+    clean = load_mono(f, SR)[: int(4.8 * SR)]  # tiled to 9.6 s: one DNSMOS window, the cheapest length
+    noise = np.random.default_rng(5).standard_normal(clean.shape)
+    noisy = clean + noise * np.sqrt(np.mean(clean.astype(np.float64) ** 2) / np.mean(noise**2))  # 0 dB SNR
+    noisy = (0.9 * noisy / np.abs(noisy).max()).astype(np.float32)
+    a, b = dnsmos_mod.dnsmos(clean), dnsmos_mod.dnsmos(noisy)
+    assert all(1.0 <= v <= 5.0 for v in (*a.values(), *b.values())), (a, b)
+    assert a["dnsmos_ovrl"] > b["dnsmos_ovrl"] + 1.0, (a, b)
+    assert a["dnsmos_bak"] > b["dnsmos_bak"] + 1.0, (a, b)
+    # too short or silent: NaN, like PESQ
+    assert all(math.isnan(v) for v in dnsmos_mod.dnsmos(clean[: SR // 2]).values())
+    assert all(math.isnan(v) for v in dnsmos_mod.dnsmos(np.zeros(2 * SR, np.float32)).values())
+
+
+def test_dnsmos_missing_package_is_nan_not_an_exception(monkeypatch):
+    import sys
+
+    monkeypatch.setattr(dnsmos_mod, "_state", {"scorer": None, "error": None, "version": None, "disabled": None})
+    monkeypatch.setitem(sys.modules, "speechmos", None)
+    monkeypatch.setitem(sys.modules, "speechmos.dnsmos", None)
+    st = dnsmos_mod.status()
+    assert st["available"] is False and "speechmos" in st["reason"]
+    s = score(_speechlike(), _speechlike())
+    assert all(math.isnan(s[k]) for k in dnsmos_mod.KEYS) and s["si_sdr"] > 100.0

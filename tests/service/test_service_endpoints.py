@@ -234,3 +234,15 @@ def test_missing_or_invalid_model_is_not_ready_but_alive(models, tmp_path):
             assert_error(post(c, encode(tone(440, 16000), 16000)), 503, "model_unavailable")
             assert_error(c.get("/model-info"), 503)
             assert "rainclean_model_ready 0.0" in c.get("/metrics").text
+
+
+def test_unexpected_failure_is_json_500_with_request_id(models):
+    with running_app(models["passthrough"]) as c:
+        def broken(batch):
+            raise RuntimeError("boom: internal detail")
+
+        c.app.state.engine.model.predict = broken
+        r = post(c, encode(tone(440, 16000), 16000), headers={"X-Request-ID": "r-500"})
+        err = assert_error(r, 500, "internal_error")
+        assert "boom" not in err["message"] and r.headers["x-request-id"] == "r-500"
+        assert c.get("/ready").status_code == 200  # one failed request does not take the service down

@@ -142,6 +142,8 @@ def render_card(report: dict[str, Any], figure_name: str | None) -> str:
         "",
         *R.overall_table(report),
         "",
+        R.dnsmos_note(report),
+        "",
         "Margins of the model (positive = the model is better):",
         "",
         *R.margins_table(report),
@@ -151,7 +153,7 @@ def render_card(report: dict[str, Any], figure_name: str | None) -> str:
     ]
     for group, title in (("by_category", "noise category"), ("by_snr", "SNR")):
         lines += [f"### Per {title}", ""]
-        lines += R.group_tables(report, group, title, metrics=("si_sdr", "pesq", "stoi"))
+        lines += R.group_tables(report, group, title, metrics=("si_sdr", "pesq", "stoi", "dnsmos_ovrl"))
     if figure_name:
         lines += ["### Spectrograms", "", f"![noisy / denoised / clean]({figure_name})", "",
                   f"Mixture `{report.get('figure_mixture')}`: noisy input, this model's output, clean speech (dB).", ""]

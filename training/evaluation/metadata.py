@@ -50,7 +50,7 @@ def write_evaluation(path: str | Path, evaluation: dict[str, Any]) -> None:
 def evaluation_summary(report: dict[str, Any]) -> dict[str, Any]:
     """The compact figures stored in the model file (and shown by /model-info)."""
     res, systems = report["results"], report["systems"]
-    metrics = ("si_sdr", "pesq", "stoi", "seed_mse")
+    metrics = ("si_sdr", "pesq", "stoi", "dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "seed_mse")
     return {
         "date": report["environment"]["date"],
         "data": {k: report["data"][k] for k in ("path", "split", "mixtures_evaluated", "seconds_evaluated")},

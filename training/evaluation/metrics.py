@@ -1,9 +1,10 @@
 """Objective metrics, all on 16 kHz mono waveforms of equal length.
 
 SI-SDR is implemented here (zero-mean, scale-invariant, Le Roux et al. 2019); PESQ-WB
-comes from ``pesq`` and STOI from ``pystoi``. A metric that cannot be computed on a
-mixture (PESQ finds no utterance, a signal is silent) is recorded as NaN and counted,
-never allowed to stop the run.
+comes from ``pesq``, STOI from ``pystoi`` and DNSMOS P.835 (OVRL, SIG, BAK; non-intrusive,
+the estimate alone) from ``speechmos`` via :mod:`.dnsmos`. A metric that cannot be computed
+on a mixture (PESQ finds no utterance, a signal is silent, DNSMOS is not installed) is
+recorded as NaN and counted, never allowed to stop the run.
 """
 
 from __future__ import annotations
@@ -14,11 +15,16 @@ import warnings
 import numpy as np
 
 from denoise_core.signal import SignalSpec, model_input
+from training.evaluation.dnsmos import dnsmos
 
 SAMPLE_RATE = 16000
 #: metric -> True when higher is better
-METRICS: dict[str, bool] = {"si_sdr": True, "pesq": True, "stoi": True, "seed_mse": False}
-LABELS = {"si_sdr": "SI-SDR (dB)", "pesq": "PESQ-WB", "stoi": "STOI", "seed_mse": "seed MSE"}
+METRICS: dict[str, bool] = {"si_sdr": True, "pesq": True, "stoi": True, "dnsmos_ovrl": True, "dnsmos_sig": True,
+                             "dnsmos_bak": True, "seed_mse": False}
+LABELS = {"si_sdr": "SI-SDR (dB)", "pesq": "PESQ-WB", "stoi": "STOI", "dnsmos_ovrl": "DNSMOS OVRL",
+          "dnsmos_sig": "DNSMOS SIG", "dnsmos_bak": "DNSMOS BAK", "seed_mse": "seed MSE"}
+#: the metrics on which a peer beating the model is reported
+HEADLINE = ("si_sdr", "pesq", "stoi", "dnsmos_ovrl")
 _EPS = 1e-12
 
 
@@ -86,5 +92,6 @@ def score(reference: np.ndarray, estimate: np.ndarray, seed_spec: SignalSpec | N
         "si_sdr": si_sdr(reference, estimate),
         "pesq": pesq_wb(reference, estimate, sr),
         "stoi": stoi(reference, estimate, sr),
+        **dnsmos(estimate, sr),
         "seed_mse": seed_mse(reference, estimate, seed_spec),
     }

@@ -11,10 +11,11 @@ import numpy as np
 import soundfile as sf
 
 from training.evaluation.data import sort_buckets
-from training.evaluation.metrics import LABELS, METRICS
+from training.evaluation.metrics import HEADLINE, LABELS, METRICS
 
 SAMPLE_RATE = 16000
-FORMATS = {"si_sdr": "{:.2f}", "pesq": "{:.2f}", "stoi": "{:.3f}", "seed_mse": "{:.4f}"}
+FORMATS = {"si_sdr": "{:.2f}", "pesq": "{:.2f}", "stoi": "{:.3f}", "dnsmos_ovrl": "{:.2f}", "dnsmos_sig": "{:.2f}",
+           "dnsmos_bak": "{:.2f}", "seed_mse": "{:.4f}"}
 
 
 # --------------------------------------------------------------------------- numbers
@@ -76,7 +77,7 @@ def aggregate(records: list[dict[str, Any]], systems: list[str]) -> dict[str, An
             groups += [("category", k, v) for k, v in result["by_category"].items()]
             groups += [("snr", k, v) for k, v in result["by_snr"].items()]
             for group, key, table in groups:
-                for metric in ("si_sdr", "pesq", "stoi"):
+                for metric in HEADLINE:
                     diff = margin(table["model"], table[other])[metric]
                     if diff is not None and diff < 0:
                         wins.append({"peer": other, "group": group, "value": key, "metric": metric,
@@ -108,7 +109,7 @@ def overall_table(report: dict[str, Any], with_cost: bool = True) -> list[str]:
         header += ["CPU s / audio s", "wall s / audio s", "delay undone (ms)"]
     rows = []
     for name in report["order"]:
-        row = [info[name]["label"]] + [fmt(m, res["overall"][name][m]) for m in METRICS]
+        row = [info[name]["label"]] + [fmt(m, res["overall"][name].get(m)) for m in METRICS]
         if with_cost:
             cpu, wall = info[name].get("cpu_s_per_audio_s"), info[name].get("wall_s_per_audio_s")
             delay = info[name].get("delay_samples_16k") or 0
@@ -120,7 +121,7 @@ def overall_table(report: dict[str, Any], with_cost: bool = True) -> list[str]:
 
 def margins_table(report: dict[str, Any]) -> list[str]:
     res, info = report["results"], report["systems"]
-    rows = [[info[o]["label"]] + [fmt(m, res["margins"][o]["overall"][m], signed=True) for m in METRICS]
+    rows = [[info[o]["label"]] + [fmt(m, res["margins"][o]["overall"].get(m), signed=True) for m in METRICS]
             for o in report["order"] if o in res["margins"]]
     return _table(["model vs"] + [LABELS[m] for m in METRICS], rows)
 
@@ -135,7 +136,7 @@ def group_tables(report: dict[str, Any], group: str, title: str, metrics: tuple[
         rows = []
         for key, table in res[group].items():
             n = table[report["order"][0]]["n"]
-            rows.append([key, str(n)] + [fmt(metric, table[s][metric]) for s in report["order"]])
+            rows.append([key, str(n)] + [fmt(metric, table[s].get(metric)) for s in report["order"]])
         lines += _table(header, rows) + [""]
     return lines
 
@@ -147,12 +148,14 @@ def wins_sentence(report: dict[str, Any]) -> str:
     if not peers:
         return "No peer was evaluated in this run."
     if not wins:
-        return ("No peer beats the model on SI-SDR, PESQ-WB or STOI, overall or in any noise category or SNR bucket "
+        scored = [LABELS[m] for m in HEADLINE if res["overall"].get("model", {}).get(m) is not None]
+        names = ", ".join(scored[:-1]) + f" or {scored[-1]}" if len(scored) > 1 else "".join(scored)
+        return (f"No peer beats the model on {names}, overall or in any noise category or SNR bucket "
                 f"({', '.join(info[p]['label'] for p in peers)} compared).")
     parts = []
     for peer in peers:
         per_metric = []
-        for metric in ("si_sdr", "pesq", "stoi"):
+        for metric in HEADLINE:
             places = []
             for w in wins:
                 if w["peer"] == peer and w["metric"] == metric:
@@ -163,6 +166,17 @@ def wins_sentence(report: dict[str, Any]) -> str:
         if per_metric:
             parts.append(f"{info[peer]['label']} on " + ", ".join(per_metric))
     return "A peer beats the model here (peer vs model): " + ". ".join(parts) + "."
+
+
+def dnsmos_note(report: dict[str, Any]) -> str:
+    """One sentence on what DNSMOS is here, or why it is missing."""
+    d = report.get("dnsmos") or {}
+    if not d.get("available", False):
+        return f"DNSMOS is unavailable in this run ({d.get('reason', 'not computed for this report')}): its columns are empty."
+    return (f"DNSMOS (P.835 SIG / BAK / OVRL, 1-5, higher is better) is non-intrusive: it scores each output alone, "
+            f"with Microsoft's DNS Challenge model `{d.get('model')}` from speechmos {d.get('version')}, "
+            f"clips tiled to its 9 s window; clips under {d.get('min_seconds')} s or silent are not scored"
+            + (f" ({d['clips_scored']} clips, {d['cpu_seconds']:.0f} CPU s)." if "cpu_seconds" in d else "."))
 
 
 def render_markdown(report: dict[str, Any]) -> str:
@@ -185,6 +199,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         "The seed MSE is the reference recipe's metric: mean squared error between the normalised dB spectrograms "
         "(seed STFT, training-split min/max, clipped to [0, 1]) of the output and of the clean speech, on each mixture "
         "cropped to its speech (the reference's 0.0141 was over zero-padded 5 s clips, so it is comparable, not identical).",
+        "",
+        dnsmos_note(report),
         "",
         "## Margins of the model",
         "",

@@ -1,0 +1,148 @@
+"""End to end on real data: build a tiny dataset, train each preset briefly, resume,
+export to ONNX with parity, read the metadata back, denoise a file and evaluate.
+
+Like facebookresearch/denoiser's CI smoke test: tiny models, a handful of files.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY_DEFAULT = json.dumps({"channels": [4, 8], "bottleneck": 16, "dilations": [1, 2], "kernel_freq": 3, "conv_norm": False})
+
+pytestmark = pytest.mark.training
+
+
+def run(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"{args} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path:
+    out = tmp_path_factory.mktemp("dataset")
+    run("-m", "training.data", "build", "--librispeech", str(shared_data / "LibriSpeech"), "--esc50", str(shared_data / "ESC-50"),
+        "--out", str(out), "--segment", "--mix", "snr", "--max-utterances", "14", "--quiet")
+    return out
+
+
+@pytest.fixture(scope="module")
+def default_run(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("run_default")
+    run("-m", "training.train", "--data", str(tiny_dataset), "--preset", "default", "--out", str(out), "--epochs", "1",
+        "--steps-per-epoch", "2", "--batch-size", "4", "--val-limit", "4", "--model-options", TINY_DEFAULT)
+    return out
+
+
+@pytest.fixture(scope="module")
+def seed_run(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("run_seed")
+    proc = run("-m", "training.train", "--data", str(tiny_dataset), "--preset", "seed", "--out", str(out), "--epochs", "1",
+               "--batch-size", "8", "--width", "0.05")
+    assert "seed MSE on normalised spectrograms" in proc.stdout
+    return out
+
+
+def history_epochs(run_dir: Path) -> list[int]:
+    with open(run_dir / "history.csv") as fh:
+        return [int(row["epoch"]) for row in csv.DictReader(fh)]
+
+
+def test_seed_run_reports_mse_on_every_split(seed_run: Path) -> None:
+    result = json.loads((seed_run / "result.json").read_text())
+    for split in ("train", "val", "test"):
+        assert 0.0 < result["metrics"][f"{split}_mse"] < 1.0
+    config = json.loads((seed_run / "config.json").read_text())
+    assert config["signal"]["n_fft"] == 1199 and config["signal"]["hop_length"] == 304
+    assert config["learning_rate"] == pytest.approx(0.01 * 8 / 256)
+    assert (seed_run / "tensorboard").is_dir() and (seed_run / "best.weights.h5").exists()
+
+
+def test_training_resumes_from_last_epoch(default_run: Path, tiny_dataset: Path) -> None:
+    assert history_epochs(default_run) == [0]
+    run("-m", "training.train", "--data", str(tiny_dataset), "--preset", "default", "--out", str(default_run), "--epochs", "2",
+        "--steps-per-epoch", "2", "--batch-size", "4", "--val-limit", "4", "--model-options", TINY_DEFAULT)
+    assert history_epochs(default_run) == [0, 1]  # epoch 0 was not trained again
+
+
+@pytest.mark.parametrize("preset", ["default", "seed"])
+def test_export_metadata_and_parity(preset: str, default_run: Path, seed_run: Path, tmp_path: Path) -> None:
+    from denoise_core.model_file import OnnxModel
+    from training.export import check_parity, export_run, load_run
+
+    run_dir = default_run if preset == "default" else seed_run
+    onnx_path = tmp_path / f"{preset}.onnx"
+    export_run(run_dir, onnx_path)
+    net, config, result = load_run(run_dir)
+    model = OnnxModel(onnx_path)
+    assert check_parity(net, onnx_path) < 1e-4
+    info = model.info
+    assert info.preset == preset and info.name == f"rainclean-{preset}"
+    assert info.signal.to_dict() == config["signal"]  # sample rate, STFT, representation, stats, multiple
+    assert info.training_commit == config["training_commit"]
+    assert info.data_summary == config["data_summary"]
+    assert info.training["epochs"] == result["epochs_run"]
+    assert info.signal.frame_multiple == (8 if preset == "seed" else 1)
+    # dynamic batch and time axes
+    shape = model.session.get_inputs()[0].shape
+    assert not isinstance(shape[0], int) and not isinstance(shape[2], int)
+
+
+def test_training_and_service_features_are_the_same(tiny_dataset: Path, shared_data: Path) -> None:
+    """One WAV through the training feature path and through the service's decode path."""
+    from denoise_core.signal import decode_audio, load_mono, model_input, resample, to_mono
+    from training.datasets import Dataset, seed_arrays, signal_batch, training_stats
+    from training.presets import get_preset
+
+    flac = sorted((shared_data / "LibriSpeech").rglob("*.flac"))[0]
+    wave16 = load_mono(flac, 16000)[:32000]
+    stereo = np.stack([wave16, wave16], axis=1)
+    upload = io.BytesIO()
+    sf.write(upload, resample(wave16, 16000, 44100)[:, None].repeat(2, 1), 44100, subtype="FLOAT", format="WAV")
+    audio, sr = decode_audio(upload.getvalue())
+    served = resample(to_mono(audio), sr, 16000)
+    assert np.allclose(to_mono(stereo), wave16)
+    data = Dataset.open(tiny_dataset)
+    for name in ("seed", "default"):
+        preset = get_preset(name)
+        spec = preset.signal.with_stats(*training_stats(data, preset.signal))
+        length = min(len(served), len(wave16)) // spec.hop_length * spec.hop_length
+        if name == "seed":
+            trained = seed_arrays(wave16[None, :length], spec)[0, ..., 0]
+        else:
+            trained = signal_batch(wave16[None, :length], wave16[None, :length], spec)[0]["features"][0, ..., 0]
+        np.testing.assert_array_equal(trained, model_input(wave16[:length], spec))
+        # the service's decode path (44.1 kHz float stereo -> mono 16 kHz) gives the same features
+        diff = np.abs(model_input(served[:length], spec) - model_input(wave16[:length], spec))
+        assert float(np.median(diff)) < 0.02
+
+
+def test_denoise_file_and_evaluate(default_run: Path, tiny_dataset: Path, tmp_path: Path) -> None:
+    from denoise_core.model_file import OnnxModel
+    from training.export import export_run
+
+    onnx_path = tmp_path / "model.onnx"
+    export_run(default_run, onnx_path)
+    with np.load(tiny_dataset / "test.npz") as z:
+        noisy = z["noisy"][0]
+    out = OnnxModel(onnx_path).denoise(noisy[:, None], 16000)
+    assert out.shape == (noisy.shape[0], 1) and np.all(np.isfinite(out))
+    assert not np.allclose(out[:, 0], noisy)  # the network really ran
+    report_dir = tmp_path / "eval"
+    run("-m", "training.evaluate", "--data", str(tiny_dataset), "--model", str(onnx_path), "--out", str(report_dir),
+        "--limit", "3", "--peers", "noisereduce", "--quiet")
+    report = json.loads((report_dir / "report.json").read_text())
+    text = json.dumps(report)
+    assert "si_sdr" in text and "noisereduce" in text
+    assert (report_dir / "report.md").exists()
