@@ -8,7 +8,7 @@ PORT ?= 8000
 DATA ?= ../shared/data
 BUILD ?= build
 
-.PHONY: help venv install-service install-full serve test test-unit dataset train export evaluate benchmark reproduce clean
+.PHONY: help venv install-service install-full serve test dataset train train-seed export export-seed evaluate evaluate-seed benchmark reproduce reproduce-seed clean
 
 help:
 	@echo "make serve   - create .venv, install the service (no TensorFlow), serve models/ on port $(PORT)"
@@ -40,19 +40,35 @@ test: install-full
 dataset: install-full
 	$(PY) -m training.data build --librispeech $(DATA)/LibriSpeech --esc50 $(DATA)/ESC-50 --out $(BUILD)/dataset --segment --mix snr
 
+TRAIN_MINUTES ?= 75
+SEED_MINUTES ?= 15
+SEED_WIDTH ?= 0.25
+
 train: install-full
-	$(PY) -m training.train --data $(BUILD)/dataset --preset default --out $(BUILD)/runs/default
+	$(PY) -m training.train --data $(BUILD)/dataset --preset default --out $(BUILD)/runs/default --time-budget-minutes $(TRAIN_MINUTES)
+
+train-seed: install-full
+	$(PY) -m training.train --data $(BUILD)/dataset --preset seed --width $(SEED_WIDTH) --out $(BUILD)/runs/seed --time-budget-minutes $(SEED_MINUTES)
 
 export: install-full
 	$(PY) -m training.export --run $(BUILD)/runs/default --out models/denoiser.onnx
 
+export-seed: install-full
+	$(PY) -m training.export --run $(BUILD)/runs/seed --out models/seed.onnx
+
 evaluate: install-full
-	$(PY) -m training.evaluate --data $(BUILD)/dataset --model models/denoiser.onnx --out $(BUILD)/eval/default
+	$(PY) -m training.evaluate --data $(BUILD)/dataset --model models/denoiser.onnx --out $(BUILD)/eval/default \
+		--model-card models/README.md --write-metadata $(if $(wildcard models/seed.onnx),--compare models/seed.onnx)
+
+evaluate-seed: install-full
+	$(PY) -m training.evaluate --data $(BUILD)/dataset --model models/seed.onnx --out $(BUILD)/eval/seed --peers none --write-metadata
 
 benchmark: install-service
 	$(PY) -m service.benchmark
 
 reproduce: dataset train export evaluate
+
+reproduce-seed: dataset train-seed export-seed evaluate-seed
 
 clean:
 	rm -rf $(VENV) $(BUILD) .pytest_cache

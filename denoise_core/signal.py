@@ -272,14 +272,17 @@ def enhance_long(
 ) -> np.ndarray:
     """Denoise a mono waveform of any length in overlapping chunks.
 
+    Chunk steps are whole STFT hops (the chunk may shrink by less than a hop).
     Neighbouring chunks are cross-faded over the overlap with complementary
     raised-cosine ramps (they sum to one), so a pass-through network returns the
     input and a real network leaves no seam.
     """
-    sr = spec.sample_rate
-    plan = ChunkPlan(chunk=max(int(chunk_seconds * sr), 1), overlap=int(overlap_seconds * sr))
-    if plan.overlap >= plan.chunk:
-        raise ValueError("overlap must be shorter than the chunk")
+    sr, hop = spec.sample_rate, spec.hop_length
+    overlap = max(0, int(round(overlap_seconds * sr)))
+    # every chunk starts on the one-pass STFT frame grid (step = whole hops), so inside
+    # a chunk the network sees exactly the frames a one-pass run would
+    step = max(hop, (int(round(chunk_seconds * sr)) - overlap) // hop * hop)
+    plan = ChunkPlan(chunk=step + overlap, overlap=overlap)
     spans = plan.spans(wave.shape[0])
     if len(spans) == 1:
         return enhance_wave(wave, spec, predict)
@@ -288,11 +291,10 @@ def enhance_long(
     for i, (start, end) in enumerate(spans):
         piece = enhance_wave(wave[start:end], spec, predict)
         weight = np.ones(end - start, dtype=np.float32)
-        if i > 0:
+        if i > 0 and plan.overlap:
             weight[: plan.overlap] = ramp
-        if i < len(spans) - 1:
-            prev_overlap = plan.overlap
-            weight[-prev_overlap:] *= ramp[::-1]
+        if i < len(spans) - 1 and plan.overlap:
+            weight[-plan.overlap :] *= ramp[::-1]
         out[start:end] += piece * weight
     return out
 

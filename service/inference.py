@@ -56,23 +56,6 @@ def limits_from(settings: Settings) -> Limits:
     return Limits(settings.max_upload_bytes, settings.max_duration_seconds, settings.max_channels)
 
 
-def chunk_params(spec: SignalSpec, settings: Settings) -> tuple[float, float]:
-    """Chunk and overlap lengths (seconds) for :func:`denoise_core.signal.enhance_long`,
-    adjusted so the chunk step is a whole number of STFT hops at the model's rate.
-
-    Every chunk then starts on the one-pass STFT frame grid, so inside each chunk the
-    network sees exactly the frames a one-pass run would: chunked output differs from
-    the one-pass output only near chunk edges, inside the cross-fade. The overlap is
-    kept; the chunk shrinks by less than one hop. (Returned as ``(n + 0.5) / sr`` so
-    ``int(seconds * sr)`` inside ``enhance_long`` recovers exactly ``n`` samples.)
-    """
-    sr, hop = spec.sample_rate, spec.hop_length
-    overlap = int(round(settings.chunk_overlap_seconds * sr))
-    step = int(round(settings.chunk_seconds * sr)) - overlap
-    step = max(hop, step // hop * hop)
-    return (step + overlap + 0.5) / sr, (overlap + 0.5) / sr if overlap else 0.0
-
-
 def denoise_bytes(model: OnnxModel, data: bytes, settings: Settings, fmt: OutputFormat = "wav") -> DenoiseResult:
     """Uploaded bytes -> checked header -> decoded audio -> model -> encoded bytes (blocking)."""
     t0 = time.perf_counter()
@@ -81,7 +64,7 @@ def denoise_bytes(model: OnnxModel, data: bytes, settings: Settings, fmt: Output
         raise too_large(f"upload exceeds the limit of {limits.max_upload_bytes} bytes")
     header = audio_io.probe(data, limits)
     audio, sr = audio_io.decode(data, limits)
-    clean = model.denoise(audio, sr, *chunk_params(model.spec, settings))
+    clean = model.denoise(audio, sr, settings.chunk_seconds, settings.chunk_overlap_seconds)
     if clean.shape != audio.shape or not np.all(np.isfinite(clean)):  # contract check, never expected
         raise RuntimeError(f"model returned shape {clean.shape} for input {audio.shape} or non-finite samples")
     subtype = audio_io.output_subtype(header.subtype, fmt)
@@ -171,7 +154,7 @@ class Engine:
         sr = model.spec.sample_rate
         rng = np.random.default_rng(0)
         audio = (0.01 * rng.standard_normal((int(WARMUP_SECONDS * sr), 1))).astype(np.float32)
-        out = model.denoise(audio, sr, *chunk_params(model.spec, self.settings))
+        out = model.denoise(audio, sr, self.settings.chunk_seconds, self.settings.chunk_overlap_seconds)
         if out.shape != audio.shape or not np.all(np.isfinite(out)):
             raise ValueError(f"warm-up inference returned shape {out.shape} (expected {audio.shape}) or non-finite values")
 

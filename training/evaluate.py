@@ -110,6 +110,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--limit", type=int, default=None, help="evaluate at most N mixtures, spread evenly over the split")
     p.add_argument("--peers", default=None,
                    help="comma-separated peers: noisereduce,rnnoise,deepfilternet (default all; 'none' for none)")
+    p.add_argument("--compare", type=Path, action="append", default=[], metavar="FILE.onnx",
+                   help="another ONNX model (e.g. models/seed.onnx) scored side by side like a peer; repeatable")
     p.add_argument("--examples", type=int, default=3, help="number of example WAV sets to write (default 3)")
     p.add_argument("--model-card", type=Path, default=None, help="also write the model card (e.g. models/README.md)")
     p.add_argument("--write-metadata", action="store_true", help="write the overall figures into the model's 'evaluation' metadata")
@@ -149,6 +151,9 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         print(f"[evaluate] DNSMOS unavailable, its scores will be empty: {dnsmos_info['reason']}", file=sys.stderr)
 
     systems: list[System] = [NoisyInput(), ModelSystem(model)] + [make_peer(n) for n in parse_peers(args.peers)]
+    for extra in args.compare:
+        other = OnnxModel(extra)
+        systems.append(ModelSystem(other, name=other.info.preset if other.info.preset != "unknown" else extra.stem, kind="peer"))
     probes = [m.clean for m in evalset.mixtures[:3]]
     for system in systems:
         if not system.available:

@@ -68,7 +68,7 @@ def test_chunked_enhancement_matches_one_pass() -> None:
     chunked = S.enhance_long(wave, spec, smooth_mask, chunk_seconds=4.0, overlap_seconds=0.5)
     assert chunked.shape == wave.shape
     err = np.sqrt(np.mean((whole - chunked) ** 2)) / np.sqrt(np.mean(whole**2))
-    assert err < 5e-3  # seams below -46 dB relative to the signal
+    assert err < 1e-4  # chunk steps on the hop grid: only the cross-fades differ
 
 
 @pytest.mark.parametrize("n", [100, 16000 * 4, 16000 * 4 + 1, 16000 * 9 - 7])

@@ -18,7 +18,11 @@ MANIFEST_COLUMNS = ["split", "index", "speaker", "chapter", "utterance", "segmen
 
 
 def make_tiny_dataset(shared: Path, out: Path, n: int = 4) -> Path:
-    """``n`` test mixtures (rain/thunderstorm alternating, SNR cycling -5/0/5/10), 3.5-5 s of speech each."""
+    """``n`` test mixtures (rain/thunderstorm alternating, SNR cycling -5/0/5/10), 4.8-5 s of speech each.
+
+    Lengths differ (cropping is exercised) but stay in [4.5, 5) s or at 5 s, where DNSMOS's tiling to
+    its 9.01 s window needs one window per clip: any shorter costs up to 9 windows, i.e. seconds per clip.
+    """
     speech_files = sorted((shared / "LibriSpeech" / "dev-clean").rglob("*.flac"))[:n]
     meta = list(csv.DictReader(open(shared / "ESC-50" / "meta" / "esc50.csv")))
     by_cat = {c: [r for r in meta if r["category"] == c and (shared / "ESC-50" / "audio" / r["filename"]).exists()]
@@ -32,7 +36,7 @@ def make_tiny_dataset(shared: Path, out: Path, n: int = 4) -> Path:
     snrs = [-5.0, 0.0, 5.0, 10.0]
     for i, f in enumerate(speech_files):
         speech = load_mono(f, SR)
-        length = min(speech.shape[0], SEG - (i % 2) * SR // 2 - SR // 4 * (i % 3))
+        length = min(speech.shape[0], SEG - (i % 2) * SR // 16 - SR // 16 * (i % 3))
         speech = speech[:length]
         cat = ("rain", "thunderstorm")[i % 2]
         row = by_cat[cat][i // 2 % len(by_cat[cat])]

@@ -139,7 +139,7 @@ def test_long_file_in_chunks_matches_one_pass(models):
         one_pass, _, _ = decode(post(c, data).content)
     assert chunked.shape == one_pass.shape == x.shape
     assert rms(one_pass - x) > 0.5 * 0.05  # the input-dependent mask really removed noise
-    # chunk steps sit on the STFT hop grid (service.inference.chunk_params): only the
+    # chunk steps sit on the STFT hop grid (denoise_core.signal.enhance_long): only the
     # cross-faded chunk edges can differ, and here they match to ~1e-5
     assert rms(chunked - one_pass) < 1e-3 * rms(one_pass)
 

@@ -141,8 +141,33 @@ def test_denoise_file_and_evaluate(default_run: Path, tiny_dataset: Path, tmp_pa
     assert not np.allclose(out[:, 0], noisy)  # the network really ran
     report_dir = tmp_path / "eval"
     run("-m", "training.evaluate", "--data", str(tiny_dataset), "--model", str(onnx_path), "--out", str(report_dir),
-        "--limit", "3", "--peers", "noisereduce", "--quiet")
+        "--limit", "3", "--peers", "noisereduce", "--no-dnsmos", "--quiet")
     report = json.loads((report_dir / "report.json").read_text())
     text = json.dumps(report)
     assert "si_sdr" in text and "noisereduce" in text
     assert (report_dir / "report.md").exists()
+
+
+def test_service_serves_an_exported_model(default_run: Path, tiny_dataset: Path, tmp_path: Path) -> None:
+    """The real export path feeding the real app: /model-info mirrors the run, /denoise runs it."""
+    from denoise_core.model_file import OnnxModel
+    from tests.service.svc_helpers import running_app
+    from training.export import export_run
+
+    onnx_path = tmp_path / "served.onnx"
+    export_run(default_run, onnx_path)
+    config = json.loads((default_run / "config.json").read_text())
+    with np.load(tiny_dataset / "test.npz") as z:
+        noisy = z["noisy"][1]
+    upload = io.BytesIO()
+    sf.write(upload, noisy, 16000, subtype="PCM_16", format="WAV")
+    with running_app(onnx_path) as client:
+        info = client.get("/model-info").json()
+        assert info["sha256"] == OnnxModel(onnx_path).sha256
+        assert info["signal"] == config["signal"]
+        response = client.post("/denoise", files={"file": ("noisy.wav", upload.getvalue(), "audio/wav")})
+    assert response.status_code == 200, response.text
+    served, sr = sf.read(io.BytesIO(response.content), dtype="float32")
+    assert sr == 16000 and served.shape == noisy.shape
+    direct = OnnxModel(onnx_path).denoise(sf.read(io.BytesIO(upload.getvalue()), dtype="float32")[0][:, None], 16000)[:, 0]
+    assert np.max(np.abs(served - direct)) < 2 / 32768  # same result up to 16-bit rounding

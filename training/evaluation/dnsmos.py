@@ -5,9 +5,9 @@ the standard (non-personalised) P.835 model ``speechmos/dnsmos_models/sig_bak_ov
 and its polynomial calibration, i.e. ``speechmos.dnsmos.run(x, 16000)`` with the default
 ``model_type="dnsmos"`` (the DNS Challenge's ``dnsmos_local.py`` without ``-p``). Scores
 are the mean over 9.01 s windows hopped by 1 s; a clip shorter than one window is tiled
-to it, as the reference does: a clip of L < 9.01 s is doubled until it fills a window, so
-the cost per clip is 1 window for L in [4.5, 5) s but 7-9 for L around 4 s (about 0.1-0.3
-CPU s per window on one core). ``--no-dnsmos`` skips it.
+to exactly one window (the reference doubles it until it fills a window and then averages
+1-9 windows that are cyclic shifts of the same tiled clip; scoring one keeps the cost at
+one window per short clip, about 0.1-0.3 CPU s on one core). ``--no-dnsmos`` skips it.
 
 The ONNX sessions are single-threaded (the evaluation runs next to other work, and the
 score does not depend on it). A clip that cannot be scored (shorter than
@@ -33,6 +33,9 @@ MODEL_FILE = "dnsmos_models/sig_bak_ovr.onnx"
 
 _state: dict[str, Any] = {"scorer": None, "error": None, "version": None, "disabled": None, "cpu_seconds": 0.0,
                           "clips": 0}
+
+
+WINDOW_SECONDS = 9.01  #: DNSMOS input length (speechmos INPUT_LENGTH)
 
 
 def _nan() -> dict[str, float]:
@@ -110,6 +113,11 @@ def dnsmos(estimate: np.ndarray, sr: int = SAMPLE_RATE) -> dict[str, float]:
     if wave.shape[0] < MIN_SECONDS * SAMPLE_RATE or not np.all(np.isfinite(wave)) or not np.any(wave):
         return _nan()
     wave = np.clip(wave, -1.0, 1.0).astype(np.float32)  # as a 16-bit WAV of it would be; speechmos rejects |x| > 1
+    window = int(WINDOW_SECONDS * SAMPLE_RATE)
+    if wave.shape[0] < window:
+        # tile to exactly one window: the reference's doubling would score 1-9 cyclic
+        # shifts of the same tiled clip; one keeps the cost at one window per clip
+        wave = np.tile(wave, -(-window // wave.shape[0]))[:window]
     cpu0 = time.process_time()
     try:
         result = scorer(wave, SAMPLE_RATE, False)

@@ -162,9 +162,9 @@ class NoisyInput(System):
 class ModelSystem(System):
     """The ONNX model through ``OnnxModel.denoise``: exactly the service's code path."""
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, name: str = "model", kind: str = "model") -> None:
         info = model.info
-        super().__init__(name="model", label=f"{info.name} {info.version}", kind="model", version=info.version,
+        super().__init__(name=name, label=f"{info.name} {info.version}", kind=kind, version=info.version,
                          compensate_delay=False)
         self.model = model
 
