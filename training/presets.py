@@ -52,7 +52,7 @@ PRESETS: dict[str, Preset] = {
         signal=SignalSpec(n_fft=512, hop_length=256, magnitude="compressed", compress_exponent=0.3, output="mask", frame_multiple=1),
         objective="signal",
         build=_build_default,
-        defaults={"steps_per_epoch": 100, "lr": 1e-3},
+        defaults={"steps_per_epoch": 100, "lr": 1e-3, "lr_schedule": "cosine-time"},
     ),
 }
 

@@ -56,6 +56,7 @@ class TrainConfig:
     time_budget_minutes: float | None = None
     mag_loss_weight: float = 50.0
     crop_seconds: float = 3.0
+    lr_schedule: str = "plateau"
     model_options: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -74,13 +75,26 @@ def git_commit() -> str:
 
 
 class TimeBudget(keras.callbacks.Callback):
-    """Stop after a total training time, counted across resumed runs."""
+    """Stop after a total training time, counted across resumed runs.
 
-    def __init__(self, budget_seconds: float | None, state_file: Path) -> None:
+    With ``cosine_lr`` set, the learning rate also follows a cosine from ``base_lr``
+    down to ``min_factor * base_lr`` over the budget (time, not steps, is what is
+    fixed on a shared CPU).
+    """
+
+    def __init__(self, budget_seconds: float | None, state_file: Path, base_lr: float | None = None, min_factor: float = 0.02) -> None:
         super().__init__()
         self.budget, self.state_file = budget_seconds, state_file
+        self.base_lr, self.min_factor = base_lr, min_factor
         self.spent = json.loads(state_file.read_text())["seconds"] if state_file.exists() else 0.0
         self._t0 = time.monotonic()
+
+    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.base_lr is None or not self.budget or batch % 10:
+            return
+        progress = min(1.0, (self.spent + time.monotonic() - self._t0) / self.budget)
+        factor = self.min_factor + (1 - self.min_factor) * 0.5 * (1 + np.cos(np.pi * progress))
+        self.model.optimizer.learning_rate.assign(self.base_lr * factor)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         now = time.monotonic()
@@ -94,14 +108,18 @@ class TimeBudget(keras.callbacks.Callback):
 
 def callbacks(cfg: TrainConfig, run: Path) -> list[keras.callbacks.Callback]:
     budget = cfg.time_budget_minutes * 60 if cfg.time_budget_minutes else None
+    cosine = cfg.lr_schedule == "cosine-time" and budget is not None
+    schedule: list[keras.callbacks.Callback] = [] if cosine else [
+        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=cfg.lr_factor, patience=cfg.lr_patience, min_lr=cfg.min_lr)
+    ]
     return [
         keras.callbacks.BackupAndRestore(str(run / "backup"), delete_checkpoint=False),
         keras.callbacks.ModelCheckpoint(str(run / "best.weights.h5"), monitor="val_loss", save_best_only=True, save_weights_only=True),
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience, restore_best_weights=True),
-        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=cfg.lr_factor, patience=cfg.lr_patience, min_lr=cfg.min_lr),
+        *schedule,
         keras.callbacks.CSVLogger(str(run / "history.csv"), append=True),
         keras.callbacks.TensorBoard(str(run / "tensorboard"), profile_batch=0),
-        TimeBudget(budget, run / "time.json"),
+        TimeBudget(budget, run / "time.json", base_lr=cfg.learning_rate if cosine else None),
     ]
 
 
@@ -210,6 +228,8 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--time-budget-minutes", type=float, default=None, help="stop after this much training time (across resumes)")
     p.add_argument("--mag-loss-weight", type=float, default=50.0)
     p.add_argument("--crop-seconds", type=float, default=3.0)
+    p.add_argument("--lr-schedule", choices=["plateau", "cosine-time"], default="plateau",
+                   help="plateau: ReduceLROnPlateau (reference); cosine-time: cosine decay over --time-budget-minutes")
     p.add_argument("--model-options", type=json.loads, default={}, help='JSON, e.g. \'{"bottleneck": 128}\'')
     args = p.parse_args(argv)
     preset = get_preset(args.preset)

@@ -21,12 +21,12 @@ from keras import layers
 class DefaultConfig:
     """Chosen by equal-time validation runs (docs/training-report.md)."""
 
-    channels: tuple[int, ...] = (8, 16, 32)
-    bottleneck: int = 256
-    dilations: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 1, 2, 4, 8, 16, 32)
+    channels: tuple[int, ...] = (16, 32, 64)
+    bottleneck: int = 192
+    dilations: tuple[int, ...] = (1, 2, 4, 8, 16, 1, 2, 4, 8, 16)
     kernel_time: int = 3
-    kernel_freq: int = 3
-    conv_norm: bool = False  # LayerNorm on the 2-D maps cost ~40 % of the step time
+    kernel_freq: int = 5
+    conv_norm: bool = True  # LayerNorm on the 2-D maps: slower steps, much better ones
 
 
 def _norm_act(x: keras.KerasTensor, name: str, norm: bool = True) -> keras.KerasTensor:
