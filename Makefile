@@ -8,7 +8,7 @@ PORT ?= 8000
 DATA ?= ../shared/data
 BUILD ?= build
 
-.PHONY: help venv install-service install-full serve test dataset train train-seed export export-seed evaluate evaluate-seed benchmark reproduce reproduce-seed clean
+.PHONY: help venv install-service install-full serve test dataset train train-seed export export-seed evaluate evaluate-seed benchmark reproduce reproduce-seed training-report clean
 
 help:
 	@echo "make serve   - create .venv, install the service (no TensorFlow), serve models/ on port $(PORT)"
@@ -21,7 +21,7 @@ $(VENV)/bin/python:
 
 # Stamp files record what was installed, so repeated runs are no-ops.
 $(VENV)/.service-installed: pyproject.toml | $(VENV)/bin/python
-	$(PIP) install --quiet -e '.[test]'
+	$(PIP) install --quiet -e .
 	touch $@
 
 $(VENV)/.full-installed: pyproject.toml | $(VENV)/bin/python
@@ -35,13 +35,14 @@ serve: install-service
 	PORT=$(PORT) HOST=$(HOST) $(PY) -m service
 
 test: install-full
+	$(VENV)/bin/ruff check --select F,E9 denoise_core service training tests
 	$(PY) -m pytest -q
 
 dataset: install-full
 	$(PY) -m training.data build --librispeech $(DATA)/LibriSpeech --esc50 $(DATA)/ESC-50 --out $(BUILD)/dataset --segment --mix snr
 
 TRAIN_MINUTES ?= 75
-SEED_MINUTES ?= 15
+SEED_MINUTES ?= 75
 SEED_WIDTH ?= 0.25
 
 train: install-full
@@ -59,6 +60,8 @@ export-seed: install-full
 evaluate: install-full
 	$(PY) -m training.evaluate --data $(BUILD)/dataset --model models/denoiser.onnx --out $(BUILD)/eval/default \
 		--model-card models/README.md --write-metadata $(if $(wildcard models/seed.onnx),--compare models/seed.onnx)
+	mkdir -p models/evaluation
+	cp $(BUILD)/eval/default/report.json $(BUILD)/eval/default/report.md $(BUILD)/eval/default/spectrogram.png models/evaluation/
 
 evaluate-seed: install-full
 	$(PY) -m training.evaluate --data $(BUILD)/dataset --model models/seed.onnx --out $(BUILD)/eval/seed --peers none --write-metadata
@@ -69,6 +72,10 @@ benchmark: install-service
 reproduce: dataset train export evaluate
 
 reproduce-seed: dataset train-seed export-seed evaluate-seed
+
+# what was tried, from the runs themselves (sweep runs, shipped runs)
+training-report: install-full
+	$(PY) -m training.compare_runs $(wildcard $(BUILD)/sweep/*/) $(wildcard $(BUILD)/runs/*/) --title "Training runs behind the shipped models" --out docs/training-report.md
 
 clean:
 	rm -rf $(VENV) $(BUILD) .pytest_cache

@@ -20,7 +20,6 @@ from typing import AsyncIterator, Callable, TypeVar
 import numpy as np
 
 from denoise_core.model_file import OnnxModel
-from denoise_core.signal import SignalSpec
 from service import audio_io
 from service.audio_io import Limits, OutputFormat
 from service.errors import too_large, unavailable

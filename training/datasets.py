@@ -15,6 +15,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from denoise_core.signal import SignalSpec, magnitude_features, normalise, rms, stft, wave_features
+from training.data.stats import feature_min_max
 
 SPLITS = ("train", "val", "test")
 
@@ -54,15 +55,6 @@ class Dataset:
         return dict(self.stats.get("summary", {}))
 
 
-def feature_range(waves: np.ndarray, spec: SignalSpec, batch: int = 64) -> tuple[float, float]:
-    """Min and max of the (un-normalised) features of a stack of waveforms."""
-    lo, hi = np.inf, -np.inf
-    for i in range(0, len(waves), batch):
-        feats = wave_features(waves[i : i + batch], spec)
-        lo, hi = min(lo, float(feats.min())), max(hi, float(feats.max()))
-    return lo, hi
-
-
 def training_stats(data: Dataset, spec: SignalSpec) -> tuple[float, float]:
     """Min-max statistics of noisy and clean training features (training split only).
 
@@ -74,8 +66,7 @@ def training_stats(data: Dataset, spec: SignalSpec) -> tuple[float, float]:
     if same and "min" in data.stats:
         return float(data.stats["min"]), float(data.stats["max"])
     train = data.split("train")
-    ranges = [feature_range(train.noisy, spec), feature_range(train.clean, spec)]
-    return min(r[0] for r in ranges), max(r[1] for r in ranges)
+    return feature_min_max([train.noisy, train.clean], spec)
 
 
 def seed_arrays(waves: np.ndarray, spec: SignalSpec, batch: int = 64) -> np.ndarray:

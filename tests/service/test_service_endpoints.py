@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 
 import numpy as np
 import pytest
-import soundfile as sf
 
 from service.logging_setup import JsonFormatter
 from tests.service.svc_helpers import decode, encode, rms, running_app, tone

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from training.evaluation import report as R
-from training.evaluation.metrics import LABELS, METRICS
 
 
 def _bullets(value: Any, indent: int = 0) -> list[str]:
@@ -90,8 +89,8 @@ def render_card(report: dict[str, Any], figure_name: str | None) -> str:
         "",
         "## Model",
         "",
-        f"| field | value |",
-        f"|---|---|",
+        "| field | value |",
+        "|---|---|",
         f"| file | `{Path(model['path']).name}` ({model['size_bytes'] / 1e6:.2f} MB) |",
         f"| name / version | {model['name']} / {model['version']} |",
         f"| preset | {model['preset']} |",

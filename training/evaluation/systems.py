@@ -18,7 +18,6 @@ import ctypes
 import time
 from dataclasses import dataclass, field
 from importlib import metadata
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
