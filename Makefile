@@ -41,7 +41,7 @@ test: install-full
 dataset: install-full
 	$(PY) -m training.data build --librispeech $(DATA)/LibriSpeech --esc50 $(DATA)/ESC-50 --out $(BUILD)/dataset --segment --mix snr
 
-TRAIN_MINUTES ?= 75
+TRAIN_MINUTES ?= 72
 SEED_MINUTES ?= 75
 SEED_WIDTH ?= 0.25
 
@@ -59,12 +59,14 @@ export-seed: install-full
 
 evaluate: install-full
 	$(PY) -m training.evaluate --data $(BUILD)/dataset --model models/denoiser.onnx --out $(BUILD)/eval/default \
-		--model-card models/README.md --write-metadata $(if $(wildcard models/seed.onnx),--compare models/seed.onnx)
+		--model-card models/README.md --write-metadata
 	mkdir -p models/evaluation
 	cp $(BUILD)/eval/default/report.json $(BUILD)/eval/default/report.md $(BUILD)/eval/default/spectrogram.png models/evaluation/
 
 evaluate-seed: install-full
 	$(PY) -m training.evaluate --data $(BUILD)/dataset --model models/seed.onnx --out $(BUILD)/eval/seed --peers none --write-metadata
+	mkdir -p models/evaluation/seed
+	cp $(BUILD)/eval/seed/report.json $(BUILD)/eval/seed/report.md $(BUILD)/eval/seed/spectrogram.png models/evaluation/seed/
 
 benchmark: install-service
 	$(PY) -m service.benchmark
