@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -126,6 +125,3 @@ class OnnxModel:
 
         return {"inputs": describe(self.session.get_inputs()), "outputs": describe(self.session.get_outputs())}
 
-
-def default_threads() -> int:
-    return max(1, (os.cpu_count() or 1))

@@ -43,7 +43,3 @@ def si_sdr(reference: tf.Tensor, estimate: tf.Tensor, eps: float = 1e-8) -> tf.T
     ratio = (tf.reduce_sum(target**2, axis=-1) + eps) / (tf.reduce_sum(noise**2, axis=-1) + eps)
     return 10.0 * tf.math.log(ratio) / tf.math.log(10.0)
 
-
-def negative_si_sdr(clean: tf.Tensor, enhanced: tf.Tensor) -> tf.Tensor:
-    """Loss: minus the batch-mean SI-SDR (dB)."""
-    return -tf.reduce_mean(si_sdr(clean, enhanced))

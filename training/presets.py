@@ -7,12 +7,13 @@ command line can override live in ``TrainConfig``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Literal
 
 import keras
 
 from denoise_core.signal import SignalSpec
+from training.data.stats import SEED_SPEC
 from training.models.default import DefaultConfig, build_default
 from training.models.seed import FRAME_MULTIPLE as SEED_FRAME_MULTIPLE
 from training.models.seed import build_seed
@@ -43,7 +44,7 @@ def _build_default(spec: SignalSpec, options: dict[str, Any]) -> keras.Model:
 PRESETS: dict[str, Preset] = {
     "seed": Preset(
         name="seed",
-        signal=SignalSpec(n_fft=1199, hop_length=304, magnitude="db", output="magnitude", frame_multiple=SEED_FRAME_MULTIPLE),
+        signal=replace(SEED_SPEC, output="magnitude", frame_multiple=SEED_FRAME_MULTIPLE),
         objective="features_mse",
         build=_build_seed,
     ),
