@@ -75,9 +75,11 @@ reproduce: dataset train export evaluate
 
 reproduce-seed: dataset train-seed export-seed evaluate-seed
 
-# what was tried, from the runs themselves (sweep runs, shipped runs)
+# what was tried, from the runs themselves: their records are kept in docs/runs so the
+# report survives build/ (sweep runs, shipped runs)
 training-report: install-full
-	$(PY) -m training.compare_runs $(wildcard $(BUILD)/sweep/*/) $(wildcard $(BUILD)/runs/*/) --title "Training runs behind the shipped models" --out docs/training-report.md
+	$(PY) -m training.compare_runs --archive docs/runs $(wildcard $(BUILD)/sweep/*/) $(wildcard $(BUILD)/runs/*/) \
+		--title "Training runs behind the shipped models" --out docs/training-report.md
 
 clean:
 	rm -rf $(VENV) $(BUILD) .pytest_cache

@@ -97,19 +97,58 @@ def frames_length(seconds: float, spec: SignalSpec) -> int:
 
 @dataclass
 class MixerConfig:
+    """How fresh mixtures are drawn. The noise augmentations stretch the few training
+    noise recordings (a few minutes of rain and thunder) towards unseen ones."""
+
     crop_seconds: float = 3.0
     snr_low: float = -7.5
-    snr_high: float = 17.5
+    snr_high: float = 15.0
     level_low_db: float = -35.0
     level_high_db: float = -12.0
     second_noise_prob: float = 0.3
+    #: probability of resampling a noise clip by a random speed factor in ``speed_range``
+    speed_prob: float = 0.5
+    speed_range: tuple[float, float] = (0.8, 1.25)
+    #: probability of a random smooth equaliser of up to ``eq_db`` dB on a noise clip
+    eq_prob: float = 0.5
+    eq_db: float = 8.0
+    eq_bands: int = 6
+
+    @classmethod
+    def from_options(cls, crop_seconds: float, options: dict[str, Any]) -> "MixerConfig":
+        """Config from command-line JSON options (unknown keys are an error)."""
+        known = cls.__dataclass_fields__
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            raise ValueError(f"unknown mixer options {unknown}; known: {sorted(known)}")
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
+        return cls(**{"crop_seconds": crop_seconds, **values})
+
+
+def change_speed(wave: np.ndarray, factor: float) -> np.ndarray:
+    """Play ``wave`` ``factor`` times faster (linear interpolation; pitch moves with it)."""
+    n_out = max(2, int(round(len(wave) / factor)))
+    positions = np.linspace(0, len(wave) - 1, n_out)
+    return np.interp(positions, np.arange(len(wave)), wave)
+
+
+def random_equaliser(wave: np.ndarray, rng: np.random.Generator, max_db: float, bands: int) -> np.ndarray:
+    """Filter ``wave`` with a smooth random gain curve: ``bands`` gains in [-max_db, max_db]
+    spaced evenly on a log-frequency axis, interpolated between them."""
+    spectrum = np.fft.rfft(wave)
+    bins = np.arange(len(spectrum), dtype=np.float64)
+    anchors = np.geomspace(1.0, max(2.0, bins[-1]), bands)
+    gains_db = rng.uniform(-max_db, max_db, bands)
+    curve = np.interp(np.log(np.maximum(bins, 1.0)), np.log(anchors), gains_db)
+    return np.fft.irfft(spectrum * 10 ** (curve / 20), n=len(wave))
 
 
 class OnTheFlyMixer:
     """Endless batches of fresh speech + noise mixtures from the training split.
 
     Each item: a random crop of a random speech segment, one or two random noise
-    clips (random offset, polarity and direction), an SNR drawn uniformly from the
+    clips (random offset, polarity and direction; optionally a random speed and
+    equaliser), an SNR drawn uniformly from the
     configured range and a random overall level.
     """
 
@@ -129,6 +168,11 @@ class OnTheFlyMixer:
 
     def _noise_clip(self) -> np.ndarray:
         clip = self.noise[self.rng.integers(len(self.noise))]
+        cfg = self.config
+        if self.rng.random() < cfg.speed_prob:
+            clip = change_speed(clip, self.rng.uniform(*cfg.speed_range))
+        if self.rng.random() < cfg.eq_prob:
+            clip = random_equaliser(clip, self.rng, cfg.eq_db, cfg.eq_bands)
         clip = np.roll(clip, self.rng.integers(len(clip)))
         reps = -(-self.length // len(clip))
         clip = np.tile(clip, reps)[: self.length]

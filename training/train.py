@@ -58,6 +58,7 @@ class TrainConfig:
     crop_seconds: float = 3.0
     lr_schedule: str = "plateau"
     model_options: dict[str, Any] = field(default_factory=dict)
+    mixer_options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def learning_rate(self) -> float:
@@ -153,7 +154,7 @@ def train_seed(cfg: TrainConfig, preset: Preset, spec: SignalSpec, data: Dataset
 def train_signal(cfg: TrainConfig, preset: Preset, spec: SignalSpec, data: Dataset, run: Path, verbose: int) -> tuple[keras.Model, dict[str, Any]]:
     """Mask network trained on fresh mixtures with negative SI-SDR + compressed-magnitude MSE."""
     train = data.split("train")
-    mixer = OnTheFlyMixer(train, data.noise("train"), spec, cfg.batch_size, cfg.seed, MixerConfig(crop_seconds=cfg.crop_seconds))
+    mixer = OnTheFlyMixer(train, data.noise("train"), spec, cfg.batch_size, cfg.seed, MixerConfig.from_options(cfg.crop_seconds, cfg.mixer_options))
     f, t = spec.n_freq, None
     signature = (
         {"features": tf.TensorSpec((None, f, t, 1), tf.float32), "real": tf.TensorSpec((None, f, t), tf.float32), "imag": tf.TensorSpec((None, f, t), tf.float32)},
@@ -231,6 +232,8 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--lr-schedule", choices=["plateau", "cosine-time"], default="plateau",
                    help="plateau: ReduceLROnPlateau (reference); cosine-time: cosine decay over --time-budget-minutes")
     p.add_argument("--model-options", type=json.loads, default={}, help='JSON, e.g. \'{"bottleneck": 128}\'')
+    p.add_argument("--mixer-options", type=json.loads, default={},
+                   help='default preset: JSON overriding training.datasets.MixerConfig, e.g. \'{"snr_high": 12.5}\'')
     args = p.parse_args(argv)
     preset = get_preset(args.preset)
     values = {k: v for k, v in vars(args).items()}

@@ -19,14 +19,17 @@ from keras import layers
 
 @dataclass(frozen=True)
 class DefaultConfig:
-    """Chosen by equal-time validation runs (docs/training-report.md)."""
+    """Widths chosen by equal-time validation runs (docs/training-report-v1.md); additive skips
+    and 3-bin frequency kernels because they train ~1.5x more steps per minute on this CPU
+    (``python -m training.step_benchmark``)."""
 
     channels: tuple[int, ...] = (16, 32, 64)
     bottleneck: int = 192
     dilations: tuple[int, ...] = (1, 2, 4, 8, 16, 1, 2, 4, 8, 16)
     kernel_time: int = 3
-    kernel_freq: int = 5
+    kernel_freq: int = 3
     conv_norm: bool = True  # LayerNorm on the 2-D maps: slower steps, much better ones
+    skip: str = "add"  # "concat" or "add": how decoder levels take the encoder's maps
 
 
 def _norm_act(x: keras.KerasTensor, name: str, norm: bool = True) -> keras.KerasTensor:
@@ -59,8 +62,11 @@ def build_default(n_freq: int = 257, config: DefaultConfig = DefaultConfig()) ->
         x = layers.Add(name=f"tcn{j}_res")([x, y])
     x = layers.Dense(f_low * c_low, name="bn_out")(x)
     x = layers.Reshape((-1, f_low, c_low), name="unflatten_freq")(x)
+    if config.skip not in ("concat", "add"):
+        raise ValueError(f"skip must be 'concat' or 'add', not {config.skip!r}")
     for i in reversed(range(levels)):
-        x = layers.Concatenate(name=f"dec{i}_skip")([x, skips[i + 1]])
+        merge = layers.Concatenate if config.skip == "concat" else layers.Add
+        x = merge(name=f"dec{i}_skip")([x, skips[i + 1]])
         out_ch = config.channels[i - 1] if i > 0 else config.channels[0]
         x = layers.Conv2DTranspose(out_ch, (config.kernel_time, config.kernel_freq), strides=(1, 2), padding="same", name=f"dec{i}_deconv")(x)
         x = _norm_act(x, f"dec{i}", config.conv_norm)

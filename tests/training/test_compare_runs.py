@@ -1,0 +1,40 @@
+"""The training report is built from run records, and survives the run directories."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from training.compare_runs import main
+
+
+def fake_run(root: Path, name: str, val_losses: list[float], mixer: dict[str, float]) -> Path:
+    run = root / name
+    run.mkdir(parents=True)
+    config = {"preset": "default", "training_commit": "abcdef0123-dirty",
+              "train": {"steps_per_epoch": 100, "model_options": {"skip": "add"}, "mixer_options": mixer}}
+    (run / "config.json").write_text(json.dumps(config))
+    rows = ["epoch,loss,val_loss,val_wave_si_sdr_db"] + [f"{i},0,{v},{-v}" for i, v in enumerate(val_losses)]
+    (run / "history.csv").write_text("\n".join(rows) + "\n")
+    (run / "time.json").write_text(json.dumps({"seconds": 600.0, "epoch": len(val_losses)}))
+    (run / "result.json").write_text(json.dumps({"parameters": 1234}))
+    (run / "model.keras").write_bytes(b"large file that is not archived")
+    return run
+
+
+def test_report_archives_records_and_regenerates_without_runs(tmp_path: Path) -> None:
+    a = fake_run(tmp_path / "build", "a", [-5.0, -9.0, -8.0], {"eq_prob": 0.5})
+    b = fake_run(tmp_path / "build", "b", [-4.0], {})
+    archive, out = tmp_path / "docs" / "runs", tmp_path / "report.md"
+    assert main(["--archive", str(archive), str(a), str(b), "--out", str(out)]) == 0
+    first = out.read_text()
+    line_a = next(line for line in first.splitlines() if line.startswith("| a |"))
+    cells = [c.strip() for c in line_a.strip("|").split("|")]
+    assert cells[2] == "abcdef0-dirty" and cells[4] == '`{"eq_prob":0.5}`'
+    assert cells[7:12] == ["3", "300", "2", "-9.0000", "9.00"]  # epochs, steps, best epoch, val loss, val SI-SDR
+    assert sorted(p.name for p in (archive / "a").iterdir()) == ["config.json", "history.csv", "result.json", "time.json"]
+    shutil.rmtree(tmp_path / "build")
+    assert main(["--archive", str(archive), "--out", str(out)]) == 0
+    assert [line for line in out.read_text().splitlines() if line.startswith("| ")] == \
+        [line for line in first.splitlines() if line.startswith("| ")]

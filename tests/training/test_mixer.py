@@ -1,0 +1,64 @@
+"""The on-the-fly mixer and its noise augmentations (numpy only, no training)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from denoise_core.signal import SignalSpec, snr_db
+from training.datasets import MixerConfig, OnTheFlyMixer, SplitArrays, change_speed, random_equaliser
+
+SR = 16000
+
+
+def tone(freq: float, seconds: float = 1.0) -> np.ndarray:
+    t = np.arange(int(SR * seconds)) / SR
+    return np.sin(2 * np.pi * freq * t)
+
+
+def peak_hz(wave: np.ndarray) -> float:
+    spectrum = np.abs(np.fft.rfft(wave * np.hanning(len(wave))))
+    return float(np.argmax(spectrum) * SR / len(wave))
+
+
+@pytest.mark.parametrize("factor", [0.8, 1.0, 1.25, 2.0])
+def test_change_speed_scales_length_and_pitch(factor: float) -> None:
+    out = change_speed(tone(1000.0), factor)
+    assert len(out) == round(SR / factor)
+    assert peak_hz(out) == pytest.approx(1000.0 * factor, rel=0.01)
+
+
+def test_equaliser_without_gain_is_identity_and_bounded_with_gain() -> None:
+    rng = np.random.default_rng(0)
+    noise = rng.standard_normal(SR)
+    np.testing.assert_allclose(random_equaliser(noise, np.random.default_rng(1), 0.0, 6), noise, atol=1e-9)
+    shaped = random_equaliser(noise, np.random.default_rng(1), 8.0, 6)
+    ratio_db = 20 * np.log10(np.abs(np.fft.rfft(shaped))[1:] / np.abs(np.fft.rfft(noise))[1:])
+    assert ratio_db.max() <= 8.0 + 1e-6 and ratio_db.min() >= -8.0 - 1e-6
+    assert ratio_db.max() - ratio_db.min() > 1.0  # it does change the colour
+
+
+def test_mixer_options_are_checked() -> None:
+    cfg = MixerConfig.from_options(2.0, {"speed_range": [0.9, 1.1], "eq_prob": 1.0})
+    assert cfg.crop_seconds == 2.0 and cfg.speed_range == (0.9, 1.1) and cfg.eq_prob == 1.0
+    with pytest.raises(ValueError, match="unknown mixer options"):
+        MixerConfig.from_options(2.0, {"snr_hi": 3})
+
+
+@pytest.mark.parametrize("augment", [0.0, 1.0])
+def test_mixer_items_hold_their_snr_range_with_and_without_augmentation(augment: float) -> None:
+    rng = np.random.default_rng(0)
+    lengths = np.array([SR * 4, SR * 2, SR * 5])
+    clean = np.zeros((3, SR * 5), dtype=np.float32)
+    for i, n in enumerate(lengths):
+        clean[i, :n] = 0.1 * tone(200.0 + 100 * i, n / SR) * (1 + 0.5 * np.sin(np.arange(n) / 800))
+    speech = SplitArrays(clean=clean, noisy=clean.copy(), lengths=lengths)
+    noise = rng.standard_normal((4, SR * 5)).astype(np.float32)
+    spec = SignalSpec(n_fft=512, hop_length=256, magnitude="compressed", compress_exponent=0.3, output="mask", norm_min=0.0, norm_max=10.0)
+    cfg = MixerConfig(crop_seconds=1.0, snr_low=-5.0, snr_high=10.0, speed_prob=augment, eq_prob=augment)
+    mixer = OnTheFlyMixer(speech, noise, spec, batch_size=2, seed=3, config=cfg)
+    for _ in range(20):
+        noisy, target = mixer.item()
+        assert noisy.shape == target.shape == (mixer.length,)
+        assert np.isfinite(noisy).all() and np.abs(noisy).max() <= 0.99 + 1e-6
+        assert -5.0 - 1e-3 <= snr_db(target, noisy - target) <= 10.0 + 1e-3

@@ -1,0 +1,66 @@
+"""Time training steps of the default preset: ``python -m training.step_benchmark [--model-options JSON ...]``.
+
+On a CPU-only machine the training budget is wall-clock time, so the number of
+optimiser steps a design gets is part of its quality. This prints, for each
+``--model-options`` JSON given, the parameter count and the mean seconds per
+training step on fresh batches from the dataset's mixer (data preparation timed
+apart). Nothing else should run on the machine while it measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+
+from training.datasets import Dataset, MixerConfig, OnTheFlyMixer  # noqa: E402
+from training.graph import negative_si_sdr_loss, signal_training_model  # noqa: E402
+from training.presets import get_preset  # noqa: E402
+from training.train import resolve_spec  # noqa: E402
+
+
+def time_steps(data: Dataset, options: dict[str, Any], batch_size: int, crop_seconds: float, steps: int) -> dict[str, Any]:
+    """Parameters, data seconds per batch and training seconds per step for ``options``."""
+    preset = get_preset("default")
+    spec = resolve_spec(preset, data)
+    mixer = OnTheFlyMixer(data.split("train"), data.noise("train"), spec, batch_size, 0, MixerConfig(crop_seconds=crop_seconds))
+    stream = iter(mixer)
+    started = time.perf_counter()
+    batches = [next(stream) for _ in range(4)]
+    data_seconds = (time.perf_counter() - started) / len(batches)
+    net = preset.build(spec, options)
+    model = signal_training_model(net, spec)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss={"wave": negative_si_sdr_loss, "mag": "mse"}, loss_weights={"wave": 1.0, "mag": 50.0})
+    model.train_on_batch(*batches[0])  # trace and warm up
+    started = time.perf_counter()
+    for i in range(steps):
+        model.train_on_batch(*batches[i % len(batches)])
+    step_seconds = (time.perf_counter() - started) / steps
+    return {"options": options, "parameters": int(net.count_params()), "data_s_per_batch": data_seconds, "train_s_per_step": step_seconds}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m training.step_benchmark", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", default="build/dataset", help="dataset directory from `python -m training.data build`")
+    p.add_argument("--model-options", type=json.loads, action="append", default=None,
+                   help="JSON DefaultConfig overrides; repeat to compare designs (default: the preset as is)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--crop-seconds", type=float, default=3.0)
+    p.add_argument("--steps", type=int, default=8)
+    args = p.parse_args(argv)
+    data = Dataset.open(args.data)
+    print(f"{'model options':<50} {'parameters':>10} {'data s/batch':>12} {'train s/step':>12}")
+    for options in args.model_options or [{}]:
+        r = time_steps(data, options, args.batch_size, args.crop_seconds, args.steps)
+        print(f"{json.dumps(r['options']):<50} {r['parameters']:>10} {r['data_s_per_batch']:>12.3f} {r['train_s_per_step']:>12.3f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
