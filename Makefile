@@ -41,8 +41,8 @@ test: install-full
 dataset: install-full
 	$(PY) -m training.data build --librispeech $(DATA)/LibriSpeech --esc50 $(DATA)/ESC-50 --out $(BUILD)/dataset --segment --mix snr
 
-TRAIN_MINUTES ?= 72
-SEED_MINUTES ?= 75
+TRAIN_MINUTES ?= 60
+SEED_MINUTES ?= 72
 SEED_WIDTH ?= 0.25
 
 train: install-full

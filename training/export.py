@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,18 @@ def to_onnx(net: keras.Model, n_freq: int) -> onnx.ModelProto:
     return model
 
 
+def dataset_build_seconds(config: dict[str, Any]) -> float | None:
+    """How long building the run's dataset took: recorded at training time, else read
+    from the dataset's ``stats.json`` if it is still there."""
+    if config.get("dataset_build_seconds") is not None:
+        return float(config["dataset_build_seconds"])
+    stats_file = Path(str(config.get("train", {}).get("data", ""))) / "stats.json"
+    if stats_file.is_file():
+        seconds = json.loads(stats_file.read_text()).get("build_seconds")
+        return float(seconds) if seconds is not None else None
+    return None
+
+
 def model_info(config: dict[str, Any], result: dict[str, Any], name: str | None, version: str | None) -> ModelInfo:
     preset = config["preset"]
     commit = config.get("training_commit", "unknown")
@@ -73,6 +86,7 @@ def model_info(config: dict[str, Any], result: dict[str, Any], name: str | None,
         training={
             "command": config.get("command"),
             "seconds": result.get("train_seconds"),
+            "dataset_build_seconds": dataset_build_seconds(config),
             "epochs": result.get("epochs_run"),
             "parameters": result.get("parameters"),
             "metrics": result.get("metrics", {}),
@@ -113,6 +127,7 @@ def check_parity(net: keras.Model, onnx_path: Path, seed: int = 0) -> float:
 
 def export_run(run: Path, out: Path, name: str | None = None, version: str | None = None) -> ModelInfo:
     """Convert, attach metadata, save and check parity; returns the written metadata."""
+    started = time.monotonic()
     net, config, result = load_run(run)
     info = model_info(config, result, name, version)
     model = to_onnx(net, info.signal.n_freq)
@@ -121,6 +136,9 @@ def export_run(run: Path, out: Path, name: str | None = None, version: str | Non
     out.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(out))
     worst = check_parity(net, out)
+    info.training["export_seconds"] = round(time.monotonic() - started, 1)
+    attach_metadata(model, info)
+    onnx.save(model, str(out))
     size_mb = out.stat().st_size / 2**20
     print(f"exported {info.name} {info.version} to {out} ({size_mb:.2f} MB); parity max |diff| {worst:.2e}", flush=True)
     return info

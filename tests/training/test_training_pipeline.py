@@ -93,6 +93,9 @@ def test_export_metadata_and_parity(preset: str, default_run: Path, seed_run: Pa
     assert info.training_commit == config["training_commit"]
     assert info.data_summary == config["data_summary"]
     assert info.training["epochs"] == result["epochs_run"]
+    # what reproducing it costs travels with it: dataset build (from the build's stats.json), export
+    assert config["dataset_build_seconds"] > 0 and info.training["dataset_build_seconds"] == config["dataset_build_seconds"]
+    assert info.training["export_seconds"] > 0 and info.training["seconds"] == result["train_seconds"]
     assert info.signal.frame_multiple == (8 if preset == "seed" else 1)
     # dynamic batch and time axes
     shape = model.session.get_inputs()[0].shape

@@ -19,6 +19,7 @@ import csv
 import json
 import logging
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -172,6 +173,7 @@ def _minutes(lengths: Iterable[int], sample_rate: int) -> float:
 
 def build(cfg: BuildConfig) -> dict[str, Any]:
     """Build the dataset into ``cfg.out``; returns the contents of ``stats.json``."""
+    started = time.monotonic()
     cfg.validate()
     rng_select, rng_cut, rng_speakers, rng_noise, *rng_mix = (
         np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(4 + len(SPLITS))
@@ -261,6 +263,7 @@ def build(cfg: BuildConfig) -> dict[str, Any]:
         "stats_computed_on": "train",
         "summary": summary,
     }
+    stats["build_seconds"] = round(time.monotonic() - started, 1)
     _write_manifest(out / "manifest.csv", rows)
     _atomic_write(out / "stats.json", json.dumps(stats, indent=2).encode())
     return stats

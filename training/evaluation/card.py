@@ -72,6 +72,26 @@ def training_section(training: dict[str, Any]) -> list[str]:
     return lines
 
 
+def reproduction_section(training: dict[str, Any], report: dict[str, Any]) -> list[str]:
+    """What reproducing the model costs, from the times each step recorded."""
+    stages = [
+        ("dataset build", training.get("dataset_build_seconds")),
+        ("training", training.get("seconds", training.get("train_seconds"))),
+        ("ONNX export and parity check", training.get("export_seconds")),
+        ("evaluation with the peers (scoring loop)", report.get("elapsed_seconds")),
+    ]
+    known = [(name, float(sec)) for name, sec in stages if isinstance(sec, (int, float))]
+    if not known:
+        return []
+    parts = ", ".join(f"{name} {_duration(sec)}" for name, sec in known)
+    missing = [name for name, sec in stages if not isinstance(sec, (int, float))]
+    total = sum(sec for _, sec in known)
+    text = (f"Reproducing it from the data with `make reproduce` took {_duration(total)} of recorded step time: {parts}"
+            + (f" ({', '.join(missing)}: not recorded)." if missing else ".")
+            + " Each step resumes or can be rerun on its own.")
+    return [text, ""]
+
+
 def render_card(report: dict[str, Any], figure_name: str | None) -> str:
     model, data, env = report["model"], report["data"], report["environment"]
     signal = model["signal"]
@@ -130,6 +150,7 @@ def render_card(report: dict[str, Any], figure_name: str | None) -> str:
         "## Training",
         "",
         *training_section(model["training"]),
+        *reproduction_section(model["training"] or {}, report),
         "## Evaluation",
         "",
         f"On `{data['path']}`, split `{data['split']}`: {data['mixtures_evaluated']} mixtures "

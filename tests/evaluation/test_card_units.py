@@ -1,0 +1,21 @@
+"""Model-card pieces that are computed rather than copied."""
+
+from __future__ import annotations
+
+from training.evaluation.card import reproduction_section
+
+
+def test_reproduction_time_adds_up_the_recorded_steps() -> None:
+    training = {"dataset_build_seconds": 60.0, "seconds": 4320.0, "export_seconds": 30.0}
+    (line, blank) = reproduction_section(training, {"elapsed_seconds": 810.0})
+    assert blank == ""
+    assert "took 87.0 min" in line  # (60 + 4320 + 30 + 810) / 60
+    for part in ("dataset build 1.0 min", "training 72.0 min", "export and parity check 0.5 min", "(scoring loop) 13.5 min"):
+        assert part in line
+    assert "not recorded" not in line
+
+
+def test_reproduction_time_names_what_was_not_recorded() -> None:
+    (line, _) = reproduction_section({"seconds": 600.0}, {})
+    assert "took 10.0 min" in line and "not recorded" in line and "dataset build" in line.split("not recorded")[0]
+    assert reproduction_section({}, {}) == []
