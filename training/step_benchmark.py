@@ -11,22 +11,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from typing import Any
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# TensorFlow's pooling (BFC) allocator on the CPU: without it every step maps and unmaps
-# its ~50 MB activations and much of the CPU time goes to page faults in the kernel
-# (runs default-v2-nobfc and default in docs/training-report.md).
-os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
+# training.train sets the TensorFlow environment (allocator, logging) before importing it
+from training.train import TrainConfig, compile_signal_model, resolve_spec
 
-import keras  # noqa: E402
-
-from training.datasets import Dataset, MixerConfig, OnTheFlyMixer  # noqa: E402
-from training.graph import negative_si_sdr_loss, signal_training_model  # noqa: E402
-from training.presets import get_preset  # noqa: E402
-from training.train import resolve_spec  # noqa: E402
+from training.datasets import Dataset, MixerConfig, OnTheFlyMixer
+from training.graph import signal_training_model
+from training.presets import get_preset
 
 
 def time_steps(data: Dataset, options: dict[str, Any], batch_size: int, crop_seconds: float, steps: int) -> dict[str, Any]:
@@ -40,7 +33,7 @@ def time_steps(data: Dataset, options: dict[str, Any], batch_size: int, crop_sec
     data_seconds = (time.perf_counter() - started) / len(batches)
     net = preset.build(spec, options)
     model = signal_training_model(net, spec)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss={"wave": negative_si_sdr_loss, "mag": "mse"}, loss_weights={"wave": 1.0, "mag": 50.0})
+    compile_signal_model(model, 1e-3, TrainConfig.mag_loss_weight)
     model.train_on_batch(*batches[0])  # trace and warm up
     started = time.perf_counter()
     for i in range(steps):

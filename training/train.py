@@ -155,6 +155,16 @@ def train_seed(cfg: TrainConfig, preset: Preset, spec: SignalSpec, data: Dataset
     return net, {"metrics": results, "epochs_run": len(history.epoch)}
 
 
+def compile_signal_model(model: keras.Model, learning_rate: float, mag_loss_weight: float) -> None:
+    """The signal objective: negative SI-SDR on the waveform plus weighted compressed-magnitude MSE."""
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate, clipnorm=5.0),
+        loss={"wave": negative_si_sdr_loss, "mag": "mse"},
+        loss_weights={"wave": 1.0, "mag": mag_loss_weight},
+        metrics={"wave": [si_sdr_db]},
+    )
+
+
 def train_signal(cfg: TrainConfig, preset: Preset, spec: SignalSpec, data: Dataset, run: Path, verbose: int) -> tuple[keras.Model, dict[str, Any]]:
     """Mask network trained on fresh mixtures with negative SI-SDR + compressed-magnitude MSE."""
     train = data.split("train")
@@ -168,12 +178,7 @@ def train_signal(cfg: TrainConfig, preset: Preset, spec: SignalSpec, data: Datas
     val_x, val_y = fixed_signal_set(data.split("val"), spec, limit=cfg.val_limit)
     net = preset.build(spec, cfg.model_options)
     model = signal_training_model(net, spec)
-    model.compile(
-        optimizer=keras.optimizers.Adam(cfg.learning_rate, clipnorm=5.0),
-        loss={"wave": negative_si_sdr_loss, "mag": "mse"},
-        loss_weights={"wave": 1.0, "mag": cfg.mag_loss_weight},
-        metrics={"wave": [si_sdr_db]},
-    )
+    compile_signal_model(model, cfg.learning_rate, cfg.mag_loss_weight)
     history = model.fit(
         stream, steps_per_epoch=cfg.steps_per_epoch or 100, epochs=cfg.epochs, validation_data=(val_x, val_y),
         validation_batch_size=cfg.batch_size, callbacks=callbacks(cfg, run), verbose=verbose,

@@ -20,8 +20,8 @@ from keras import layers
 @dataclass(frozen=True)
 class DefaultConfig:
     """Widths chosen by equal-time validation runs (docs/training-report-v1.md); additive skips
-    and 3-bin frequency kernels because they train ~1.5x more steps per minute on this CPU
-    (``python -m training.step_benchmark``)."""
+    and 3-bin frequency kernels because a training step costs less on this CPU
+    (``python -m training.step_benchmark`` prints the cost per design)."""
 
     channels: tuple[int, ...] = (16, 32, 64)
     bottleneck: int = 192
