@@ -76,6 +76,23 @@ def test_training_resumes_from_last_epoch(default_run: Path, tiny_dataset: Path)
     assert history_epochs(default_run) == [0, 1]  # epoch 0 was not trained again
 
 
+def test_loss_balance_measures_both_terms_at_init_and_checkpoint(default_run: Path, seed_run: Path, tiny_dataset: Path) -> None:
+    out = run("-m", "training.loss_balance", "--run", str(default_run), "--data", str(tiny_dataset), "--batches", "1", "--batch-size", "2").stdout
+    rows = {}
+    for line in out.splitlines():
+        for label in ("initial", "best checkpoint"):
+            if line.startswith(label):
+                rows[label] = [float(v) for v in line[len(label):].split()]
+    assert set(rows) == {"initial", "best checkpoint"}, out
+    for loss, mse, g_wave, g_mag, equal, share in rows.values():
+        assert mse > 0 and g_wave > 0 and g_mag > 0 and 0 < share < 1
+        assert equal == pytest.approx(g_wave / g_mag, rel=2e-3)
+    assert rows["initial"][0] != rows["best checkpoint"][0]  # the checkpoint's weights were loaded
+    refused = subprocess.run([sys.executable, "-m", "training.loss_balance", "--run", str(seed_run), "--data", str(tiny_dataset)],
+                             cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert refused.returncode != 0 and "only the signal objective" in refused.stderr
+
+
 @pytest.mark.parametrize("preset", ["default", "seed"])
 def test_export_metadata_and_parity(preset: str, default_run: Path, seed_run: Path, tmp_path: Path) -> None:
     from denoise_core.model_file import OnnxModel
