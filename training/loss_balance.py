@@ -15,9 +15,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-# training.train sets the TensorFlow environment (allocator, logging) before importing it
-from training.train import TrainConfig
-
 import keras
 import tensorflow as tf
 
@@ -25,6 +22,7 @@ from denoise_core.signal import SignalSpec
 from training.datasets import Dataset, MixerConfig, OnTheFlyMixer
 from training.graph import negative_si_sdr_loss, signal_training_model
 from training.presets import get_preset
+from training.train import TrainConfig
 
 
 def gradient_norms(model: keras.Model, inputs: dict[str, Any], targets: dict[str, Any]) -> dict[str, float]:

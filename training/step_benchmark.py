@@ -14,12 +14,10 @@ import json
 import time
 from typing import Any
 
-# training.train sets the TensorFlow environment (allocator, logging) before importing it
-from training.train import TrainConfig, compile_signal_model, resolve_spec
-
 from training.datasets import Dataset, MixerConfig, OnTheFlyMixer
 from training.graph import signal_training_model
 from training.presets import get_preset
+from training.train import TrainConfig, compile_signal_model, resolve_spec
 
 
 def time_steps(data: Dataset, options: dict[str, Any], batch_size: int, crop_seconds: float, steps: int) -> dict[str, Any]:

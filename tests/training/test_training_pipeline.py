@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -67,6 +68,23 @@ def test_seed_run_reports_mse_on_every_split(seed_run: Path) -> None:
     assert config["signal"]["n_fft"] == 1199 and config["signal"]["hop_length"] == 304
     assert config["learning_rate"] == pytest.approx(0.01 * 8 / 256)
     assert (seed_run / "tensorboard").is_dir() and (seed_run / "best.weights.h5").exists()
+
+
+def test_seed_batchnorm_statistics_are_reestimated(seed_run: Path, tiny_dataset: Path, tmp_path: Path) -> None:
+    result = json.loads((seed_run / "result.json").read_text())
+    assert result["batchnorm_reestimated"] == 6
+    assert set(result["metrics_before_batchnorm"]) == set(result["metrics"])
+    # a run finished before the trainer did it gets it from the command, once
+    old_run = tmp_path / "old_seed_run"
+    shutil.copytree(seed_run, old_run)
+    old = {k: v for k, v in result.items() if k not in ("batchnorm_reestimated", "metrics_before_batchnorm")}
+    (old_run / "result.json").write_text(json.dumps(old))
+    out = run("-m", "training.batchnorm", "--run", str(old_run), "--data", str(tiny_dataset)).stdout
+    assert "re-estimated 6 BatchNorm layers" in out
+    redone = json.loads((old_run / "result.json").read_text())
+    assert redone["batchnorm_reestimated"] == 6 and redone["metrics_before_batchnorm"] == old["metrics"]
+    assert all(0.0 < v < 1.0 for v in redone["metrics"].values())
+    assert "already re-estimated" in run("-m", "training.batchnorm", "--run", str(old_run), "--data", str(tiny_dataset)).stdout
 
 
 def test_training_resumes_from_last_epoch(default_run: Path, tiny_dataset: Path) -> None:
