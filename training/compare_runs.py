@@ -1,7 +1,7 @@
 """Summarise training runs side by side: ``python -m training.compare_runs RUN_DIR... [--out FILE.md]``.
 
 Reads each run's config.json, history.csv and time.json and prints a Markdown table
-of what was tried (model and mixer options, parameters, time, steps) and the best
+of what was tried (model and mixer options, loss weight, parameters, time, steps) and the best
 validation figures, so design choices are recorded from the runs themselves.
 
 With ``--archive DIR`` the runs' small record files are first copied to ``DIR/<run>/``
@@ -50,6 +50,7 @@ def summarise(run: Path) -> dict[str, Any]:
         "preset": config["preset"],
         "options": json.dumps(train.get("model_options") or ({"width": train.get("width")} if config["preset"] == "seed" else {}), separators=(",", ":")),
         "mixer": json.dumps(train.get("mixer_options") or {}, separators=(",", ":")) if config["preset"] == "default" else "-",
+        "mag_weight": f"{train['mag_loss_weight']:g}" if config["preset"] == "default" and "mag_loss_weight" in train else "-",
         "commit": str(config.get("training_commit", "unknown"))[:7] + ("-dirty" if str(config.get("training_commit", "")).endswith("-dirty") else ""),
         "parameters": params,
         "minutes": spent / 60,
@@ -71,11 +72,11 @@ def fmt(value: Any, digits: int = 2) -> str:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    head = "| run | preset | commit | model options | mixer options | parameters | train min | epochs | steps | best epoch | val loss | val SI-SDR (dB) | val MSE |"
-    lines = [head, "|" + "---|" * 13]
+    head = "| run | preset | commit | model options | mixer options | mag loss weight | parameters | train min | epochs | steps | best epoch | val loss | val SI-SDR (dB) | val MSE |"
+    lines = [head, "|" + "---|" * 14]
     for r in rows:
         lines.append(
-            f"| {r['run']} | {r['preset']} | {r['commit']} | `{r['options']}` | `{r['mixer']}` | {fmt(r['parameters'])} | {fmt(r['minutes'], 1)} | {r['epochs']} | "
+            f"| {r['run']} | {r['preset']} | {r['commit']} | `{r['options']}` | `{r['mixer']}` | {r['mag_weight']} | {fmt(r['parameters'])} | {fmt(r['minutes'], 1)} | {r['epochs']} | "
             f"{fmt(r['steps'])} | {fmt(r['best_epoch'])} | {fmt(r['val_loss'], 4)} | {fmt(r['val_si_sdr_db'])} | {fmt(r['val_mse'], 4)} |"
         )
     return "\n".join(lines)

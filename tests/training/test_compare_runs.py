@@ -13,7 +13,8 @@ def fake_run(root: Path, name: str, val_losses: list[float], mixer: dict[str, fl
     run = root / name
     run.mkdir(parents=True)
     config = {"preset": "default", "training_commit": "abcdef0123-dirty",
-              "train": {"steps_per_epoch": 100, "model_options": {"skip": "add"}, "mixer_options": mixer}}
+              "train": {"steps_per_epoch": 100, "model_options": {"skip": "add"}, "mixer_options": mixer,
+                        "mag_loss_weight": 500.0}}
     (run / "config.json").write_text(json.dumps(config))
     rows = ["epoch,loss,val_loss,val_wave_si_sdr_db"] + [f"{i},0,{v},{-v}" for i, v in enumerate(val_losses)]
     (run / "history.csv").write_text("\n".join(rows) + "\n")
@@ -31,8 +32,8 @@ def test_report_archives_records_and_regenerates_without_runs(tmp_path: Path) ->
     first = out.read_text()
     line_a = next(line for line in first.splitlines() if line.startswith("| a |"))
     cells = [c.strip() for c in line_a.strip("|").split("|")]
-    assert cells[2] == "abcdef0-dirty" and cells[4] == '`{"eq_prob":0.5}`'
-    assert cells[7:12] == ["3", "300", "2", "-9.0000", "9.00"]  # epochs, steps, best epoch, val loss, val SI-SDR
+    assert cells[2] == "abcdef0-dirty" and cells[4] == '`{"eq_prob":0.5}`' and cells[5] == "500"
+    assert cells[8:13] == ["3", "300", "2", "-9.0000", "9.00"]  # epochs, steps, best epoch, val loss, val SI-SDR
     assert sorted(p.name for p in (archive / "a").iterdir()) == ["config.json", "history.csv", "result.json", "time.json"]
     shutil.rmtree(tmp_path / "build")
     assert main(["--archive", str(archive), "--out", str(out)]) == 0
