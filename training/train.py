@@ -228,7 +228,8 @@ def run_training(cfg: TrainConfig, verbose: int = 1) -> dict[str, Any]:
 
 
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
-    p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                allow_abbrev=False)
     p.add_argument("--data", required=True, help="dataset directory from `python -m training.data build`")
     p.add_argument("--preset", required=True, choices=["seed", "default"])
     p.add_argument("--out", required=True, help="run directory (re-run to resume)")
@@ -244,20 +245,28 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--steps-per-epoch", type=int, default=None, help="default preset: fresh batches per epoch")
     p.add_argument("--val-limit", type=int, default=150, help="default preset: validation mixtures per epoch")
     p.add_argument("--time-budget-minutes", type=float, default=None, help="stop after this much training time (across resumes)")
-    p.add_argument("--mag-loss-weight", type=float, default=50.0)
+    p.add_argument("--mag-loss-weight", type=float, default=TrainConfig.mag_loss_weight,
+                   help="weight of the compressed-magnitude MSE next to negative SI-SDR (default preset: its own value)")
     p.add_argument("--crop-seconds", type=float, default=3.0)
     p.add_argument("--lr-schedule", choices=["plateau", "cosine-time"], default="plateau",
-                   help="plateau: ReduceLROnPlateau (reference); cosine-time: cosine decay over --time-budget-minutes")
+                   help="plateau: ReduceLROnPlateau (reference); cosine-time: cosine decay over --time-budget-minutes "
+                        "(default preset: cosine-time)")
     p.add_argument("--model-options", type=json.loads, default={}, help='JSON, e.g. \'{"bottleneck": 128}\'')
     p.add_argument("--mixer-options", type=json.loads, default={},
                    help='default preset: JSON overriding training.datasets.MixerConfig, e.g. \'{"snr_high": 12.5}\'')
     args = p.parse_args(argv)
     preset = get_preset(args.preset)
-    values = {k: v for k, v in vars(args).items()}
+    values = dict(vars(args))
     for key, value in preset.defaults.items():
-        if values.get(key) is None or values.get(key) == p.get_default(key):
+        if not _given(key, argv):  # an option on the command line wins, even at the parser's default value
             values[key] = value
     return TrainConfig(**values)
+
+
+def _given(key: str, argv: list[str] | None) -> bool:
+    """Whether ``--key`` was on the command line."""
+    flag = "--" + key.replace("_", "-")
+    return any(a == flag or a.startswith(flag + "=") for a in (sys.argv[1:] if argv is None else argv))
 
 
 def main(argv: list[str] | None = None) -> int:
