@@ -53,7 +53,9 @@ PRESETS: dict[str, Preset] = {
         signal=SignalSpec(n_fft=512, hop_length=256, magnitude="compressed", compress_exponent=0.3, output="mask", frame_multiple=1),
         objective="signal",
         build=_build_default,
-        defaults={"steps_per_epoch": 100, "lr": 1e-3, "lr_schedule": "cosine-time"},
+        # the magnitude term's weight: at 50 it carried a small share of the gradient norm
+        # (python -m training.loss_balance); run default-mag500 against default-v2 in docs/training-report.md
+        defaults={"steps_per_epoch": 100, "lr": 1e-3, "lr_schedule": "cosine-time", "mag_loss_weight": 500.0},
     ),
 }
 
