@@ -1,9 +1,8 @@
 """Re-estimate BatchNorm statistics after training: ``python -m training.batchnorm --run DIR``.
 
 Keras keeps BatchNorm's inference statistics as a moving average with momentum 0.99,
-so they trail the weights by a few hundred steps. On this CPU the seed recipe gets only
-about a thousand steps in its budget, and its inference-mode output lags the
-training-mode one by far (the validation loss the recipe's checkpointing and learning-rate
+so they trail the weights by hundreds of steps. On this CPU the seed recipe gets few
+steps in its budget, and its inference-mode output lags the training-mode one by far (the validation loss the recipe's checkpointing and learning-rate
 schedule watch is then measured on stale statistics). Replacing the moving statistics by
 the average batch statistics of the final weights over the training split removes the lag
 without touching a weight. The seed trainer does it after restoring the best checkpoint;

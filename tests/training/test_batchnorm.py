@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+import training  # noqa: F401  (sets the TensorFlow environment first)
+
+import keras
 import numpy as np
 import pytest
 
-import training  # noqa: F401  (TensorFlow environment)
-
-keras = pytest.importorskip("keras")
-
-from training.batchnorm import reestimate_batchnorm  # noqa: E402
-from training.models.seed import build_seed  # noqa: E402
+from training.batchnorm import reestimate_batchnorm
+from training.models.seed import build_seed
 
 
 def _without_dropout(net: keras.Model) -> None:
