@@ -75,8 +75,12 @@ def main(argv: list[str] | None = None) -> int:
     data = Dataset.open(args.data or config["train"]["data"])
     net = keras.models.load_model(args.run / "model.keras", compile=False)
     net.compile(loss="mse", metrics=[keras.metrics.MeanSquaredError(name="mse")])
-    layers = reestimate_batchnorm(net, seed_arrays(data.split("train").noisy, spec), config["train"]["batch_size"])
-    metrics = seed_mse_by_split(net, data, spec, config["train"]["batch_size"])
+    splits = {name: data.split(name) for name in ("train", "val", "test")}
+    x = {name: seed_arrays(a.noisy, spec) for name, a in splits.items()}
+    y = {name: seed_arrays(a.clean, spec) for name, a in splits.items()}
+    batch_size = config["train"]["batch_size"]
+    layers = reestimate_batchnorm(net, x["train"], batch_size)
+    metrics = seed_mse_by_split(net, x, y, batch_size)
     net.save(str(args.run / "model.keras"))
     result.update({"metrics_before_batchnorm": result.get("metrics"), "metrics": metrics, "batchnorm_reestimated": layers})
     result_file.write_text(json.dumps(result, indent=2))

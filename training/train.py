@@ -140,25 +140,19 @@ def train_seed(cfg: TrainConfig, preset: Preset, spec: SignalSpec, data: Dataset
     )
     if (run / "best.weights.h5").exists():
         net.load_weights(str(run / "best.weights.h5"))
-    before = seed_mse_by_split(net, data, spec, cfg.batch_size, x, y)
+    before = seed_mse_by_split(net, x, y, cfg.batch_size)
     layers = reestimate_batchnorm(net, x["train"], cfg.batch_size)  # the moving averages trail the weights
-    results = seed_mse_by_split(net, data, spec, cfg.batch_size, x, y)
+    results = seed_mse_by_split(net, x, y, cfg.batch_size)
     print("seed MSE on normalised spectrograms  train {train_mse:.4f}  val {val_mse:.4f}  test {test_mse:.4f}".format(**results)
           + "  (before BatchNorm re-estimation: train {train_mse:.4f}  val {val_mse:.4f}  test {test_mse:.4f})".format(**before), flush=True)
     return net, {"metrics": results, "metrics_before_batchnorm": before, "batchnorm_reestimated": layers, "epochs_run": len(history.epoch)}
 
 
-def seed_mse_by_split(net: keras.Model, data: Dataset, spec: SignalSpec, batch_size: int,
-                      x: dict[str, np.ndarray] | None = None, y: dict[str, np.ndarray] | None = None) -> dict[str, float]:
+def seed_mse_by_split(net: keras.Model, x: dict[str, np.ndarray], y: dict[str, np.ndarray], batch_size: int) -> dict[str, float]:
     """The reference recipe's metric, MSE on normalised spectrograms, of a compiled seed network per split."""
     results = {}
     for name in ("train", "val", "test"):
-        if x is None or y is None:
-            arrays = data.split(name)
-            xs, ys = seed_arrays(arrays.noisy, spec), seed_arrays(arrays.clean, spec)
-        else:
-            xs, ys = x[name], y[name]
-        out = net.evaluate(xs, ys, batch_size=batch_size, verbose=0, return_dict=True)
+        out = net.evaluate(x[name], y[name], batch_size=batch_size, verbose=0, return_dict=True)
         results[f"{name}_mse"] = float(out["mse"])
     return results
 
