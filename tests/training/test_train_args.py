@@ -21,6 +21,7 @@ def test_preset_defaults_apply_when_an_option_is_not_given() -> None:
     (["--lr-schedule=plateau"], "lr_schedule", "plateau"),
     (["--lr", "0.0005"], "lr", 0.0005),
     (["--steps-per-epoch", "7"], "steps_per_epoch", 7),
+    (["--batch-size", "16"], "batch_size", 16),
 ])
 def test_explicit_options_override_the_preset(argv: list[str], key: str, value: object) -> None:
     assert key in get_preset("default").defaults
@@ -29,7 +30,7 @@ def test_explicit_options_override_the_preset(argv: list[str], key: str, value: 
 
 def test_seed_keeps_the_reference_recipe() -> None:
     cfg = parse_args([*BASE, "--preset", "seed"])
-    assert cfg.lr is None and cfg.learning_rate == pytest.approx(0.01 * 16 / 256)
+    assert cfg.batch_size == 16 and cfg.lr is None and cfg.learning_rate == pytest.approx(0.01 * 16 / 256)
     assert cfg.lr_schedule == "plateau" and cfg.mag_loss_weight == TrainConfig.mag_loss_weight
 
 
