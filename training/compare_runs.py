@@ -1,7 +1,7 @@
 """Summarise training runs side by side: ``python -m training.compare_runs RUN_DIR... [--out FILE.md]``.
 
 Reads each run's config.json, history.csv and time.json and prints a Markdown table
-of what was tried (model and mixer options, loss weight, parameters, time, steps) and the best
+of what was tried (model and mixer options, loss weight, parameters, time, learning rate, batch size, steps) and the best
 validation figures, so design choices are recorded from the runs themselves.
 
 With ``--archive DIR`` the runs' small record files are first copied to ``DIR/<run>/``
@@ -55,6 +55,8 @@ def summarise(run: Path) -> dict[str, Any]:
         "parameters": params,
         "minutes": spent / 60,
         "epochs": len(rows),
+        "lr": f"{config['learning_rate']:g}" if "learning_rate" in config else None,
+        "batch": train.get("batch_size"),
         "steps": steps,
         "best_epoch": int(best["epoch"]) + 1 if best else None,
         "val_loss": float(best["val_loss"]) if best else float("nan"),
@@ -72,12 +74,12 @@ def fmt(value: Any, digits: int = 2) -> str:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    head = "| run | preset | commit | model options | mixer options | mag loss weight | parameters | train min | epochs | steps | best epoch | val loss | val SI-SDR (dB) | val MSE |"
-    lines = [head, "|" + "---|" * 14]
+    head = "| run | preset | commit | model options | mixer options | mag loss weight | parameters | train min | epochs | lr | batch | steps | best epoch | val loss | val SI-SDR (dB) | val MSE |"
+    lines = [head, "|" + "---|" * 16]
     for r in rows:
         lines.append(
             f"| {r['run']} | {r['preset']} | {r['commit']} | `{r['options']}` | `{r['mixer']}` | {r['mag_weight']} | {fmt(r['parameters'])} | {fmt(r['minutes'], 1)} | {r['epochs']} | "
-            f"{fmt(r['steps'])} | {fmt(r['best_epoch'])} | {fmt(r['val_loss'], 4)} | {fmt(r['val_si_sdr_db'])} | {fmt(r['val_mse'], 4)} |"
+            f"{fmt(r['lr'])} | {fmt(r['batch'])} | {fmt(r['steps'])} | {fmt(r['best_epoch'])} | {fmt(r['val_loss'], 4)} | {fmt(r['val_si_sdr_db'])} | {fmt(r['val_mse'], 4)} |"
         )
     return "\n".join(lines)
 

@@ -17,7 +17,7 @@ from typing import Any
 from training.datasets import Dataset, MixerConfig, OnTheFlyMixer
 from training.graph import signal_training_model
 from training.presets import get_preset
-from training.train import TrainConfig, compile_signal_model, resolve_spec
+from training.train import compile_signal_model, resolve_spec
 
 
 def time_steps(data: Dataset, options: dict[str, Any], batch_size: int, crop_seconds: float, steps: int) -> dict[str, Any]:
@@ -31,7 +31,7 @@ def time_steps(data: Dataset, options: dict[str, Any], batch_size: int, crop_sec
     data_seconds = (time.perf_counter() - started) / len(batches)
     net = preset.build(spec, options)
     model = signal_training_model(net, spec)
-    compile_signal_model(model, 1e-3, TrainConfig.mag_loss_weight)
+    compile_signal_model(model, preset.defaults["lr"], preset.defaults["mag_loss_weight"])
     model.train_on_batch(*batches[0])  # trace and warm up
     started = time.perf_counter()
     for i in range(steps):
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", default="build/dataset", help="dataset directory from `python -m training.data build`")
     p.add_argument("--model-options", type=json.loads, action="append", default=None,
                    help="JSON DefaultConfig overrides; repeat to compare designs (default: the preset as is)")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--batch-size", type=int, default=get_preset("default").defaults["batch_size"])
     p.add_argument("--crop-seconds", type=float, default=3.0)
     p.add_argument("--steps", type=int, default=8)
     args = p.parse_args(argv)

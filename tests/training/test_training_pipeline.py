@@ -209,3 +209,14 @@ def test_service_serves_an_exported_model(default_run: Path, tiny_dataset: Path,
     assert sr == 16000 and served.shape == noisy.shape
     direct = OnnxModel(onnx_path).denoise(sf.read(io.BytesIO(upload.getvalue()), dtype="float32")[0][:, None], 16000)[:, 0]
     assert np.max(np.abs(served - direct)) < 2 / 32768  # same result up to 16-bit rounding
+
+
+def test_step_benchmark_times_each_design(tiny_dataset: Path) -> None:
+    wider = json.dumps({**json.loads(TINY_DEFAULT), "bottleneck": 32})
+    out = run("-m", "training.step_benchmark", "--data", str(tiny_dataset), "--model-options", TINY_DEFAULT, "--model-options", wider,
+              "--steps", "1", "--batch-size", "2", "--crop-seconds", "1").stdout
+    rows = [line.rsplit(maxsplit=3) for line in out.splitlines()[1:] if line.startswith("{")]
+    assert [json.loads(r[0]) for r in rows] == [json.loads(TINY_DEFAULT), json.loads(wider)], out
+    params = [int(r[1]) for r in rows]
+    assert 0 < params[0] < params[1]
+    assert all(float(r[2]) > 0 and float(r[3]) > 0 for r in rows)
