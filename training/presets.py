@@ -55,7 +55,7 @@ PRESETS: dict[str, Preset] = {
         build=_build_default,
         # the magnitude term's weight: at 50 it carried a small share of the gradient norm
         # (python -m training.loss_balance); run default-mag500 against default-v2 in docs/training-report.md.
-        # Batch 8: twice the optimiser steps for the same audio; equal-time runs ab-b8 against ab-base
+        # Batch 8: twice the optimiser steps for the same audio; 12-minute-budget runs ab-b8 against ab-base
         # (200 steps of 8 per epoch keep the same audio between validations).
         defaults={"batch_size": 8, "steps_per_epoch": 200, "lr": 1e-3, "lr_schedule": "cosine-time", "mag_loss_weight": 500.0},
     ),
