@@ -2,8 +2,9 @@
 
 Keras keeps BatchNorm's inference statistics as a moving average with momentum 0.99,
 so they trail the weights by hundreds of steps. On this CPU the seed recipe gets few
-steps in its budget, and its inference-mode output lags the training-mode one by far (the validation loss the recipe's checkpointing and learning-rate
-schedule watch is then measured on stale statistics). Replacing the moving statistics by
+steps in its budget, and its inference-mode output lags the training-mode one by far
+(the validation loss the recipe's checkpointing and learning-rate schedule watch is then
+measured on stale statistics). Replacing the moving statistics by
 the average batch statistics of the final weights over the training split removes the lag
 without touching a weight. The seed trainer does it after restoring the best checkpoint;
 this command does it to a finished run's ``model.keras`` and rescores it.

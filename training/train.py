@@ -228,7 +228,8 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--preset", required=True, choices=["seed", "default"])
     p.add_argument("--out", required=True, help="run directory (re-run to resume)")
     p.add_argument("--epochs", type=int, default=100)
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size,
+                   help=f"default: {TrainConfig.batch_size} (seed), {get_preset('default').defaults['batch_size']} (default preset)")
     p.add_argument("--lr", type=float, default=None, help="default: 0.01*batch/256 (seed), preset value otherwise")
     p.add_argument("--patience", type=int, default=20, help="early-stopping patience (epochs)")
     p.add_argument("--lr-patience", type=int, default=3)
