@@ -112,7 +112,7 @@ class OnnxModel:
         return self.info.signal
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        """Run the network on ``(batch, freq, time, 1)`` normalised features."""
+        """Run the network on its input ``(batch, freq, time, channels)`` (see ``signal.network_input``)."""
         return self.session.run([self.output_name], {self.input_name: batch.astype(np.float32)})[0]
 
     def denoise(self, audio: np.ndarray, sample_rate: int, chunk_seconds: float = 30.0, overlap_seconds: float = 1.0) -> np.ndarray:

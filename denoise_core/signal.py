@@ -5,9 +5,12 @@ lives here, so the features a model was trained on are, by construction, the one
 it is served with: decode -> mono/resample -> STFT -> magnitude representation ->
 min-max normalisation -> pad to the legal frame multiple -> network -> inverse.
 
-Network tensors are laid out ``(batch, freq, time, 1)`` float32. A network outputs
-either the clean normalised magnitude features (``output="magnitude"``, the seed
-recipe) or a bounded mask on the noisy magnitude (``output="mask"``).
+Network tensors are laid out ``(batch, freq, time, channels)`` float32. A network
+outputs the clean normalised magnitude features (``output="magnitude"``, the seed
+recipe), a bounded mask on the noisy magnitude (``output="mask"``), or a bounded
+complex mask on the noisy spectrum (``output="complex_mask"``: two channels, real and
+imaginary; its inputs carry the compressed real and imaginary parts beside the
+magnitude, see :func:`network_input`).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import numpy as np
 import soundfile as sf
 
 MagnitudeKind = Literal["db", "compressed"]
-OutputKind = Literal["magnitude", "mask"]
+OutputKind = Literal["magnitude", "mask", "complex_mask"]
 Predict = Callable[[np.ndarray], np.ndarray]
 
 #: amplitude floor of the dB representation (-100 dB); no per-file top_db clipping,
@@ -61,6 +64,16 @@ class SignalSpec:
     @property
     def n_freq(self) -> int:
         return self.n_fft // 2 + 1
+
+    @property
+    def input_channels(self) -> int:
+        """Channels of the network input: magnitude, plus real and imaginary for a complex mask."""
+        return 3 if self.output == "complex_mask" else 1
+
+    @property
+    def output_channels(self) -> int:
+        """Channels of the network output: real and imaginary for a complex mask, else one."""
+        return 2 if self.output == "complex_mask" else 1
 
     @property
     def window_length(self) -> int:
@@ -212,33 +225,57 @@ def pad_frames(features: np.ndarray, multiple: int) -> tuple[np.ndarray, int]:
     return np.pad(features, pad, mode="constant", constant_values=0.0), frames
 
 
-def run_network(features: np.ndarray, spec: SignalSpec, predict: Predict) -> np.ndarray:
-    """Run ``predict`` on normalised features ``(freq, frames)``; returns same shape.
+def network_input(spectrum: np.ndarray, spec: SignalSpec) -> np.ndarray:
+    """Network input ``(..., freq, frames, channels)`` of a complex STFT ``(..., freq, frames)``.
 
-    Pads to the legal multiple, adds batch/channel axes, and crops the result.
+    Channel 0 is the normalised magnitude representation. For a complex mask, channels
+    1 and 2 are the real and imaginary parts of the compressed spectrum
+    ``|X|^p e^{i phase}``, divided by the same normalisation range (so they lie in
+    [-1, 1] where the magnitude channel lies in [0, 1]).
     """
-    padded, frames = pad_frames(features, spec.frame_multiple)
-    out = predict(padded[np.newaxis, :, :, np.newaxis].astype(np.float32))
-    return np.asarray(out, dtype=np.float32)[0, :, :frames, 0]
+    magnitude = np.abs(spectrum)
+    feats = normalise(magnitude_features(magnitude, spec), spec)
+    if spec.output != "complex_mask":
+        return feats[..., np.newaxis]
+    scale = max(spec.norm_max - spec.norm_min, 1e-8)
+    compressed = np.power(magnitude, spec.compress_exponent) / scale
+    unit = spectrum / np.maximum(magnitude, 1e-12)
+    return np.stack([feats, compressed * unit.real, compressed * unit.imag], axis=-1).astype(np.float32)
+
+
+def run_network(features: np.ndarray, spec: SignalSpec, predict: Predict) -> np.ndarray:
+    """Run ``predict`` on network input ``(freq, frames, channels)``; returns ``(freq, frames, out_channels)``.
+
+    Pads the frames to the legal multiple, adds the batch axis, and crops the result.
+    """
+    padded, frames = pad_frames(np.moveaxis(features, -1, 0), spec.frame_multiple)
+    out = predict(np.moveaxis(padded, 0, -1)[np.newaxis].astype(np.float32))
+    return np.asarray(out, dtype=np.float32)[0, :, :frames, :]
+
+
+def apply_output(spectrum: np.ndarray, net_out: np.ndarray, spec: SignalSpec) -> np.ndarray:
+    """The clean complex STFT from the noisy one and the network output ``(freq, frames, k)``.
+
+    A mask multiplies the noisy magnitude and a magnitude output is de-normalised; both
+    keep the noisy phase. A complex mask multiplies the noisy spectrum.
+    """
+    if spec.output == "complex_mask":
+        return (spectrum * (net_out[..., 0] + 1j * net_out[..., 1])).astype(np.complex64)
+    magnitude = np.abs(spectrum)
+    if spec.output == "mask":
+        clean_mag = magnitude * net_out[..., 0]
+    else:
+        clean_mag = features_to_magnitude(denormalise(net_out[..., 0], spec), spec)
+    phase = np.exp(1j * np.angle(spectrum)).astype(np.complex64)
+    return clean_mag * phase
 
 
 def enhance_wave(wave: np.ndarray, spec: SignalSpec, predict: Predict) -> np.ndarray:
-    """Denoise one mono waveform at the model's rate; returns the same length.
-
-    The network's output is combined with the noisy phase: a mask multiplies the
-    noisy magnitude; a magnitude output is de-normalised and mapped back to linear.
-    """
+    """Denoise one mono waveform at the model's rate; returns the same length."""
     wave = np.asarray(wave, dtype=np.float32)
     spectrum = stft(wave, spec)
-    magnitude = np.abs(spectrum)
-    net_in = normalise(magnitude_features(magnitude, spec), spec)
-    net_out = run_network(net_in, spec, predict)
-    if spec.output == "mask":
-        clean_mag = magnitude * net_out
-    else:
-        clean_mag = features_to_magnitude(denormalise(net_out, spec), spec)
-    phase = np.exp(1j * np.angle(spectrum)).astype(np.complex64)
-    return istft(clean_mag * phase, spec, length=wave.shape[0])
+    net_out = run_network(network_input(spectrum, spec), spec, predict)
+    return istft(apply_output(spectrum, net_out, spec), spec, length=wave.shape[0])
 
 
 # --------------------------------------------------------------------------- chunking

@@ -43,14 +43,14 @@ def summarise(run: Path) -> dict[str, Any]:
     best: dict[str, Any] = {}
     if rows:
         best = min(rows, key=lambda r: float(r["val_loss"]))
-    steps = len(rows) * (train.get("steps_per_epoch") or 0) if config["preset"] == "default" else None
+    steps = len(rows) * (train.get("steps_per_epoch") or 0) if config["preset"] != "seed" else None
     params = json.loads((run / "result.json").read_text()).get("parameters") if (run / "result.json").exists() else None
     return {
         "run": run.name,
         "preset": config["preset"],
         "options": json.dumps(train.get("model_options") or ({"width": train.get("width")} if config["preset"] == "seed" else {}), separators=(",", ":")),
-        "mixer": json.dumps(train.get("mixer_options") or {}, separators=(",", ":")) if config["preset"] == "default" else "-",
-        "mag_weight": f"{train['mag_loss_weight']:g}" if config["preset"] == "default" and "mag_loss_weight" in train else "-",
+        "mixer": json.dumps(train.get("mixer_options") or {}, separators=(",", ":")) if config["preset"] != "seed" else "-",
+        "mag_weight": f"{train['mag_loss_weight']:g}" if config["preset"] != "seed" and "mag_loss_weight" in train else "-",
         "commit": str(config.get("training_commit", "unknown"))[:7] + ("-dirty" if str(config.get("training_commit", "")).endswith("-dirty") else ""),
         "parameters": params,
         "minutes": spent / 60,

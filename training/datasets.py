@@ -14,7 +14,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from denoise_core.signal import SignalSpec, magnitude_features, normalise, rms, stft, wave_features
+from denoise_core.signal import SignalSpec, network_input, normalise, rms, stft, wave_features
 from training.data.stats import feature_min_max
 
 SPLITS = ("train", "val", "test")
@@ -78,14 +78,13 @@ def seed_arrays(waves: np.ndarray, spec: SignalSpec, batch: int = 64) -> np.ndar
 def signal_batch(noisy: np.ndarray, clean: np.ndarray, spec: SignalSpec) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Model inputs and targets for the signal-domain objective.
 
-    Inputs: normalised noisy features and the noisy complex STFT (for the mask and the
-    inverse STFT inside the training graph). Targets: the clean waveform and the clean
-    normalised features.
+    Inputs: the network input of the noisy mixture and the noisy complex STFT (for the
+    mask and the inverse STFT inside the training graph). Targets: the clean waveform
+    and the clean normalised features.
     """
     spectrum = stft(noisy, spec)
-    feats = normalise(magnitude_features(np.abs(spectrum), spec), spec)
     clean_feats = normalise(wave_features(clean, spec), spec)
-    inputs = {"features": feats[..., np.newaxis], "real": spectrum.real.astype(np.float32), "imag": spectrum.imag.astype(np.float32)}
+    inputs = {"features": network_input(spectrum, spec), "real": spectrum.real.astype(np.float32), "imag": spectrum.imag.astype(np.float32)}
     targets = {"wave": clean.astype(np.float32), "mag": clean_feats[..., np.newaxis]}
     return inputs, targets
 

@@ -28,6 +28,7 @@ import tf2onnx  # noqa: E402
 
 from denoise_core.model_file import INPUT_NAME, ModelInfo, OnnxModel  # noqa: E402
 from denoise_core.signal import SignalSpec, run_network  # noqa: E402
+from training.models.default import BoundedComplexMask  # noqa: E402,F401  (registers the layer for load_model)
 
 PARITY_TOLERANCE = 1e-4
 OPSET = 17
@@ -48,9 +49,9 @@ def load_run(run: Path) -> tuple[keras.Model, dict[str, Any], dict[str, Any]]:
     return net, config, result
 
 
-def to_onnx(net: keras.Model, n_freq: int) -> onnx.ModelProto:
+def to_onnx(net: keras.Model, spec: SignalSpec) -> onnx.ModelProto:
     """Convert with tf2onnx; batch and time axes stay dynamic."""
-    signature = (tf.TensorSpec((None, n_freq, None, 1), tf.float32, name=INPUT_NAME),)
+    signature = (tf.TensorSpec((None, spec.n_freq, None, spec.input_channels), tf.float32, name=INPUT_NAME),)
 
     @tf.function(input_signature=signature)
     def infer(features: tf.Tensor) -> tf.Tensor:
@@ -112,11 +113,11 @@ def check_parity(net: keras.Model, onnx_path: Path, seed: int = 0) -> float:
     m = spec.frame_multiple
     worst = 0.0
     for batch, frames in ((1, 8 * m), (3, 13 * m), (2, 40 * m)):
-        x = rng.uniform(0.0, 1.0, (batch, spec.n_freq, frames, 1)).astype(np.float32)
+        x = rng.uniform(0.0, 1.0, (batch, spec.n_freq, frames, spec.input_channels)).astype(np.float32)
         worst = max(worst, float(np.max(np.abs(runtime.predict(x) - net(x, training=False).numpy()))))
     # an illegal frame count, padded and cropped by the shared signal code
     odd = 11 * m + 3 if m > 1 else 37
-    feats = rng.uniform(0.0, 1.0, (spec.n_freq, odd)).astype(np.float32)
+    feats = rng.uniform(0.0, 1.0, (spec.n_freq, odd, spec.input_channels)).astype(np.float32)
     keras_out = run_network(feats, spec, lambda b: net(b, training=False).numpy())
     ort_out = run_network(feats, spec, runtime.predict)
     worst = max(worst, float(np.max(np.abs(keras_out - ort_out))))
@@ -130,7 +131,7 @@ def export_run(run: Path, out: Path, name: str | None = None, version: str | Non
     started = time.monotonic()
     net, config, result = load_run(run)
     info = model_info(config, result, name, version)
-    model = to_onnx(net, info.signal.n_freq)
+    model = to_onnx(net, info.signal)
     attach_metadata(model, info)
     onnx.checker.check_model(model)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,8 @@ MASK_FLOOR = 1e-3
 
 
 class MaskToSignal(keras.layers.Layer):
-    """Apply a ``(B, F, T, 1)`` mask to a noisy STFT; return (waveform, normalised features)."""
+    """Apply a ``(B, F, T, 1)`` mask, or a ``(B, F, T, 2)`` complex mask, to a noisy STFT;
+    return (waveform, normalised features)."""
 
     def __init__(self, signal: dict[str, Any], **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -28,12 +29,18 @@ class MaskToSignal(keras.layers.Layer):
 
     def call(self, mask: tf.Tensor, real: tf.Tensor, imag: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         spec = self.spec
-        m = tf.squeeze(mask, -1)
         frames = tf.shape(real)[2]
         length = (frames - 1) * spec.hop_length
-        wave = inverse_stft(m * real, m * imag, spec, length)
+        if spec.output == "complex_mask":
+            mr, mi = mask[..., 0], mask[..., 1]
+            wave = inverse_stft(mr * real - mi * imag, mr * imag + mi * real, spec, length)
+            gain = tf.sqrt(mr**2 + mi**2 + MASK_FLOOR**2)
+        else:
+            m = tf.squeeze(mask, -1)
+            wave = inverse_stft(m * real, m * imag, spec, length)
+            gain = tf.maximum(m, MASK_FLOOR)
         noisy_mag = tf.sqrt(real**2 + imag**2)
-        feats = tf.pow(tf.maximum(m, MASK_FLOOR), spec.compress_exponent) * tf.pow(noisy_mag, spec.compress_exponent)
+        feats = tf.pow(gain, spec.compress_exponent) * tf.pow(noisy_mag, spec.compress_exponent)
         feats = (feats - spec.norm_min) / (spec.norm_max - spec.norm_min)
         return wave, feats[..., tf.newaxis]
 
@@ -43,9 +50,9 @@ class MaskToSignal(keras.layers.Layer):
 
 def signal_training_model(net: keras.Model, spec: SignalSpec) -> keras.Model:
     """Inputs features/real/imag; outputs ``wave`` and ``mag`` for the signal objective."""
-    if spec.magnitude != "compressed" or spec.output != "mask":
+    if spec.magnitude != "compressed" or spec.output not in ("mask", "complex_mask"):
         raise ValueError("the signal objective needs a mask network on compressed magnitudes")
-    features = keras.Input(shape=(spec.n_freq, None, 1), name="features")
+    features = keras.Input(shape=(spec.n_freq, None, spec.input_channels), name="features")
     real = keras.Input(shape=(spec.n_freq, None), name="real")
     imag = keras.Input(shape=(spec.n_freq, None), name="imag")
     mask = net(features)

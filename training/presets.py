@@ -38,7 +38,7 @@ def _build_seed(spec: SignalSpec, options: dict[str, Any]) -> keras.Model:
 def _build_default(spec: SignalSpec, options: dict[str, Any]) -> keras.Model:
     known = DefaultConfig.__dataclass_fields__
     cfg = DefaultConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in options.items() if k in known})
-    return build_default(spec.n_freq, cfg)
+    return build_default(spec.n_freq, cfg, complex_mask=spec.output == "complex_mask")
 
 
 PRESETS: dict[str, Preset] = {
@@ -57,6 +57,14 @@ PRESETS: dict[str, Preset] = {
         # (python -m training.loss_balance); run default-mag500 against default-v2 in docs/training-report.md.
         # Batch 8: twice the optimiser steps for the same audio; 12-minute-budget runs ab-b8 against ab-base
         # (200 steps of 8 per epoch keep the same audio between validations).
+        defaults={"batch_size": 8, "steps_per_epoch": 200, "lr": 1e-3, "lr_schedule": "cosine-time", "mag_loss_weight": 500.0},
+    ),
+    # the default network and training with a complex mask: the noisy phase is no longer kept
+    "complex": Preset(
+        name="complex",
+        signal=SignalSpec(n_fft=512, hop_length=256, magnitude="compressed", compress_exponent=0.3, output="complex_mask", frame_multiple=1),
+        objective="signal",
+        build=_build_default,
         defaults={"batch_size": 8, "steps_per_epoch": 200, "lr": 1e-3, "lr_schedule": "cosine-time", "mag_loss_weight": 500.0},
     ),
 }

@@ -27,7 +27,7 @@ from denoise_core.signal import SignalSpec
 from training.batchnorm import reestimate_batchnorm
 from training.datasets import Dataset, MixerConfig, OnTheFlyMixer, fixed_signal_set, seed_arrays, training_stats
 from training.graph import negative_si_sdr_loss, si_sdr_db, signal_training_model
-from training.presets import Preset, get_preset
+from training.presets import PRESETS, Preset, get_preset
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -173,7 +173,7 @@ def train_signal(cfg: TrainConfig, preset: Preset, spec: SignalSpec, data: Datas
     mixer = OnTheFlyMixer(train, data.noise("train"), spec, cfg.batch_size, cfg.seed, MixerConfig.from_options(cfg.crop_seconds, cfg.mixer_options))
     f, t = spec.n_freq, None
     signature = (
-        {"features": tf.TensorSpec((None, f, t, 1), tf.float32), "real": tf.TensorSpec((None, f, t), tf.float32), "imag": tf.TensorSpec((None, f, t), tf.float32)},
+        {"features": tf.TensorSpec((None, f, t, spec.input_channels), tf.float32), "real": tf.TensorSpec((None, f, t), tf.float32), "imag": tf.TensorSpec((None, f, t), tf.float32)},
         {"wave": tf.TensorSpec((None, None), tf.float32), "mag": tf.TensorSpec((None, f, t, 1), tf.float32)},
     )
     stream = tf.data.Dataset.from_generator(lambda: iter(mixer), output_signature=signature).prefetch(4)
@@ -225,7 +225,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                 allow_abbrev=False)
     p.add_argument("--data", required=True, help="dataset directory from `python -m training.data build`")
-    p.add_argument("--preset", required=True, choices=["seed", "default"])
+    p.add_argument("--preset", required=True, choices=list(PRESETS))
     p.add_argument("--out", required=True, help="run directory (re-run to resume)")
     p.add_argument("--epochs", type=int, default=100)
     p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size,

@@ -32,19 +32,30 @@ class DefaultConfig:
     skip: str = "add"  # "concat" or "add": how decoder levels take the encoder's maps
 
 
+@keras.saving.register_keras_serializable(package="rainclean")
+class BoundedComplexMask(layers.Layer):
+    """Map two channels ``(a, b)`` to the complex mask ``(a, b) * tanh(r) / r``, ``r = |(a, b)|``:
+    the phase is free and the magnitude ``tanh(r)`` stays below one, like the sigmoid mask's."""
+
+    def call(self, x: keras.KerasTensor) -> keras.KerasTensor:
+        r = keras.ops.sqrt(keras.ops.sum(keras.ops.square(x), axis=-1, keepdims=True) + 1e-8)
+        return x * (keras.ops.tanh(r) / r)
+
+
 def _norm_act(x: keras.KerasTensor, name: str, norm: bool = True) -> keras.KerasTensor:
     if norm:
         x = layers.LayerNormalization(axis=-1, epsilon=1e-5, name=f"{name}_ln")(x)
     return layers.Activation("elu", name=f"{name}_act")(x)
 
 
-def build_default(n_freq: int = 257, config: DefaultConfig = DefaultConfig()) -> keras.Model:
-    """Build the default mask network for ``n_freq`` bins and any frame count."""
+def build_default(n_freq: int = 257, config: DefaultConfig = DefaultConfig(), complex_mask: bool = False) -> keras.Model:
+    """Build the mask network for ``n_freq`` bins and any frame count: a magnitude mask
+    from one input channel, or (``complex_mask``) a complex mask from three."""
     levels = len(config.channels)
     step = 2**levels
     padded = -(-n_freq // step) * step
-    inputs = keras.Input(shape=(n_freq, None, 1), name="features")
-    x = layers.Permute((2, 1, 3), name="to_time_major")(inputs)  # (B, T, F, 1)
+    inputs = keras.Input(shape=(n_freq, None, 3 if complex_mask else 1), name="features")
+    x = layers.Permute((2, 1, 3), name="to_time_major")(inputs)  # (B, T, F, C)
     x = layers.ZeroPadding2D(((0, 0), (0, padded - n_freq)), name="pad_freq")(x)
     skips = [x]
     for i, ch in enumerate(config.channels):
@@ -71,7 +82,11 @@ def build_default(n_freq: int = 257, config: DefaultConfig = DefaultConfig()) ->
         x = layers.Conv2DTranspose(out_ch, (config.kernel_time, config.kernel_freq), strides=(1, 2), padding="same", name=f"dec{i}_deconv")(x)
         x = _norm_act(x, f"dec{i}", config.conv_norm)
     x = layers.Concatenate(name="out_skip")([x, skips[0]])
-    x = layers.Conv2D(1, (1, 1), activation="sigmoid", name="mask")(x)
+    if complex_mask:
+        x = layers.Conv2D(2, (1, 1), name="mask_raw")(x)
+        x = BoundedComplexMask(name="mask")(x)
+    else:
+        x = layers.Conv2D(1, (1, 1), activation="sigmoid", name="mask")(x)
     x = layers.Cropping2D(((0, 0), (0, padded - n_freq)), name="crop_freq")(x)
     outputs = layers.Permute((2, 1, 3), name="to_freq_major")(x)
     return keras.Model(inputs, outputs, name="default")
