@@ -13,7 +13,18 @@ from denoise_core import signal as S
 SPECS = [
     S.SignalSpec(),
     S.SignalSpec(n_fft=1199, hop_length=304, magnitude="db", output="magnitude", frame_multiple=8),
+    S.SignalSpec(output="complex_mask"),
 ]
+IDS = ["default", "seed", "complex"]
+
+
+def pass_through(spec: S.SignalSpec) -> S.Predict:
+    """A network that leaves the input unchanged under ``spec``'s output kind."""
+    if spec.output == "mask":
+        return lambda b: np.ones_like(b)
+    if spec.output == "complex_mask":
+        return lambda b: np.stack([np.ones_like(b[..., 0]), np.zeros_like(b[..., 0])], axis=-1)
+    return lambda b: b
 
 
 def tone(seconds: float, sr: int, freq: float = 440.0) -> np.ndarray:
@@ -21,7 +32,7 @@ def tone(seconds: float, sr: int, freq: float = 440.0) -> np.ndarray:
     return (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=["default", "seed"])
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
 def test_stft_round_trip_is_exact(spec: S.SignalSpec) -> None:
     wave = np.random.default_rng(0).normal(0, 0.1, 16000 * 2).astype(np.float32)
     back = S.istft(S.stft(wave, spec), spec, length=wave.shape[0])
@@ -29,7 +40,7 @@ def test_stft_round_trip_is_exact(spec: S.SignalSpec) -> None:
     assert S.stft(wave, spec).shape == (spec.n_freq, S.n_frames(wave.shape[0], spec))
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=["default", "seed"])
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
 def test_features_invert_and_normalise(spec: S.SignalSpec) -> None:
     spec = spec.with_stats(-3.0, 7.0)
     mag = np.abs(np.random.default_rng(1).normal(0, 1, (spec.n_freq, 20))).astype(np.float32) + 1e-3
@@ -46,14 +57,40 @@ def test_pad_frames_to_legal_multiple(frames: int, multiple: int, expected: int)
     assert np.all(padded[:, frames:] == 0.0)
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=["default", "seed"])
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
 def test_pass_through_network_returns_input(spec: S.SignalSpec) -> None:
-    identity = (lambda b: np.ones_like(b)) if spec.output == "mask" else (lambda b: b)
+    identity = pass_through(spec)
     spec = spec.with_stats(-100.0, 50.0) if spec.magnitude == "db" else spec.with_stats(0.0, 5.0)
     wave = tone(1.3, 16000)
     out = S.enhance_wave(wave, spec, identity)
     assert out.shape == wave.shape
     assert np.max(np.abs(out - wave)) < 1e-3
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+def test_network_input_has_the_channels_the_output_kind_needs(spec: S.SignalSpec) -> None:
+    spec = spec.with_stats(0.0, 5.0)
+    spectrum = S.stft(np.random.default_rng(3).normal(0, 0.1, 8000).astype(np.float32), spec)
+    net_in = S.network_input(spectrum, spec)
+    assert net_in.shape == (*spectrum.shape, spec.input_channels) and net_in.dtype == np.float32
+    np.testing.assert_allclose(net_in[..., 0], S.normalise(S.magnitude_features(np.abs(spectrum), spec), spec), rtol=1e-6)
+    if spec.output == "complex_mask":
+        # channels 1-2: the compressed spectrum, same phase, magnitude |X|^p over the normalisation range
+        compressed = net_in[..., 1] + 1j * net_in[..., 2]
+        np.testing.assert_allclose(np.abs(compressed), np.abs(spectrum) ** spec.compress_exponent / 5.0, rtol=1e-4, atol=1e-6)
+        strong = np.abs(spectrum) > 1e-3
+        np.testing.assert_allclose(np.angle(compressed[strong] * np.conj(spectrum[strong])), 0.0, atol=1e-4)
+
+
+def test_complex_mask_changes_the_phase() -> None:
+    """Multiplying every bin by i turns a sine into a cosine: the phase is the network's."""
+    spec = S.SignalSpec(output="complex_mask").with_stats(0.0, 5.0)
+    wave = tone(1.0, 16000)
+    times_i = lambda b: np.stack([np.zeros_like(b[..., 0]), np.ones_like(b[..., 0])], axis=-1)  # noqa: E731
+    out = S.enhance_wave(wave, spec, times_i)
+    t = np.arange(wave.shape[0]) / 16000
+    inner = slice(spec.n_fft, -spec.n_fft)
+    np.testing.assert_allclose(out[inner], (0.3 * np.cos(2 * np.pi * 440.0 * t))[inner], atol=1e-3)
 
 
 def test_chunked_enhancement_matches_one_pass() -> None:

@@ -47,6 +47,14 @@ def default_run(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 @pytest.fixture(scope="module")
+def complex_run(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("run_complex")
+    run("-m", "training.train", "--data", str(tiny_dataset), "--preset", "complex", "--out", str(out), "--epochs", "1",
+        "--steps-per-epoch", "2", "--batch-size", "4", "--val-limit", "4", "--model-options", TINY_DEFAULT)
+    return out
+
+
+@pytest.fixture(scope="module")
 def seed_run(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("run_seed")
     proc = run("-m", "training.train", "--data", str(tiny_dataset), "--preset", "seed", "--out", str(out), "--epochs", "1",
@@ -111,12 +119,12 @@ def test_loss_balance_measures_both_terms_at_init_and_checkpoint(default_run: Pa
     assert refused.returncode != 0 and "only the signal objective" in refused.stderr
 
 
-@pytest.mark.parametrize("preset", ["default", "seed"])
-def test_export_metadata_and_parity(preset: str, default_run: Path, seed_run: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("preset", ["default", "complex", "seed"])
+def test_export_metadata_and_parity(preset: str, default_run: Path, complex_run: Path, seed_run: Path, tmp_path: Path) -> None:
     from denoise_core.model_file import OnnxModel
     from training.export import check_parity, export_run, load_run
 
-    run_dir = default_run if preset == "default" else seed_run
+    run_dir = {"default": default_run, "complex": complex_run, "seed": seed_run}[preset]
     onnx_path = tmp_path / f"{preset}.onnx"
     export_run(run_dir, onnx_path)
     net, config, result = load_run(run_dir)
@@ -135,6 +143,7 @@ def test_export_metadata_and_parity(preset: str, default_run: Path, seed_run: Pa
     # dynamic batch and time axes
     shape = model.session.get_inputs()[0].shape
     assert not isinstance(shape[0], int) and not isinstance(shape[2], int)
+    assert shape[3] == info.signal.input_channels and model.session.get_outputs()[0].shape[3] == info.signal.output_channels
 
 
 def test_training_and_service_features_are_the_same(tiny_dataset: Path, shared_data: Path) -> None:
@@ -186,15 +195,17 @@ def test_denoise_file_and_evaluate(default_run: Path, tiny_dataset: Path, tmp_pa
     assert (report_dir / "report.md").exists()
 
 
-def test_service_serves_an_exported_model(default_run: Path, tiny_dataset: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("preset", ["default", "complex"])
+def test_service_serves_an_exported_model(preset: str, default_run: Path, complex_run: Path, tiny_dataset: Path, tmp_path: Path) -> None:
     """The real export path feeding the real app: /model-info mirrors the run, /denoise runs it."""
     from denoise_core.model_file import OnnxModel
     from tests.service.svc_helpers import running_app
     from training.export import export_run
 
+    run_dir = default_run if preset == "default" else complex_run
     onnx_path = tmp_path / "served.onnx"
-    export_run(default_run, onnx_path)
-    config = json.loads((default_run / "config.json").read_text())
+    export_run(run_dir, onnx_path)
+    config = json.loads((run_dir / "config.json").read_text())
     with np.load(tiny_dataset / "test.npz") as z:
         noisy = z["noisy"][1]
     upload = io.BytesIO()

@@ -34,12 +34,15 @@ class DefaultConfig:
 
 @keras.saving.register_keras_serializable(package="rainclean")
 class BoundedComplexMask(layers.Layer):
-    """Map two channels ``(a, b)`` to the complex mask ``(a, b) * tanh(r) / r``, ``r = |(a, b)|``:
-    the phase is free and the magnitude ``tanh(r)`` stays below one, like the sigmoid mask's."""
+    """Map two channels ``(a, b)`` to the complex mask ``z * tanh(r) / r`` with ``z = (1 + a, b)``
+    and ``r = |z|``: the phase is free and the magnitude ``tanh(r)`` stays below one, like the
+    sigmoid mask's. The offset makes a network whose outputs are near zero (as at
+    initialisation) pass the noisy phase with gain tanh(1), instead of a random small mask."""
 
     def call(self, x: keras.KerasTensor) -> keras.KerasTensor:
-        r = keras.ops.sqrt(keras.ops.sum(keras.ops.square(x), axis=-1, keepdims=True) + 1e-8)
-        return x * (keras.ops.tanh(r) / r)
+        z = keras.ops.stack([x[..., 0] + 1.0, x[..., 1]], axis=-1)
+        r = keras.ops.sqrt(keras.ops.sum(keras.ops.square(z), axis=-1, keepdims=True) + 1e-8)
+        return z * (keras.ops.tanh(r) / r)
 
 
 def _norm_act(x: keras.KerasTensor, name: str, norm: bool = True) -> keras.KerasTensor:
