@@ -1,9 +1,9 @@
-"""Train a preset on a built dataset: ``python -m training.train --data DIR --preset seed|default --out RUN_DIR``.
+"""Train a preset on a built dataset: ``python -m training.train --data DIR --preset seed|default|complex --out RUN_DIR``.
 
 Defaults follow the reference recipe: Adam with lr = 0.01 * batch / 256, batch 16, up
 to 100 epochs, best-validation checkpoint, early stopping (patience 20, best weights
 restored) and ReduceLROnPlateau (x0.5 after 3 epochs, min 1e-7). Presets may change
-a default (the default preset uses lr 1e-3 and 100 fresh batches per epoch); every
+a default (the default preset uses lr 1e-3 and 200 fresh batches of 8 per epoch); every
 value can be overridden. Re-running the same command resumes from the last epoch's
 backup in RUN_DIR.
 """

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from training.evaluation.card import reproduction_section
+import pytest
+
+from training.evaluation.card import output_description, reproduction_section
 
 
 def test_reproduction_time_adds_up_the_recorded_steps() -> None:
@@ -19,3 +21,11 @@ def test_reproduction_time_names_what_was_not_recorded() -> None:
     (line, _) = reproduction_section({"seconds": 600.0}, {})
     assert "took 10.0 min" in line and "not recorded" in line and "dataset build" in line.split("not recorded")[0]
     assert reproduction_section({}, {}) == []
+
+
+@pytest.mark.parametrize("output, phase_reused", [("mask", True), ("magnitude", True), ("complex_mask", False)])
+def test_card_says_whether_the_noisy_phase_is_reused(output: str, phase_reused: bool) -> None:
+    sentence, limits = output_description(output)
+    assert ("reuses the noisy phase" in sentence) == phase_reused
+    assert any("noisy phase is reused" in line for line in limits) == phase_reused
+    assert ("complex mask" in sentence) == (output == "complex_mask")
