@@ -44,7 +44,8 @@ def summarise(run: Path) -> dict[str, Any]:
     if rows:
         best = min(rows, key=lambda r: float(r["val_loss"]))
     steps = len(rows) * (train.get("steps_per_epoch") or 0) if config["preset"] != "seed" else None
-    params = json.loads((run / "result.json").read_text()).get("parameters") if (run / "result.json").exists() else None
+    result = json.loads((run / "result.json").read_text()) if (run / "result.json").exists() else {}
+    final = result.get("metrics", {})
     return {
         "run": run.name,
         "preset": config["preset"],
@@ -52,16 +53,20 @@ def summarise(run: Path) -> dict[str, Any]:
         "mixer": json.dumps(train.get("mixer_options") or {}, separators=(",", ":")) if config["preset"] != "seed" else "-",
         "mag_weight": f"{train['mag_loss_weight']:g}" if config["preset"] != "seed" and "mag_loss_weight" in train else "-",
         "commit": str(config.get("training_commit", "unknown"))[:7] + ("-dirty" if str(config.get("training_commit", "")).endswith("-dirty") else ""),
-        "parameters": params,
+        "parameters": result.get("parameters"),
         "minutes": spent / 60,
         "epochs": len(rows),
         "lr": f"{config['learning_rate']:g}" if "learning_rate" in config else None,
         "batch": train.get("batch_size"),
+        "seed": train.get("seed"),
         "steps": steps,
         "best_epoch": int(best["epoch"]) + 1 if best else None,
         "val_loss": float(best["val_loss"]) if best else float("nan"),
         "val_si_sdr_db": float(best["val_wave_si_sdr_db"]) if best and "val_wave_si_sdr_db" in best else None,
         "val_mse": float(best["val_mse"]) if best and "val_mse" in best else None,
+        # the restored best weights scored on the whole validation and test splits (result.json)
+        "final_val_si_sdr_db": final.get("val_si_sdr_db"),
+        "final_test_si_sdr_db": final.get("test_si_sdr_db"),
     }
 
 
@@ -74,12 +79,14 @@ def fmt(value: Any, digits: int = 2) -> str:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    head = "| run | preset | commit | model options | mixer options | mag loss weight | parameters | train min | epochs | lr | batch | steps | best epoch | val loss | val SI-SDR (dB) | val MSE |"
-    lines = [head, "|" + "---|" * 16]
+    head = ("| run | preset | commit | model options | mixer options | mag loss weight | parameters | train min | epochs | lr | batch | seed | steps "
+            "| best epoch | val loss | val SI-SDR (dB) | val MSE | full val SI-SDR (dB) | test SI-SDR (dB) |")
+    lines = [head, "|" + "---|" * 19]
     for r in rows:
         lines.append(
             f"| {r['run']} | {r['preset']} | {r['commit']} | `{r['options']}` | `{r['mixer']}` | {r['mag_weight']} | {fmt(r['parameters'])} | {fmt(r['minutes'], 1)} | {r['epochs']} | "
-            f"{fmt(r['lr'])} | {fmt(r['batch'])} | {fmt(r['steps'])} | {fmt(r['best_epoch'])} | {fmt(r['val_loss'], 4)} | {fmt(r['val_si_sdr_db'])} | {fmt(r['val_mse'], 4)} |"
+            f"{fmt(r['lr'])} | {fmt(r['batch'])} | {fmt(r['seed'])} | {fmt(r['steps'])} | {fmt(r['best_epoch'])} | {fmt(r['val_loss'], 4)} | {fmt(r['val_si_sdr_db'])} | "
+            f"{fmt(r['val_mse'], 4)} | {fmt(r['final_val_si_sdr_db'])} | {fmt(r['final_test_si_sdr_db'])} |"
         )
     return "\n".join(lines)
 
