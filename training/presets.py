@@ -41,6 +41,19 @@ def _build_default(spec: SignalSpec, options: dict[str, Any]) -> keras.Model:
     return build_default(spec.n_freq, cfg, complex_mask=spec.output == "complex_mask")
 
 
+_DEFAULT = Preset(
+    name="default",
+    signal=SignalSpec(n_fft=512, hop_length=256, magnitude="compressed", compress_exponent=0.3, output="mask", frame_multiple=1),
+    objective="signal",
+    build=_build_default,
+    # the magnitude term's weight: at 50 it carried a small share of the gradient norm
+    # (python -m training.loss_balance); run default-mag500 against default-v2 in docs/training-report.md,
+    # 1500 in run default-mag1500 against default-b8 (500).
+    # Batch 8: twice the optimiser steps for the same audio; 12-minute-budget runs ab-b8 against ab-base
+    # (200 steps of 8 per epoch keep the same audio between validations).
+    defaults={"batch_size": 8, "steps_per_epoch": 200, "lr": 1e-3, "lr_schedule": "cosine-time", "mag_loss_weight": 1500.0},
+)
+
 PRESETS: dict[str, Preset] = {
     "seed": Preset(
         name="seed",
@@ -48,26 +61,14 @@ PRESETS: dict[str, Preset] = {
         objective="features_mse",
         build=_build_seed,
     ),
-    "default": Preset(
-        name="default",
-        signal=SignalSpec(n_fft=512, hop_length=256, magnitude="compressed", compress_exponent=0.3, output="mask", frame_multiple=1),
-        objective="signal",
-        build=_build_default,
-        # the magnitude term's weight: at 50 it carried a small share of the gradient norm
-        # (python -m training.loss_balance); run default-mag500 against default-v2 in docs/training-report.md,
-        # 1500 in run default-mag1500 against default-b8 (500).
-        # Batch 8: twice the optimiser steps for the same audio; 12-minute-budget runs ab-b8 against ab-base
-        # (200 steps of 8 per epoch keep the same audio between validations).
-        defaults={"batch_size": 8, "steps_per_epoch": 200, "lr": 1e-3, "lr_schedule": "cosine-time", "mag_loss_weight": 1500.0},
-    ),
-    # the default network and training (weight 500) with a complex mask: the noisy phase is no longer
-    # kept. It learned more slowly: 12-minute runs ab-complex and ab-complex-offset against ab-b8.
-    "complex": Preset(
+    "default": _DEFAULT,
+    # the default network and training (at the weight of its A/B, 500) with a complex mask: the noisy
+    # phase is no longer kept. It learned more slowly: 12-minute runs ab-complex and ab-complex-offset against ab-b8.
+    "complex": replace(
+        _DEFAULT,
         name="complex",
-        signal=SignalSpec(n_fft=512, hop_length=256, magnitude="compressed", compress_exponent=0.3, output="complex_mask", frame_multiple=1),
-        objective="signal",
-        build=_build_default,
-        defaults={"batch_size": 8, "steps_per_epoch": 200, "lr": 1e-3, "lr_schedule": "cosine-time", "mag_loss_weight": 500.0},
+        signal=replace(_DEFAULT.signal, output="complex_mask"),
+        defaults={**_DEFAULT.defaults, "mag_loss_weight": 500.0},
     ),
 }
 

@@ -38,20 +38,22 @@ def tiny_dataset(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) ->
     return out
 
 
-@pytest.fixture(scope="module")
-def default_run(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("run_default")
-    run("-m", "training.train", "--data", str(tiny_dataset), "--preset", "default", "--out", str(out), "--epochs", "1",
+def tiny_signal_run(preset: str, dataset: Path, factory: pytest.TempPathFactory) -> Path:
+    """One epoch of two batches of a tiny network with a signal-objective preset."""
+    out = factory.mktemp(f"run_{preset}")
+    run("-m", "training.train", "--data", str(dataset), "--preset", preset, "--out", str(out), "--epochs", "1",
         "--steps-per-epoch", "2", "--batch-size", "4", "--val-limit", "4", "--model-options", TINY_DEFAULT)
     return out
+
+
+@pytest.fixture(scope="module")
+def default_run(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_signal_run("default", tiny_dataset, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def complex_run(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("run_complex")
-    run("-m", "training.train", "--data", str(tiny_dataset), "--preset", "complex", "--out", str(out), "--epochs", "1",
-        "--steps-per-epoch", "2", "--batch-size", "4", "--val-limit", "4", "--model-options", TINY_DEFAULT)
-    return out
+    return tiny_signal_run("complex", tiny_dataset, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
