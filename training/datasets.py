@@ -112,6 +112,12 @@ class MixerConfig:
     eq_prob: float = 0.5
     eq_db: float = 8.0
     eq_bands: int = 6
+    #: the same two augmentations on the speech crop (the target follows them), standing in
+    #: for more speakers and microphones than the training split has
+    speech_speed_prob: float = 0.0
+    speech_speed_range: tuple[float, float] = (0.9, 1.1)
+    speech_eq_prob: float = 0.0
+    speech_eq_db: float = 4.0
 
     @classmethod
     def from_options(cls, crop_seconds: float, options: dict[str, Any]) -> "MixerConfig":
@@ -129,6 +135,11 @@ def change_speed(wave: np.ndarray, factor: float) -> np.ndarray:
     n_out = max(2, int(round(len(wave) / factor)))
     positions = np.linspace(0, len(wave) - 1, n_out)
     return np.interp(positions, np.arange(len(wave)), wave)
+
+
+def fit_length(wave: np.ndarray, length: int) -> np.ndarray:
+    """``wave`` cut or zero-padded at the end to exactly ``length`` samples."""
+    return np.pad(wave[:length], (0, max(0, length - len(wave))))
 
 
 def random_equaliser(wave: np.ndarray, rng: np.random.Generator, max_db: float, bands: int) -> np.ndarray:
@@ -157,13 +168,23 @@ class OnTheFlyMixer:
         self.length = frames_length(config.crop_seconds, spec)
 
     def _speech(self) -> np.ndarray:
+        cfg = self.config
+        factor = self.rng.uniform(*cfg.speech_speed_range) if self.rng.random() < cfg.speech_speed_prob else 1.0
+        wave = self._speech_crop(int(round(self.length * factor)))
+        if factor != 1.0:
+            wave = fit_length(change_speed(wave, factor), self.length)
+        if self.rng.random() < cfg.speech_eq_prob:
+            wave = random_equaliser(wave, self.rng, cfg.speech_eq_db, cfg.eq_bands)
+        return wave
+
+    def _speech_crop(self, length: int) -> np.ndarray:
         i = self.rng.integers(len(self.speech.lengths))
         n = int(self.speech.lengths[i])
         wave = self.speech.clean[i, :n]
-        if n <= self.length:
-            return np.pad(wave, (0, self.length - n))
-        start = self.rng.integers(0, n - self.length + 1)
-        return wave[start : start + self.length]
+        if n <= length:
+            return np.pad(wave, (0, length - n))
+        start = self.rng.integers(0, n - length + 1)
+        return wave[start : start + length]
 
     def _noise_clip(self) -> np.ndarray:
         clip = self.noise[self.rng.integers(len(self.noise))]
