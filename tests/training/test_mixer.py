@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from denoise_core.signal import SignalSpec, snr_db
-from training.datasets import MixerConfig, OnTheFlyMixer, SplitArrays, change_speed, random_equaliser
+from training.datasets import MixerConfig, OnTheFlyMixer, SplitArrays, change_speed, fit_length, random_equaliser
 
 SR = 16000
 
@@ -55,10 +55,31 @@ def test_mixer_items_hold_their_snr_range_with_and_without_augmentation(augment:
     speech = SplitArrays(clean=clean, noisy=clean.copy(), lengths=lengths)
     noise = rng.standard_normal((4, SR * 5)).astype(np.float32)
     spec = SignalSpec(n_fft=512, hop_length=256, magnitude="compressed", compress_exponent=0.3, output="mask", norm_min=0.0, norm_max=10.0)
-    cfg = MixerConfig(crop_seconds=1.0, snr_low=-5.0, snr_high=10.0, speed_prob=augment, eq_prob=augment)
+    cfg = MixerConfig(crop_seconds=1.0, snr_low=-5.0, snr_high=10.0, speed_prob=augment, eq_prob=augment,
+                      speech_speed_prob=augment, speech_eq_prob=augment)
     mixer = OnTheFlyMixer(speech, noise, spec, batch_size=2, seed=3, config=cfg)
     for _ in range(20):
         noisy, target = mixer.item()
         assert noisy.shape == target.shape == (mixer.length,)
         assert np.isfinite(noisy).all() and np.abs(noisy).max() <= 0.99 + 1e-6
         assert -5.0 - 1e-3 <= snr_db(target, noisy - target) <= 10.0 + 1e-3
+
+
+def test_fit_length_cuts_or_pads_at_the_end() -> None:
+    wave = np.arange(1.0, 6.0)
+    np.testing.assert_array_equal(fit_length(wave, 3), [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(fit_length(wave, 7), [1.0, 2.0, 3.0, 4.0, 5.0, 0.0, 0.0])
+
+
+@pytest.mark.parametrize("factor", [0.9, 1.1])
+def test_speech_speed_augmentation_moves_the_target_pitch_and_keeps_the_crop_length(factor: float) -> None:
+    lengths = np.array([SR * 3])
+    clean = (0.1 * tone(400.0, 3.0))[None].astype(np.float32)
+    speech = SplitArrays(clean=clean, noisy=clean.copy(), lengths=lengths)
+    noise = np.random.default_rng(0).standard_normal((2, SR * 3)).astype(np.float32)
+    spec = SignalSpec(n_fft=512, hop_length=256, magnitude="compressed", compress_exponent=0.3, output="mask", norm_min=0.0, norm_max=10.0)
+    cfg = MixerConfig(crop_seconds=1.0, snr_low=30.0, snr_high=30.0, speech_speed_prob=1.0, speech_speed_range=(factor, factor))
+    mixer = OnTheFlyMixer(speech, noise, spec, batch_size=1, seed=0, config=cfg)
+    _, target = mixer.item()
+    assert target.shape == (mixer.length,)
+    assert peak_hz(target) == pytest.approx(400.0 * factor, rel=0.02)
