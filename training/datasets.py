@@ -97,7 +97,8 @@ def frames_length(seconds: float, spec: SignalSpec) -> int:
 @dataclass
 class MixerConfig:
     """How fresh mixtures are drawn. The noise augmentations stretch the few training
-    noise recordings (a few minutes of rain and thunder) towards unseen ones."""
+    noise recordings (a few minutes of rain and thunder) towards unseen ones; the speech
+    ones (off unless a preset or ``--mixer-options`` turns them on) do the same for speakers."""
 
     crop_seconds: float = 3.0
     snr_low: float = -7.5
@@ -156,7 +157,8 @@ def random_equaliser(wave: np.ndarray, rng: np.random.Generator, max_db: float, 
 class OnTheFlyMixer:
     """Endless batches of fresh speech + noise mixtures from the training split.
 
-    Each item: a random crop of a random speech segment, one or two random noise
+    Each item: a random crop of a random speech segment (optionally at a random speed
+    and through a random equaliser, the target included), one or two random noise
     clips (random offset, polarity and direction; optionally a random speed and
     equaliser), an SNR drawn uniformly from the
     configured range and a random overall level.
