@@ -13,7 +13,7 @@ def fake_run(root: Path, name: str, val_losses: list[float], mixer: dict[str, fl
     run = root / name
     run.mkdir(parents=True)
     config = {"preset": "default", "training_commit": "abcdef0123-dirty", "learning_rate": 0.001,
-              "train": {"steps_per_epoch": 100, "batch_size": 16, "seed": 3, "model_options": {"skip": "add"}, "mixer_options": mixer,
+              "train": {"steps_per_epoch": 100, "batch_size": 16, "crop_seconds": 2.0, "seed": 3, "model_options": {"skip": "add"}, "mixer_options": mixer,
                         "mag_loss_weight": 500.0}}
     (run / "config.json").write_text(json.dumps(config))
     rows = ["epoch,loss,val_loss,val_wave_si_sdr_db"] + [f"{i},0,{v},{-v}" for i, v in enumerate(val_losses)]
@@ -33,8 +33,8 @@ def test_report_archives_records_and_regenerates_without_runs(tmp_path: Path) ->
     line_a = next(line for line in first.splitlines() if line.startswith("| a |"))
     cells = [c.strip() for c in line_a.strip("|").split("|")]
     assert cells[2] == "abcdef0-dirty" and cells[4] == '`{"eq_prob":0.5}`' and cells[5] == "500"
-    # epochs, lr, batch, seed, steps, best epoch, val loss, val SI-SDR, val MSE, full val and test SI-SDR
-    assert cells[8:] == ["3", "0.001", "16", "3", "300", "2", "-9.0000", "9.00", "-", "9.50", "8.25"]
+    # epochs, lr, batch, crop seconds, seed, steps, best epoch, val loss, val SI-SDR, val MSE, full val and test SI-SDR
+    assert cells[8:] == ["3", "0.001", "16", "2", "3", "300", "2", "-9.0000", "9.00", "-", "9.50", "8.25"]
     assert sorted(p.name for p in (archive / "a").iterdir()) == ["config.json", "history.csv", "result.json", "time.json"]
     shutil.rmtree(tmp_path / "build")
     assert main(["--archive", str(archive), "--out", str(out)]) == 0
