@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+import librosa
 import numpy as np
 
 from denoise_core.signal import SignalSpec, network_input, normalise, rms, stft, wave_features
@@ -138,11 +139,6 @@ def change_speed(wave: np.ndarray, factor: float) -> np.ndarray:
     return np.interp(positions, np.arange(len(wave)), wave)
 
 
-def fit_length(wave: np.ndarray, length: int) -> np.ndarray:
-    """``wave`` cut or zero-padded at the end to exactly ``length`` samples."""
-    return np.pad(wave[:length], (0, max(0, length - len(wave))))
-
-
 def random_equaliser(wave: np.ndarray, rng: np.random.Generator, max_db: float, bands: int) -> np.ndarray:
     """Filter ``wave`` with a smooth random gain curve: ``bands`` gains in [-max_db, max_db]
     spaced evenly on a log-frequency axis, interpolated between them."""
@@ -174,7 +170,7 @@ class OnTheFlyMixer:
         factor = self.rng.uniform(*cfg.speech_speed_range) if self.rng.random() < cfg.speech_speed_prob else 1.0
         wave = self._speech_crop(int(round(self.length * factor)))
         if factor != 1.0:
-            wave = fit_length(change_speed(wave, factor), self.length)
+            wave = librosa.util.fix_length(change_speed(wave, factor), size=self.length)  # rounding: a sample either way
         if self.rng.random() < cfg.speech_eq_prob:
             wave = random_equaliser(wave, self.rng, cfg.speech_eq_db, cfg.eq_bands)
         return wave

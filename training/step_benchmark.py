@@ -24,7 +24,7 @@ def time_steps(data: Dataset, options: dict[str, Any], batch_size: int, crop_sec
     """Parameters, data seconds per batch and training seconds per step for ``options``."""
     preset = get_preset("default")
     spec = resolve_spec(preset, data)
-    mixer = OnTheFlyMixer(data.split("train"), data.noise("train"), spec, batch_size, 0, MixerConfig(crop_seconds=crop_seconds))
+    mixer = OnTheFlyMixer(data.split("train"), data.noise("train"), spec, batch_size, 0, MixerConfig.from_options(crop_seconds, preset.defaults.get("mixer_options", {})))
     stream = iter(mixer)
     started = time.perf_counter()
     batches = [next(stream) for _ in range(4)]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from denoise_core.signal import SignalSpec, snr_db
-from training.datasets import MixerConfig, OnTheFlyMixer, SplitArrays, change_speed, fit_length, random_equaliser
+from training.datasets import MixerConfig, OnTheFlyMixer, SplitArrays, change_speed, random_equaliser
 
 SR = 16000
 
@@ -63,12 +63,6 @@ def test_mixer_items_hold_their_snr_range_with_and_without_augmentation(augment:
         assert noisy.shape == target.shape == (mixer.length,)
         assert np.isfinite(noisy).all() and np.abs(noisy).max() <= 0.99 + 1e-6
         assert -5.0 - 1e-3 <= snr_db(target, noisy - target) <= 10.0 + 1e-3
-
-
-def test_fit_length_cuts_or_pads_at_the_end() -> None:
-    wave = np.arange(1.0, 6.0)
-    np.testing.assert_array_equal(fit_length(wave, 3), [1.0, 2.0, 3.0])
-    np.testing.assert_array_equal(fit_length(wave, 7), [1.0, 2.0, 3.0, 4.0, 5.0, 0.0, 0.0])
 
 
 @pytest.mark.parametrize("factor", [0.9, 1.1])
