@@ -242,7 +242,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--time-budget-minutes", type=float, default=None, help="stop after this much training time (across resumes)")
     p.add_argument("--mag-loss-weight", type=float, default=TrainConfig.mag_loss_weight,
                    help="weight of the compressed-magnitude MSE next to negative SI-SDR (default preset: its own value)")
-    p.add_argument("--crop-seconds", type=float, default=3.0)
+    p.add_argument("--crop-seconds", type=float, default=3.0, help="default preset: its own value; seconds of speech per training example")
     p.add_argument("--lr-schedule", choices=["plateau", "cosine-time"], default="plateau",
                    help="plateau: ReduceLROnPlateau (reference); cosine-time: cosine decay over --time-budget-minutes "
                         "(default preset: cosine-time)")
