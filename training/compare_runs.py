@@ -60,6 +60,8 @@ def summarise(run: Path) -> dict[str, Any]:
         "batch": train.get("batch_size"),
         # seconds of each training crop; the seed trains on whole padded clips
         "crop": f"{train['crop_seconds']:g}" if config["preset"] != "seed" and "crop_seconds" in train else None,
+        # momentum of the weight average that was validated and checkpointed ("-": the raw weights)
+        "ema": f"{train['ema_momentum']:g}" if train.get("ema_momentum") else None,
         "seed": train.get("seed"),
         "steps": steps,
         "best_epoch": int(best["epoch"]) + 1 if best else None,
@@ -81,13 +83,13 @@ def fmt(value: Any, digits: int = 2) -> str:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    head = ("| run | preset | commit | model options | mixer options | mag loss weight | parameters | train min | epochs | lr | batch | crop s | seed | steps "
+    head = ("| run | preset | commit | model options | mixer options | mag loss weight | parameters | train min | epochs | lr | batch | crop s | EMA | seed | steps "
             "| best epoch | val loss | val SI-SDR (dB) | val MSE | full val SI-SDR (dB) | test SI-SDR (dB) |")
-    lines = [head, "|" + "---|" * 20]
+    lines = [head, "|" + "---|" * 21]
     for r in rows:
         lines.append(
             f"| {r['run']} | {r['preset']} | {r['commit']} | `{r['options']}` | `{r['mixer']}` | {r['mag_weight']} | {fmt(r['parameters'])} | {fmt(r['minutes'], 1)} | {r['epochs']} | "
-            f"{fmt(r['lr'])} | {fmt(r['batch'])} | {fmt(r['crop'])} | {fmt(r['seed'])} | {fmt(r['steps'])} | {fmt(r['best_epoch'])} | {fmt(r['val_loss'], 4)} | {fmt(r['val_si_sdr_db'])} | "
+            f"{fmt(r['lr'])} | {fmt(r['batch'])} | {fmt(r['crop'])} | {fmt(r['ema'])} | {fmt(r['seed'])} | {fmt(r['steps'])} | {fmt(r['best_epoch'])} | {fmt(r['val_loss'], 4)} | {fmt(r['val_si_sdr_db'])} | "
             f"{fmt(r['val_mse'], 4)} | {fmt(r['final_val_si_sdr_db'])} | {fmt(r['final_test_si_sdr_db'])} |"
         )
     return "\n".join(lines)

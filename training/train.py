@@ -54,6 +54,7 @@ class TrainConfig:
     mag_loss_weight: float = 50.0
     crop_seconds: float = 3.0
     lr_schedule: str = "plateau"
+    ema_momentum: float | None = None  # validate, checkpoint and ship Adam's moving average of the weights
     model_options: dict[str, Any] = field(default_factory=dict)
     mixer_options: dict[str, Any] = field(default_factory=dict)
 
@@ -110,8 +111,12 @@ def callbacks(cfg: TrainConfig, run: Path) -> list[keras.callbacks.Callback]:
     schedule: list[keras.callbacks.Callback] = [] if cosine else [
         keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=cfg.lr_factor, patience=cfg.lr_patience, min_lr=cfg.min_lr)
     ]
+    # SwapEMAWeights sits after the backup (which must hold the raw weights to resume from) and before
+    # the checkpoint and early stopping, so that validation and the best checkpoint see the averaged weights
+    ema: list[keras.callbacks.Callback] = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if cfg.ema_momentum else []
     return [
         keras.callbacks.BackupAndRestore(str(run / "backup"), delete_checkpoint=False),
+        *ema,
         keras.callbacks.ModelCheckpoint(str(run / "best.weights.h5"), monitor="val_loss", save_best_only=True, save_weights_only=True),
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience, restore_best_weights=True),
         *schedule,
@@ -133,7 +138,7 @@ def train_seed(cfg: TrainConfig, preset: Preset, spec: SignalSpec, data: Dataset
     x = {name: seed_arrays(a.noisy, spec) for name, a in arrays.items()}
     y = {name: seed_arrays(a.clean, spec) for name, a in arrays.items()}
     net = preset.build(spec, {"width": cfg.width, **cfg.model_options})
-    net.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss="mse", metrics=[keras.metrics.MeanSquaredError(name="mse")])
+    net.compile(optimizer=adam(cfg.learning_rate, ema_momentum=cfg.ema_momentum), loss="mse", metrics=[keras.metrics.MeanSquaredError(name="mse")])
     history = net.fit(
         x["train"], y["train"], batch_size=cfg.batch_size, epochs=cfg.epochs, validation_data=(x["val"], y["val"]),
         callbacks=callbacks(cfg, run), verbose=verbose, shuffle=True,
@@ -157,10 +162,17 @@ def seed_mse_by_split(net: keras.Model, x: dict[str, np.ndarray], y: dict[str, n
     return results
 
 
-def compile_signal_model(model: keras.Model, learning_rate: float, mag_loss_weight: float) -> None:
+def adam(learning_rate: float, ema_momentum: float | None = None, **kwargs: Any) -> keras.optimizers.Adam:
+    """Adam, keeping an exponential moving average of the weights when ``ema_momentum`` is given."""
+    if ema_momentum is None:
+        return keras.optimizers.Adam(learning_rate, **kwargs)
+    return keras.optimizers.Adam(learning_rate, use_ema=True, ema_momentum=ema_momentum, **kwargs)
+
+
+def compile_signal_model(model: keras.Model, learning_rate: float, mag_loss_weight: float, ema_momentum: float | None = None) -> None:
     """The signal objective: negative SI-SDR on the waveform plus weighted compressed-magnitude MSE."""
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate, clipnorm=5.0),
+        optimizer=adam(learning_rate, ema_momentum=ema_momentum, clipnorm=5.0),
         loss={"wave": negative_si_sdr_loss, "mag": "mse"},
         loss_weights={"wave": 1.0, "mag": mag_loss_weight},
         metrics={"wave": [si_sdr_db]},
@@ -180,7 +192,7 @@ def train_signal(cfg: TrainConfig, preset: Preset, spec: SignalSpec, data: Datas
     val_x, val_y = fixed_signal_set(data.split("val"), spec, limit=cfg.val_limit)
     net = preset.build(spec, cfg.model_options)
     model = signal_training_model(net, spec)
-    compile_signal_model(model, cfg.learning_rate, cfg.mag_loss_weight)
+    compile_signal_model(model, cfg.learning_rate, cfg.mag_loss_weight, cfg.ema_momentum)
     history = model.fit(
         stream, steps_per_epoch=cfg.steps_per_epoch or 100, epochs=cfg.epochs, validation_data=(val_x, val_y),
         validation_batch_size=cfg.batch_size, callbacks=callbacks(cfg, run), verbose=verbose,
@@ -246,6 +258,9 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--lr-schedule", choices=["plateau", "cosine-time"], default="plateau",
                    help="plateau: ReduceLROnPlateau (reference); cosine-time: cosine decay over --time-budget-minutes "
                         "(default preset: cosine-time)")
+    p.add_argument("--ema-momentum", type=float, default=None,
+                   help="keep a moving average of the weights (e.g. 0.999 per step); validation, the best checkpoint "
+                        "and the exported model use it")
     p.add_argument("--model-options", type=json.loads, default={}, help='JSON, e.g. \'{"bottleneck": 128}\'')
     p.add_argument("--mixer-options", type=json.loads, default={},
                    help='default preset: JSON overriding training.datasets.MixerConfig, e.g. \'{"snr_high": 12.5}\'')

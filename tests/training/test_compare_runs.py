@@ -9,12 +9,12 @@ from pathlib import Path
 from training.compare_runs import main
 
 
-def fake_run(root: Path, name: str, val_losses: list[float], mixer: dict[str, float]) -> Path:
+def fake_run(root: Path, name: str, val_losses: list[float], mixer: dict[str, float], ema: float | None = None) -> Path:
     run = root / name
     run.mkdir(parents=True)
     config = {"preset": "default", "training_commit": "abcdef0123-dirty", "learning_rate": 0.001,
               "train": {"steps_per_epoch": 100, "batch_size": 16, "crop_seconds": 2.0, "seed": 3, "model_options": {"skip": "add"}, "mixer_options": mixer,
-                        "mag_loss_weight": 500.0}}
+                        "mag_loss_weight": 500.0, "ema_momentum": ema}}
     (run / "config.json").write_text(json.dumps(config))
     rows = ["epoch,loss,val_loss,val_wave_si_sdr_db"] + [f"{i},0,{v},{-v}" for i, v in enumerate(val_losses)]
     (run / "history.csv").write_text("\n".join(rows) + "\n")
@@ -25,7 +25,7 @@ def fake_run(root: Path, name: str, val_losses: list[float], mixer: dict[str, fl
 
 
 def test_report_archives_records_and_regenerates_without_runs(tmp_path: Path) -> None:
-    a = fake_run(tmp_path / "build", "a", [-5.0, -9.0, -8.0], {"eq_prob": 0.5})
+    a = fake_run(tmp_path / "build", "a", [-5.0, -9.0, -8.0], {"eq_prob": 0.5}, ema=0.999)
     b = fake_run(tmp_path / "build", "b", [-4.0], {})
     archive, out = tmp_path / "docs" / "runs", tmp_path / "report.md"
     assert main(["--archive", str(archive), str(a), str(b), "--out", str(out)]) == 0
@@ -33,9 +33,11 @@ def test_report_archives_records_and_regenerates_without_runs(tmp_path: Path) ->
     line_a = next(line for line in first.splitlines() if line.startswith("| a |"))
     cells = [c.strip() for c in line_a.strip("|").split("|")]
     assert cells[2] == "abcdef0-dirty" and cells[4] == '`{"eq_prob":0.5}`' and cells[5] == "500"
-    # epochs, lr, batch, crop seconds, seed, steps, best epoch, val loss, val SI-SDR, val MSE, full val and test SI-SDR
-    assert cells[8:] == ["3", "0.001", "16", "2", "3", "300", "2", "-9.0000", "9.00", "-", "9.50", "8.25"]
+    # epochs, lr, batch, crop seconds, EMA, seed, steps, best epoch, val loss, val SI-SDR, val MSE, full val and test SI-SDR
+    assert cells[8:] == ["3", "0.001", "16", "2", "0.999", "3", "300", "2", "-9.0000", "9.00", "-", "9.50", "8.25"]
     assert sorted(p.name for p in (archive / "a").iterdir()) == ["config.json", "history.csv", "result.json", "time.json"]
+    line_b = next(line for line in first.splitlines() if line.startswith("| b |"))
+    assert [c.strip() for c in line_b.strip("|").split("|")][12] == "-"  # no weight average
     shutil.rmtree(tmp_path / "build")
     assert main(["--archive", str(archive), "--out", str(out)]) == 0
     assert [line for line in out.read_text().splitlines() if line.startswith("| ")] == \
