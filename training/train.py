@@ -113,7 +113,7 @@ def callbacks(cfg: TrainConfig, run: Path) -> list[keras.callbacks.Callback]:
     ]
     # SwapEMAWeights sits after the backup (which must hold the raw weights to resume from) and before
     # the checkpoint and early stopping, so that validation and the best checkpoint see the averaged weights
-    ema: list[keras.callbacks.Callback] = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if cfg.ema_momentum else []
+    ema: list[keras.callbacks.Callback] = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if cfg.ema_momentum is not None else []
     return [
         keras.callbacks.BackupAndRestore(str(run / "backup"), delete_checkpoint=False),
         *ema,
@@ -254,7 +254,8 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--time-budget-minutes", type=float, default=None, help="stop after this much training time (across resumes)")
     p.add_argument("--mag-loss-weight", type=float, default=TrainConfig.mag_loss_weight,
                    help="weight of the compressed-magnitude MSE next to negative SI-SDR (default preset: its own value)")
-    p.add_argument("--crop-seconds", type=float, default=3.0, help="default preset: its own value; seconds of speech per training example")
+    p.add_argument("--crop-seconds", type=float, default=TrainConfig.crop_seconds,
+                   help="seconds of speech per training example (default preset: its own value)")
     p.add_argument("--lr-schedule", choices=["plateau", "cosine-time"], default="plateau",
                    help="plateau: ReduceLROnPlateau (reference); cosine-time: cosine decay over --time-budget-minutes "
                         "(default preset: cosine-time)")
