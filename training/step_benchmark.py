@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model-options", type=json.loads, action="append", default=None,
                    help="JSON DefaultConfig overrides; repeat to compare designs (default: the preset as is)")
     p.add_argument("--batch-size", type=int, default=get_preset("default").defaults["batch_size"])
-    p.add_argument("--crop-seconds", type=float, default=3.0)
+    p.add_argument("--crop-seconds", type=float, default=get_preset("default").defaults["crop_seconds"])
     p.add_argument("--steps", type=int, default=8)
     args = p.parse_args(argv)
     data = Dataset.open(args.data)
