@@ -20,7 +20,7 @@ from training.presets import get_preset
 from training.train import compile_signal_model, resolve_spec
 
 
-def time_steps(data: Dataset, options: dict[str, Any], batch_size: int, crop_seconds: float, steps: int) -> dict[str, Any]:
+def time_steps(data: Dataset, options: dict[str, Any], batch_size: int, crop_seconds: float, steps: int, jit_compile: bool = False) -> dict[str, Any]:
     """Parameters, data seconds per batch and training seconds per step for ``options``."""
     preset = get_preset("default")
     spec = resolve_spec(preset, data)
@@ -31,7 +31,7 @@ def time_steps(data: Dataset, options: dict[str, Any], batch_size: int, crop_sec
     data_seconds = (time.perf_counter() - started) / len(batches)
     net = preset.build(spec, options)
     model = signal_training_model(net, spec)
-    compile_signal_model(model, preset.defaults["lr"], preset.defaults["mag_loss_weight"])
+    compile_signal_model(model, preset.defaults["lr"], preset.defaults["mag_loss_weight"], jit_compile=jit_compile)
     model.train_on_batch(*batches[0])  # trace and warm up
     started = time.perf_counter()
     for i in range(steps):
@@ -48,11 +48,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=get_preset("default").defaults["batch_size"])
     p.add_argument("--crop-seconds", type=float, default=get_preset("default").defaults["crop_seconds"])
     p.add_argument("--steps", type=int, default=8)
+    p.add_argument("--jit-compile", action="store_true", help="compile the training step with XLA (Keras leaves it off on CPU-only machines; the trainer does not use it)")
     args = p.parse_args(argv)
     data = Dataset.open(args.data)
     print(f"{'model options':<50} {'parameters':>10} {'data s/batch':>12} {'train s/step':>12}")
     for options in args.model_options or [{}]:
-        r = time_steps(data, options, args.batch_size, args.crop_seconds, args.steps)
+        r = time_steps(data, options, args.batch_size, args.crop_seconds, args.steps, args.jit_compile)
         print(f"{json.dumps(r['options']):<50} {r['parameters']:>10} {r['data_s_per_batch']:>12.3f} {r['train_s_per_step']:>12.3f}", flush=True)
     return 0
 

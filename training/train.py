@@ -169,13 +169,15 @@ def adam(learning_rate: float, ema_momentum: float | None = None, **kwargs: Any)
     return keras.optimizers.Adam(learning_rate, use_ema=True, ema_momentum=ema_momentum, **kwargs)
 
 
-def compile_signal_model(model: keras.Model, learning_rate: float, mag_loss_weight: float, ema_momentum: float | None = None) -> None:
+def compile_signal_model(model: keras.Model, learning_rate: float, mag_loss_weight: float, ema_momentum: float | None = None,
+                         jit_compile: bool = False) -> None:
     """The signal objective: negative SI-SDR on the waveform plus weighted compressed-magnitude MSE."""
     model.compile(
         optimizer=adam(learning_rate, ema_momentum=ema_momentum, clipnorm=5.0),
         loss={"wave": negative_si_sdr_loss, "mag": "mse"},
         loss_weights={"wave": 1.0, "mag": mag_loss_weight},
         metrics={"wave": [si_sdr_db]},
+        jit_compile=jit_compile,
     )
 
 
