@@ -57,8 +57,9 @@ _DEFAULT = Preset(
     # default-mag1500 is not split between the two. The complex preset inherits it; its A/Bs ran without.
     # 2-s crops instead of 3: more optimiser steps in the same time; 12-minute run ab-crop2 against
     # ab-speechaug (within their spread), then run default-crop2-72 against default-speechaug72.
-    # 1.5-s crops with a weight average (momentum 0.999) lost to it at 72 minutes: run default-crop15-ema-72
-    # (after the 12-minute runs ab-crop15 and ab-ema, each within their spread of ab-crop2).
+    # 1.5-s crops lost to it at 72 minutes, with a weight average (momentum 0.999, run default-crop15-ema-72)
+    # and without (run default-crop15-72), after the 12-minute runs ab-crop15 and ab-ema had each stayed
+    # within their spread of ab-crop2.
     defaults={"batch_size": 8, "steps_per_epoch": 200, "lr": 1e-3, "lr_schedule": "cosine-time", "mag_loss_weight": 1500.0,
               "crop_seconds": 2.0, "mixer_options": {"speech_speed_prob": 0.5, "speech_eq_prob": 0.5}},
 )

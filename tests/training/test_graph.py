@@ -36,3 +36,25 @@ def test_default_network_masks_are_bounded(complex_mask: bool) -> None:
     assert out.shape == (2, 257, 21, 2 if complex_mask else 1)
     magnitude = np.sqrt(np.sum(out**2, axis=-1))
     assert np.all(magnitude < 1.0) and np.all(np.isfinite(out))
+
+
+def test_xla_training_step_matches_the_default_one() -> None:
+    """step_benchmark --jit-compile times the same training step, only compiled by XLA."""
+    from training.graph import signal_training_model
+    from training.train import compile_signal_model
+
+    spec = S.SignalSpec().with_stats(0.0, 5.0)
+    rng = np.random.default_rng(2)
+    clean = rng.normal(0, 0.1, (2, 256 * 20)).astype(np.float32)
+    noisy = clean + rng.normal(0, 0.05, clean.shape).astype(np.float32)
+    spectrum = S.stft(noisy, spec)
+    x = {"features": S.network_input(spectrum, spec), "real": spectrum.real.astype(np.float32), "imag": spectrum.imag.astype(np.float32)}
+    y = {"wave": clean, "mag": S.normalise(S.wave_features(clean, spec), spec)[..., np.newaxis].astype(np.float32)}
+    losses = []
+    for jit in (False, True):
+        tf.keras.utils.set_random_seed(0)
+        model = signal_training_model(build_default(spec.n_freq, DefaultConfig(channels=(4, 8), bottleneck=16, dilations=(1, 2))), spec)
+        compile_signal_model(model, 1e-3, 1500.0, jit_compile=jit)
+        assert model.jit_compile is jit
+        losses.append(model.train_on_batch(x, y, return_dict=True)["loss"])  # the loss before the update
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-4)
