@@ -40,16 +40,14 @@ def test_default_network_masks_are_bounded(complex_mask: bool) -> None:
 
 def test_xla_training_step_matches_the_default_one() -> None:
     """step_benchmark --jit-compile times the same training step, only compiled by XLA."""
+    from training.datasets import signal_batch
     from training.graph import signal_training_model
     from training.train import compile_signal_model
 
     spec = S.SignalSpec().with_stats(0.0, 5.0)
     rng = np.random.default_rng(2)
     clean = rng.normal(0, 0.1, (2, 256 * 20)).astype(np.float32)
-    noisy = clean + rng.normal(0, 0.05, clean.shape).astype(np.float32)
-    spectrum = S.stft(noisy, spec)
-    x = {"features": S.network_input(spectrum, spec), "real": spectrum.real.astype(np.float32), "imag": spectrum.imag.astype(np.float32)}
-    y = {"wave": clean, "mag": S.normalise(S.wave_features(clean, spec), spec)[..., np.newaxis].astype(np.float32)}
+    x, y = signal_batch(clean + rng.normal(0, 0.05, clean.shape).astype(np.float32), clean, spec)
     losses = []
     for jit in (False, True):
         tf.keras.utils.set_random_seed(0)
