@@ -185,18 +185,24 @@ class OnTheFlyMixer:
         return wave[start : start + length]
 
     def _noise_clip(self) -> np.ndarray:
+        """A crop of one noise clip, with its speed and equaliser augmentations.
+
+        The crop (a circular window at a random offset, so clips shorter than the
+        crop repeat) is cut before the augmentations, which then cost a crop's worth
+        of samples rather than a whole clip's.
+        """
         clip = self.noise[self.rng.integers(len(self.noise))]
         cfg = self.config
-        if self.rng.random() < cfg.speed_prob:
-            clip = change_speed(clip, self.rng.uniform(*cfg.speed_range))
+        factor = self.rng.uniform(*cfg.speed_range) if self.rng.random() < cfg.speed_prob else 1.0
+        span = int(np.ceil(self.length * factor)) if factor != 1.0 else self.length
+        piece = clip[(self.rng.integers(len(clip)) + np.arange(span)) % len(clip)]
+        if factor != 1.0:
+            piece = librosa.util.fix_length(change_speed(piece, factor), size=self.length)  # rounding: a sample either way
         if self.rng.random() < cfg.eq_prob:
-            clip = random_equaliser(clip, self.rng, cfg.eq_db, cfg.eq_bands)
-        clip = np.roll(clip, self.rng.integers(len(clip)))
-        reps = -(-self.length // len(clip))
-        clip = np.tile(clip, reps)[: self.length]
+            piece = random_equaliser(piece, self.rng, cfg.eq_db, cfg.eq_bands)
         if self.rng.random() < 0.5:
-            clip = clip[::-1]
-        return clip * self.rng.choice([-1.0, 1.0])
+            piece = piece[::-1]
+        return piece * self.rng.choice([-1.0, 1.0])
 
     def _noise(self) -> np.ndarray:
         noise = self._noise_clip()

@@ -77,3 +77,38 @@ def test_speech_speed_augmentation_moves_the_target_pitch_and_keeps_the_crop_len
     _, target = mixer.item()
     assert target.shape == (mixer.length,)
     assert peak_hz(target) == pytest.approx(400.0 * factor, rel=0.02)
+
+
+def _one_voice(seconds: float = 3.0) -> SplitArrays:
+    clean = (0.1 * tone(400.0, seconds))[None].astype(np.float32)
+    return SplitArrays(clean=clean, noisy=clean.copy(), lengths=np.array([clean.shape[1]]))
+
+
+def test_noise_crops_are_circular_windows_of_one_clip_even_when_the_clip_is_shorter() -> None:
+    clips = np.random.default_rng(0).standard_normal((2, SR // 2))  # half the crop: the window wraps
+    spec = SignalSpec(n_fft=512, hop_length=256, magnitude="compressed", compress_exponent=0.3, output="mask", norm_min=0.0, norm_max=10.0)
+    mixer = OnTheFlyMixer(_one_voice(), clips, spec, batch_size=1, seed=1,
+                          config=MixerConfig(crop_seconds=1.0, speed_prob=0.0, eq_prob=0.0))
+    steps = np.arange(mixer.length)
+    for _ in range(10):
+        crop = mixer._noise_clip()
+        assert crop.shape == (mixer.length,)
+        found = [
+            sign
+            for candidate in (crop, crop[::-1])
+            for sign in (1.0, -1.0)
+            for clip in clips
+            for start in np.flatnonzero(clip == sign * candidate[0])
+            if np.array_equal(clip[(start + steps) % len(clip)], sign * candidate)
+        ]
+        assert found, "the crop is not a (reversed, sign-flipped) window of a clip"
+
+
+@pytest.mark.parametrize("factor", [0.8, 1.25])
+def test_noise_speed_augmentation_moves_the_pitch_and_keeps_the_crop_length(factor: float) -> None:
+    spec = SignalSpec(n_fft=512, hop_length=256, magnitude="compressed", compress_exponent=0.3, output="mask", norm_min=0.0, norm_max=10.0)
+    cfg = MixerConfig(crop_seconds=1.0, speed_prob=1.0, speed_range=(factor, factor), eq_prob=0.0)
+    mixer = OnTheFlyMixer(_one_voice(), tone(1000.0, 3.0)[None], spec, batch_size=1, seed=0, config=cfg)
+    crop = mixer._noise_clip()
+    assert crop.shape == (mixer.length,)
+    assert peak_hz(crop) == pytest.approx(1000.0 * factor, rel=0.02)
