@@ -60,6 +60,8 @@ _DEFAULT = Preset(
     # 1.5-s crops lost to it at 72 minutes, with a weight average (momentum 0.999, run default-crop15-ema-72)
     # and without (run default-crop15-72), after the 12-minute runs ab-crop15 and ab-ema had each stayed
     # within their spread of ab-crop2.
+    # Run default-fastmix-72 (this recipe, noise cropped before its augmentations) also ended below
+    # default-crop2-72, which was trained before that change: the one 72-minute spread measured.
     defaults={"batch_size": 8, "steps_per_epoch": 200, "lr": 1e-3, "lr_schedule": "cosine-time", "mag_loss_weight": 1500.0,
               "crop_seconds": 2.0, "mixer_options": {"speech_speed_prob": 0.5, "speech_eq_prob": 0.5}},
 )
