@@ -194,7 +194,7 @@ class OnTheFlyMixer:
         clip = self.noise[self.rng.integers(len(self.noise))]
         cfg = self.config
         factor = self.rng.uniform(*cfg.speed_range) if self.rng.random() < cfg.speed_prob else 1.0
-        span = int(np.ceil(self.length * factor)) if factor != 1.0 else self.length
+        span = int(np.ceil(self.length * factor))
         piece = clip[(self.rng.integers(len(clip)) + np.arange(span)) % len(clip)]
         if factor != 1.0:
             piece = librosa.util.fix_length(change_speed(piece, factor), size=self.length)  # rounding: a sample either way
