@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-import librosa
 import numpy as np
 
 from denoise_core.signal import SignalSpec, network_input, normalise, rms, stft, wave_features
@@ -132,9 +131,10 @@ class MixerConfig:
         return cls(**{"crop_seconds": crop_seconds, **values})
 
 
-def change_speed(wave: np.ndarray, factor: float) -> np.ndarray:
-    """Play ``wave`` ``factor`` times faster (linear interpolation; pitch moves with it)."""
-    n_out = max(2, int(round(len(wave) / factor)))
+def change_speed(wave: np.ndarray, factor: float, size: int | None = None) -> np.ndarray:
+    """Play ``wave`` ``factor`` times faster (linear interpolation; pitch moves with it),
+    into ``size`` samples when given (a crop of about ``size * factor`` samples)."""
+    n_out = size if size is not None else max(2, int(round(len(wave) / factor)))
     positions = np.linspace(0, len(wave) - 1, n_out)
     return np.interp(positions, np.arange(len(wave)), wave)
 
@@ -170,7 +170,7 @@ class OnTheFlyMixer:
         factor = self.rng.uniform(*cfg.speech_speed_range) if self.rng.random() < cfg.speech_speed_prob else 1.0
         wave = self._speech_crop(int(round(self.length * factor)))
         if factor != 1.0:
-            wave = librosa.util.fix_length(change_speed(wave, factor), size=self.length)  # rounding: a sample either way
+            wave = change_speed(wave, factor, size=self.length)
         if self.rng.random() < cfg.speech_eq_prob:
             wave = random_equaliser(wave, self.rng, cfg.speech_eq_db, cfg.eq_bands)
         return wave
@@ -197,7 +197,7 @@ class OnTheFlyMixer:
         span = int(np.ceil(self.length * factor))
         piece = clip[(self.rng.integers(len(clip)) + np.arange(span)) % len(clip)]
         if factor != 1.0:
-            piece = librosa.util.fix_length(change_speed(piece, factor), size=self.length)  # rounding: a sample either way
+            piece = change_speed(piece, factor, size=self.length)
         if self.rng.random() < cfg.eq_prob:
             piece = random_equaliser(piece, self.rng, cfg.eq_db, cfg.eq_bands)
         if self.rng.random() < 0.5:

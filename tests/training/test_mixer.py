@@ -9,6 +9,7 @@ from denoise_core.signal import SignalSpec, snr_db
 from training.datasets import MixerConfig, OnTheFlyMixer, SplitArrays, change_speed, random_equaliser
 
 SR = 16000
+SPEC = SignalSpec(n_fft=512, hop_length=256, magnitude="compressed", compress_exponent=0.3, output="mask", norm_min=0.0, norm_max=10.0)
 
 
 def tone(freq: float, seconds: float = 1.0) -> np.ndarray:
@@ -54,10 +55,9 @@ def test_mixer_items_hold_their_snr_range_with_and_without_augmentation(augment:
         clean[i, :n] = 0.1 * tone(200.0 + 100 * i, n / SR) * (1 + 0.5 * np.sin(np.arange(n) / 800))
     speech = SplitArrays(clean=clean, noisy=clean.copy(), lengths=lengths)
     noise = rng.standard_normal((4, SR * 5)).astype(np.float32)
-    spec = SignalSpec(n_fft=512, hop_length=256, magnitude="compressed", compress_exponent=0.3, output="mask", norm_min=0.0, norm_max=10.0)
     cfg = MixerConfig(crop_seconds=1.0, snr_low=-5.0, snr_high=10.0, speed_prob=augment, eq_prob=augment,
                       speech_speed_prob=augment, speech_eq_prob=augment)
-    mixer = OnTheFlyMixer(speech, noise, spec, batch_size=2, seed=3, config=cfg)
+    mixer = OnTheFlyMixer(speech, noise, SPEC, batch_size=2, seed=3, config=cfg)
     for _ in range(20):
         noisy, target = mixer.item()
         assert noisy.shape == target.shape == (mixer.length,)
@@ -67,13 +67,10 @@ def test_mixer_items_hold_their_snr_range_with_and_without_augmentation(augment:
 
 @pytest.mark.parametrize("factor", [0.9, 1.1])
 def test_speech_speed_augmentation_moves_the_target_pitch_and_keeps_the_crop_length(factor: float) -> None:
-    lengths = np.array([SR * 3])
-    clean = (0.1 * tone(400.0, 3.0))[None].astype(np.float32)
-    speech = SplitArrays(clean=clean, noisy=clean.copy(), lengths=lengths)
+    speech = _one_voice()
     noise = np.random.default_rng(0).standard_normal((2, SR * 3)).astype(np.float32)
-    spec = SignalSpec(n_fft=512, hop_length=256, magnitude="compressed", compress_exponent=0.3, output="mask", norm_min=0.0, norm_max=10.0)
     cfg = MixerConfig(crop_seconds=1.0, snr_low=30.0, snr_high=30.0, speech_speed_prob=1.0, speech_speed_range=(factor, factor))
-    mixer = OnTheFlyMixer(speech, noise, spec, batch_size=1, seed=0, config=cfg)
+    mixer = OnTheFlyMixer(speech, noise, SPEC, batch_size=1, seed=0, config=cfg)
     _, target = mixer.item()
     assert target.shape == (mixer.length,)
     assert peak_hz(target) == pytest.approx(400.0 * factor, rel=0.02)
@@ -86,8 +83,7 @@ def _one_voice(seconds: float = 3.0) -> SplitArrays:
 
 def test_noise_crops_are_circular_windows_of_one_clip_even_when_the_clip_is_shorter() -> None:
     clips = np.random.default_rng(0).standard_normal((2, SR // 2))  # half the crop: the window wraps
-    spec = SignalSpec(n_fft=512, hop_length=256, magnitude="compressed", compress_exponent=0.3, output="mask", norm_min=0.0, norm_max=10.0)
-    mixer = OnTheFlyMixer(_one_voice(), clips, spec, batch_size=1, seed=1,
+    mixer = OnTheFlyMixer(_one_voice(), clips, SPEC, batch_size=1, seed=1,
                           config=MixerConfig(crop_seconds=1.0, speed_prob=0.0, eq_prob=0.0))
     steps = np.arange(mixer.length)
     for _ in range(10):
@@ -106,9 +102,8 @@ def test_noise_crops_are_circular_windows_of_one_clip_even_when_the_clip_is_shor
 
 @pytest.mark.parametrize("factor", [0.8, 1.25])
 def test_noise_speed_augmentation_moves_the_pitch_and_keeps_the_crop_length(factor: float) -> None:
-    spec = SignalSpec(n_fft=512, hop_length=256, magnitude="compressed", compress_exponent=0.3, output="mask", norm_min=0.0, norm_max=10.0)
     cfg = MixerConfig(crop_seconds=1.0, speed_prob=1.0, speed_range=(factor, factor), eq_prob=0.0)
-    mixer = OnTheFlyMixer(_one_voice(), tone(1000.0, 3.0)[None], spec, batch_size=1, seed=0, config=cfg)
+    mixer = OnTheFlyMixer(_one_voice(), tone(1000.0, 3.0)[None], SPEC, batch_size=1, seed=0, config=cfg)
     crop = mixer._noise_clip()
     assert crop.shape == (mixer.length,)
     assert peak_hz(crop) == pytest.approx(1000.0 * factor, rel=0.02)
