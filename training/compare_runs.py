@@ -18,6 +18,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from training.train import monitor_mode
+
 
 RECORD_FILES = ("config.json", "history.csv", "time.json", "result.json")
 
@@ -41,8 +43,10 @@ def summarise(run: Path) -> dict[str, Any]:
     spent = json.loads((run / "time.json").read_text())["seconds"] if (run / "time.json").exists() else float("nan")
     train = config.get("train", {})
     best: dict[str, Any] = {}
+    monitor = train.get("monitor", "val_loss")
     if rows:
-        best = min(rows, key=lambda r: float(r["val_loss"]))
+        sign = -1.0 if monitor_mode(monitor) == "max" else 1.0
+        best = min(rows, key=lambda r: sign * float(r[monitor]))
     steps = len(rows) * (train.get("steps_per_epoch") or 0) if config["preset"] != "seed" else None
     result = json.loads((run / "result.json").read_text()) if (run / "result.json").exists() else {}
     final = result.get("metrics", {})
@@ -64,6 +68,8 @@ def summarise(run: Path) -> dict[str, Any]:
         "ema": f"{train['ema_momentum']:g}" if train.get("ema_momentum") else None,
         "seed": train.get("seed"),
         "steps": steps,
+        # the validation figure that chose the best epoch (the restored checkpoint)
+        "monitor": monitor,
         "best_epoch": int(best["epoch"]) + 1 if best else None,
         "val_loss": float(best["val_loss"]) if best else float("nan"),
         "val_si_sdr_db": float(best["val_wave_si_sdr_db"]) if best and "val_wave_si_sdr_db" in best else None,
@@ -84,12 +90,12 @@ def fmt(value: Any, digits: int = 2) -> str:
 
 def table(rows: list[dict[str, Any]]) -> str:
     head = ("| run | preset | commit | model options | mixer options | mag loss weight | parameters | train min | epochs | lr | batch | crop s | EMA | seed | steps "
-            "| best epoch | val loss | val SI-SDR (dB) | val MSE | full val SI-SDR (dB) | test SI-SDR (dB) |")
-    lines = [head, "|" + "---|" * 21]
+            "| best by | best epoch | val loss | val SI-SDR (dB) | val MSE | full val SI-SDR (dB) | test SI-SDR (dB) |")
+    lines = [head, "|" + "---|" * 22]
     for r in rows:
         lines.append(
             f"| {r['run']} | {r['preset']} | {r['commit']} | `{r['options']}` | `{r['mixer']}` | {r['mag_weight']} | {fmt(r['parameters'])} | {fmt(r['minutes'], 1)} | {r['epochs']} | "
-            f"{fmt(r['lr'])} | {fmt(r['batch'])} | {fmt(r['crop'])} | {fmt(r['ema'])} | {fmt(r['seed'])} | {fmt(r['steps'])} | {fmt(r['best_epoch'])} | {fmt(r['val_loss'], 4)} | {fmt(r['val_si_sdr_db'])} | "
+            f"{fmt(r['lr'])} | {fmt(r['batch'])} | {fmt(r['crop'])} | {fmt(r['ema'])} | {fmt(r['seed'])} | {fmt(r['steps'])} | {r['monitor']} | {fmt(r['best_epoch'])} | {fmt(r['val_loss'], 4)} | {fmt(r['val_si_sdr_db'])} | "
             f"{fmt(r['val_mse'], 4)} | {fmt(r['final_val_si_sdr_db'])} | {fmt(r['final_test_si_sdr_db'])} |"
         )
     return "\n".join(lines)

@@ -25,6 +25,8 @@ class SplitArrays:
     clean: np.ndarray
     noisy: np.ndarray
     lengths: np.ndarray
+    #: speaker id of each segment (None for arrays built without one)
+    speakers: np.ndarray | None = None
 
 
 @dataclass
@@ -44,7 +46,7 @@ class Dataset:
 
     def split(self, name: str) -> SplitArrays:
         with np.load(self.root / f"{name}.npz") as z:
-            return SplitArrays(clean=z["clean"], noisy=z["noisy"], lengths=z["lengths"].astype(np.int64))
+            return SplitArrays(clean=z["clean"], noisy=z["noisy"], lengths=z["lengths"].astype(np.int64), speakers=z["speakers"])
 
     def noise(self, name: str) -> np.ndarray:
         with np.load(self.root / f"noise_{name}.npz") as z:
@@ -119,6 +121,9 @@ class MixerConfig:
     speech_speed_range: tuple[float, float] = (0.9, 1.1)
     speech_eq_prob: float = 0.0
     speech_eq_db: float = 4.0
+    #: how evenly speakers are drawn: a segment's weight is (its speaker's segment count) ** -balance,
+    #: so 0 draws segments uniformly (speakers in proportion to their audio) and 1 draws speakers uniformly
+    speaker_balance: float = 0.0
 
     @classmethod
     def from_options(cls, crop_seconds: float, options: dict[str, Any]) -> "MixerConfig":
@@ -150,6 +155,24 @@ def random_equaliser(wave: np.ndarray, rng: np.random.Generator, max_db: float, 
     return np.fft.irfft(spectrum * 10 ** (curve / 20), n=len(wave))
 
 
+def speaker_weights(arrays: SplitArrays, balance: float) -> np.ndarray | None:
+    """Probability of drawing each segment: proportional to (its speaker's segment count) ** -balance
+    (None for ``balance`` 0: every segment equally likely).
+
+    A few speakers hold most of the training audio; drawing them less often (``balance`` > 0)
+    gives the many speakers with a segment or two more of the training signal.
+    """
+    if balance == 0.0:
+        return None
+    if not 0.0 <= balance <= 1.0:
+        raise ValueError(f"speaker_balance must lie in [0, 1], got {balance}")
+    if arrays.speakers is None:
+        raise ValueError("speaker_balance needs the speaker of each segment; rebuild the dataset")
+    _, inverse, counts = np.unique(arrays.speakers, return_inverse=True, return_counts=True)
+    weights = counts[inverse].astype(np.float64) ** -balance
+    return weights / weights.sum()
+
+
 class OnTheFlyMixer:
     """Endless batches of fresh speech + noise mixtures from the training split.
 
@@ -164,6 +187,7 @@ class OnTheFlyMixer:
         self.speech, self.noise, self.spec, self.batch_size, self.config = speech, noise, spec, batch_size, config
         self.rng = np.random.default_rng(seed)
         self.length = frames_length(config.crop_seconds, spec)
+        self.segment_weights = speaker_weights(speech, config.speaker_balance)
 
     def _speech(self) -> np.ndarray:
         cfg = self.config
@@ -176,7 +200,8 @@ class OnTheFlyMixer:
         return wave
 
     def _speech_crop(self, length: int) -> np.ndarray:
-        i = self.rng.integers(len(self.speech.lengths))
+        n_segments = len(self.speech.lengths)
+        i = self.rng.integers(n_segments) if self.segment_weights is None else self.rng.choice(n_segments, p=self.segment_weights)
         n = int(self.speech.lengths[i])
         wave = self.speech.clean[i, :n]
         if n <= length:

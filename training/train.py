@@ -57,6 +57,8 @@ class TrainConfig:
     ema_momentum: float | None = None  # validate, checkpoint and ship Adam's moving average of the weights
     model_options: dict[str, Any] = field(default_factory=dict)
     mixer_options: dict[str, Any] = field(default_factory=dict)
+    #: the validation figure that picks the best checkpoint, stops early and (plateau schedule) cuts the rate
+    monitor: str = "val_loss"
 
     @property
     def learning_rate(self) -> float:
@@ -105,11 +107,20 @@ class TimeBudget(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+MONITORS = ("val_loss", "val_wave_si_sdr_db")
+
+
+def monitor_mode(monitor: str) -> str:
+    """Whether a monitored figure improves downwards (losses) or upwards (SI-SDR)."""
+    return "max" if "si_sdr" in monitor else "min"
+
+
 def callbacks(cfg: TrainConfig, run: Path) -> list[keras.callbacks.Callback]:
+    watch = {"monitor": cfg.monitor, "mode": monitor_mode(cfg.monitor)}
     budget = cfg.time_budget_minutes * 60 if cfg.time_budget_minutes else None
     cosine = cfg.lr_schedule == "cosine-time" and budget is not None
     schedule: list[keras.callbacks.Callback] = [] if cosine else [
-        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=cfg.lr_factor, patience=cfg.lr_patience, min_lr=cfg.min_lr)
+        keras.callbacks.ReduceLROnPlateau(**watch, factor=cfg.lr_factor, patience=cfg.lr_patience, min_lr=cfg.min_lr)
     ]
     # SwapEMAWeights sits after the backup (which must hold the raw weights to resume from) and before
     # the checkpoint and early stopping, so that validation and the best checkpoint see the averaged weights
@@ -117,8 +128,8 @@ def callbacks(cfg: TrainConfig, run: Path) -> list[keras.callbacks.Callback]:
     return [
         keras.callbacks.BackupAndRestore(str(run / "backup"), delete_checkpoint=False),
         *ema,
-        keras.callbacks.ModelCheckpoint(str(run / "best.weights.h5"), monitor="val_loss", save_best_only=True, save_weights_only=True),
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience, restore_best_weights=True),
+        keras.callbacks.ModelCheckpoint(str(run / "best.weights.h5"), **watch, save_best_only=True, save_weights_only=True),
+        keras.callbacks.EarlyStopping(**watch, patience=cfg.patience, restore_best_weights=True),
         *schedule,
         keras.callbacks.CSVLogger(str(run / "history.csv"), append=True),
         keras.callbacks.TensorBoard(str(run / "tensorboard"), profile_batch=0),
@@ -264,6 +275,9 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--ema-momentum", type=float, default=None,
                    help="keep a moving average of the weights (e.g. 0.999 per step); validation, the best checkpoint "
                         "and the exported model use it")
+    p.add_argument("--monitor", choices=MONITORS, default=TrainConfig.monitor,
+                   help="validation figure for the best checkpoint and early stopping (default preset: val_wave_si_sdr_db, "
+                        "the waveform SI-SDR; the loss also carries the magnitude term)")
     p.add_argument("--model-options", type=json.loads, default={}, help='JSON, e.g. \'{"bottleneck": 128}\'')
     p.add_argument("--mixer-options", type=json.loads, default={},
                    help='default preset: JSON overriding training.datasets.MixerConfig, e.g. \'{"snr_high": 12.5}\'')

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from denoise_core.signal import SignalSpec, snr_db
-from training.datasets import MixerConfig, OnTheFlyMixer, SplitArrays, change_speed, random_equaliser
+from training.datasets import MixerConfig, OnTheFlyMixer, SplitArrays, change_speed, random_equaliser, speaker_weights
 
 SR = 16000
 SPEC = SignalSpec(n_fft=512, hop_length=256, magnitude="compressed", compress_exponent=0.3, output="mask", norm_min=0.0, norm_max=10.0)
@@ -107,3 +107,28 @@ def test_noise_speed_augmentation_moves_the_pitch_and_keeps_the_crop_length(fact
     crop = mixer._noise_clip()
     assert crop.shape == (mixer.length,)
     assert peak_hz(crop) == pytest.approx(1000.0 * factor, rel=0.02)
+
+
+@pytest.mark.parametrize("balance, share_of_big", [(0.0, 0.9), (0.5, 0.75), (1.0, 0.5)])
+def test_speaker_balance_shifts_draws_from_the_speaker_who_holds_most_segments(balance: float, share_of_big: float) -> None:
+    # speaker 7 holds 9 segments, speaker 8 one; segment i is a tone of 100 * (i + 1) Hz
+    clean = np.stack([0.1 * tone(100.0 * (i + 1)) for i in range(10)]).astype(np.float32)
+    speakers = np.array([7] * 9 + [8])
+    arrays = SplitArrays(clean=clean, noisy=clean.copy(), lengths=np.full(10, SR), speakers=speakers)
+    weights = speaker_weights(arrays, balance)
+    assert (weights is None) == (balance == 0.0)  # no weighting: every segment equally likely
+    big = 9 / 10 if weights is None else weights[:9].sum()
+    expected = 9 / (9 + 9**balance)  # 9 segments of weight 9**-b against one of weight 1
+    assert big == pytest.approx(expected) and expected == pytest.approx(share_of_big, abs=0.01)
+    mixer = OnTheFlyMixer(arrays, np.zeros((1, SR)), SPEC, batch_size=1, seed=0,
+                          config=MixerConfig(crop_seconds=1.0, speaker_balance=balance))
+    draws = [peak_hz(mixer._speech_crop(SR)) for _ in range(2000)]
+    assert np.mean(np.isclose(draws, 1000.0, atol=5.0)) == pytest.approx(1 - expected, abs=0.03)
+
+
+def test_speaker_balance_is_checked() -> None:
+    arrays = _one_voice()
+    with pytest.raises(ValueError, match="speaker of each segment"):
+        speaker_weights(arrays, 0.5)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        speaker_weights(SplitArrays(arrays.clean, arrays.noisy, arrays.lengths, speakers=np.array([1])), 1.5)
