@@ -176,7 +176,8 @@ def speaker_weights(arrays: SplitArrays, balance: float) -> np.ndarray | None:
 class OnTheFlyMixer:
     """Endless batches of fresh speech + noise mixtures from the training split.
 
-    Each item: a random crop of a random speech segment (optionally at a random speed
+    Each item: a random crop of a random speech segment (speakers weighted by
+    ``speaker_balance``; optionally at a random speed
     and through a random equaliser, the target included), one or two random noise
     clips (random offset, polarity and direction; optionally a random speed and
     equaliser), an SNR drawn uniformly from the

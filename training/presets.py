@@ -63,10 +63,10 @@ _DEFAULT = Preset(
     # Run default-fastmix-72 (this recipe, noise cropped before its augmentations) also ended below
     # default-crop2-72, which was trained before that change: the one 72-minute spread measured.
     # Run default-narrow2d-72 (model options channels 12-24-48, bottleneck 256) lost to both by more.
-    # Speaker balance 0.5: three speakers hold 90 % of the training segments (about 4 speakers' worth of
-    # draws); weighting segments by count ** -0.5 gives about 13, for speakers not seen in training.
-    # Best checkpoint by validation SI-SDR, not the loss with its magnitude term (which picked epoch 29
-    # of default-fastmix-72 over epoch 42, the best by SI-SDR). Both came in together with run default-balance-72.
+    # Speaker balance 0.5: three speakers hold most of the training segments (the dataset's manifest.csv);
+    # weighting segments by count ** -0.5 spreads the draws over more of them, for speakers not seen in training.
+    # Best checkpoint by validation SI-SDR, not the loss with its magnitude term (which picked epoch 30
+    # of default-fastmix-72 over epoch 43, the best by SI-SDR). Both came in together with run default-balance-72.
     defaults={"batch_size": 8, "steps_per_epoch": 200, "lr": 1e-3, "lr_schedule": "cosine-time", "mag_loss_weight": 1500.0,
               "crop_seconds": 2.0, "mixer_options": {"speech_speed_prob": 0.5, "speech_eq_prob": 0.5, "speaker_balance": 0.5},
               "monitor": "val_wave_si_sdr_db"},
