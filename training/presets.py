@@ -67,8 +67,8 @@ _DEFAULT = Preset(
     # weighting segments by count ** -0.5 spreads the draws over more of them, for speakers not seen in training.
     # Best checkpoint by validation SI-SDR, not the loss with its magnitude term (which picked epoch 30
     # of default-fastmix-72 over epoch 43, the best by SI-SDR). Both came in together with run default-balance-72,
-    # which beat default-crop2-72 on full validation by less than the measured spread and trailed it on test
-    # by about as little; it was shipped under the rule fixed before it ran (validation decides).
+    # which beat default-crop2-72 on full validation by as much as the measured spread and trailed it on test
+    # by a similar margin; it was shipped under the rule fixed before it ran (validation decides).
     defaults={"batch_size": 8, "steps_per_epoch": 200, "lr": 1e-3, "lr_schedule": "cosine-time", "mag_loss_weight": 1500.0,
               "crop_seconds": 2.0, "mixer_options": {"speech_speed_prob": 0.5, "speech_eq_prob": 0.5, "speaker_balance": 0.5},
               "monitor": "val_wave_si_sdr_db"},

@@ -287,6 +287,8 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     for key, value in preset.defaults.items():
         if not _given(key, argv):  # an option on the command line wins, even at the parser's default value
             values[key] = value
+    if preset.objective == "features_mse" and values["monitor"] != "val_loss":
+        p.error(f"--monitor {values['monitor']}: the {preset.name} preset scores spectrograms, not waveforms; use val_loss")
     return TrainConfig(**values)
 
 

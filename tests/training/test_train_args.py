@@ -47,6 +47,12 @@ def test_checkpoint_and_early_stopping_follow_the_monitor_in_its_direction(tmp_p
     assert watched == {"ModelCheckpoint": ("val_loss", "min"), "EarlyStopping": ("val_loss", "min"), "ReduceLROnPlateau": ("val_loss", "min")}
 
 
+def test_seed_refuses_a_waveform_monitor(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse_args([*BASE, "--preset", "seed", "--monitor", "val_wave_si_sdr_db"])
+    assert "scores spectrograms" in capsys.readouterr().err
+
+
 def test_abbreviated_options_are_refused() -> None:
     with pytest.raises(SystemExit):
         parse_args([*BASE, "--preset", "default", "--lr-sched", "plateau"])
