@@ -11,6 +11,7 @@ backup in RUN_DIR.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import subprocess
 import sys
@@ -115,6 +116,19 @@ def monitor_mode(monitor: str) -> str:
     return "max" if "si_sdr" in monitor else "min"
 
 
+def previous_best(run: Path, monitor: str) -> float | None:
+    """Best ``monitor`` value of the epochs already in ``run/history.csv`` when a best checkpoint
+    exists (a resumed run), so that the checkpoint is only replaced by a better epoch."""
+    history = run / "history.csv"
+    if not (run / "best.weights.h5").exists() or not history.exists():
+        return None
+    with history.open() as f:
+        values = [float(row[monitor]) for row in csv.DictReader(f) if row.get(monitor)]
+    if not values:
+        return None
+    return max(values) if monitor_mode(monitor) == "max" else min(values)
+
+
 def callbacks(cfg: TrainConfig, run: Path) -> list[keras.callbacks.Callback]:
     watch = {"monitor": cfg.monitor, "mode": monitor_mode(cfg.monitor)}
     budget = cfg.time_budget_minutes * 60 if cfg.time_budget_minutes else None
@@ -128,7 +142,8 @@ def callbacks(cfg: TrainConfig, run: Path) -> list[keras.callbacks.Callback]:
     return [
         keras.callbacks.BackupAndRestore(str(run / "backup"), delete_checkpoint=False),
         *ema,
-        keras.callbacks.ModelCheckpoint(str(run / "best.weights.h5"), **watch, save_best_only=True, save_weights_only=True),
+        keras.callbacks.ModelCheckpoint(str(run / "best.weights.h5"), **watch, save_best_only=True, save_weights_only=True,
+                                        initial_value_threshold=previous_best(run, cfg.monitor)),
         keras.callbacks.EarlyStopping(**watch, patience=cfg.patience, restore_best_weights=True),
         *schedule,
         keras.callbacks.CSVLogger(str(run / "history.csv"), append=True),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import keras
 import pytest
 
 from training.presets import get_preset
@@ -56,3 +57,22 @@ def test_seed_refuses_a_waveform_monitor(capsys: pytest.CaptureFixture[str]) -> 
 def test_abbreviated_options_are_refused() -> None:
     with pytest.raises(SystemExit):
         parse_args([*BASE, "--preset", "default", "--lr-sched", "plateau"])
+
+
+def test_a_resumed_run_keeps_its_best_checkpoint_unless_an_epoch_beats_it(tmp_path: Path) -> None:
+    cfg = parse_args(["--data", "d", "--out", str(tmp_path), "--preset", "default", "--time-budget-minutes", "1"])
+
+    def checkpoint() -> keras.callbacks.ModelCheckpoint:
+        return next(c for c in callbacks(cfg, tmp_path) if isinstance(c, keras.callbacks.ModelCheckpoint))
+
+    assert checkpoint().best is None  # a fresh run keeps its first epoch
+    (tmp_path / "history.csv").write_text("epoch,val_loss,val_wave_si_sdr_db\n0,-8.0,9.5\n1,-9.0,10.25\n2,-8.5,10.0\n")
+    assert checkpoint().best is None  # no checkpoint to protect yet
+    (tmp_path / "best.weights.h5").write_bytes(b"")
+    resumed = checkpoint()
+    assert resumed.best == 10.25
+    resumed.set_model(keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]))
+    resumed.on_epoch_end(3, {"val_loss": -9.5, "val_wave_si_sdr_db": 10.0})
+    assert (tmp_path / "best.weights.h5").stat().st_size == 0  # a worse epoch leaves the checkpoint alone
+    resumed.on_epoch_end(4, {"val_loss": -9.5, "val_wave_si_sdr_db": 10.5})
+    assert (tmp_path / "best.weights.h5").stat().st_size > 0
