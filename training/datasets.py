@@ -16,6 +16,7 @@ import numpy as np
 
 from denoise_core.signal import SignalSpec, network_input, normalise, rms, stft, wave_features
 from training.data.stats import feature_min_max
+from training.synthetic_noise import synthetic_rain
 
 SPLITS = ("train", "val", "test")
 
@@ -124,6 +125,10 @@ class MixerConfig:
     #: how evenly speakers are drawn: a segment's weight is (its speaker's segment count) ** -balance,
     #: so 0 draws segments uniformly (speakers in proportion to their audio) and 1 draws speakers uniformly
     speaker_balance: float = 0.0
+    #: probability of mixing synthetic rain-like noise (``training.synthetic_noise``) under the
+    #: real noise, at a level drawn from ``synthetic_level_db`` relative to it
+    synthetic_noise_prob: float = 0.0
+    synthetic_level_db: tuple[float, float] = (-10.0, 0.0)
 
     @classmethod
     def from_options(cls, crop_seconds: float, options: dict[str, Any]) -> "MixerConfig":
@@ -180,7 +185,7 @@ class OnTheFlyMixer:
     ``speaker_balance``; optionally at a random speed
     and through a random equaliser, the target included), one or two random noise
     clips (random offset, polarity and direction; optionally a random speed and
-    equaliser), an SNR drawn uniformly from the
+    equaliser), optionally synthetic rain-like noise under them, an SNR drawn uniformly from the
     configured range and a random overall level.
     """
 
@@ -235,6 +240,13 @@ class OnTheFlyMixer:
         if self.rng.random() < self.config.second_noise_prob:
             other = self._noise_clip()
             noise = noise + other * (rms(noise) / rms(other)) * 10 ** (self.rng.uniform(-10, 0) / 20)
+        cfg = self.config
+        # no draw at probability 0, so recipes without it keep their random stream
+        if cfg.synthetic_noise_prob > 0 and self.rng.random() < cfg.synthetic_noise_prob:
+            extra = synthetic_rain(noise.shape[0], self.rng, sr=self.spec.sample_rate)
+            if self.rng.random() < cfg.eq_prob:
+                extra = random_equaliser(extra, self.rng, cfg.eq_db, cfg.eq_bands)
+            noise = noise + extra * (rms(noise) / rms(extra)) * 10 ** (self.rng.uniform(*cfg.synthetic_level_db) / 20)
         return noise
 
     def item(self) -> tuple[np.ndarray, np.ndarray]:
