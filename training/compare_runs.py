@@ -18,7 +18,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from training.train import monitor_mode
+from training.train import best_row
 
 
 RECORD_FILES = ("config.json", "history.csv", "time.json", "result.json")
@@ -42,11 +42,8 @@ def summarise(run: Path) -> dict[str, Any]:
     rows = list(csv.DictReader(open(run / "history.csv"))) if (run / "history.csv").exists() else []
     spent = json.loads((run / "time.json").read_text())["seconds"] if (run / "time.json").exists() else float("nan")
     train = config.get("train", {})
-    best: dict[str, Any] = {}
     monitor = train.get("monitor", "val_loss")
-    if rows:
-        sign = -1.0 if monitor_mode(monitor) == "max" else 1.0
-        best = min(rows, key=lambda r: sign * float(r[monitor]))
+    best: dict[str, Any] = best_row(rows, monitor) or {}
     steps = len(rows) * (train.get("steps_per_epoch") or 0) if config["preset"] != "seed" else None
     result = json.loads((run / "result.json").read_text()) if (run / "result.json").exists() else {}
     final = result.get("metrics", {})

@@ -123,10 +123,17 @@ def previous_best(run: Path, monitor: str) -> float | None:
     if not (run / "best.weights.h5").exists() or not history.exists():
         return None
     with history.open() as f:
-        values = [float(row[monitor]) for row in csv.DictReader(f) if row.get(monitor)]
-    if not values:
+        best = best_row(list(csv.DictReader(f)), monitor)
+    return float(best[monitor]) if best else None
+
+
+def best_row(rows: list[dict[str, str]], monitor: str) -> dict[str, str] | None:
+    """The ``history.csv`` row with the best ``monitor`` value (None when no row has one)."""
+    scored = [row for row in rows if row.get(monitor)]
+    if not scored:
         return None
-    return max(values) if monitor_mode(monitor) == "max" else min(values)
+    sign = -1.0 if monitor_mode(monitor) == "max" else 1.0
+    return min(scored, key=lambda row: sign * float(row[monitor]))
 
 
 def callbacks(cfg: TrainConfig, run: Path) -> list[keras.callbacks.Callback]:
