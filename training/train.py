@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import shlex
 import subprocess
 import sys
 import time
@@ -244,6 +245,11 @@ def train_signal(cfg: TrainConfig, preset: Preset, spec: SignalSpec, data: Datas
     return net, {"metrics": results, "epochs_run": len(history.epoch)}
 
 
+def recorded_command(argv: list[str]) -> str:
+    """The training command as a shell would need it typed (JSON options quoted)."""
+    return "python -m training.train " + shlex.join(argv)
+
+
 def run_training(cfg: TrainConfig, verbose: int = 1) -> dict[str, Any]:
     """Train (or resume) a run; writes config.json, model.keras and result.json to ``cfg.out``."""
     keras.utils.set_random_seed(cfg.seed)
@@ -254,7 +260,7 @@ def run_training(cfg: TrainConfig, verbose: int = 1) -> dict[str, Any]:
     spec = resolve_spec(preset, data)
     config = {
         "train": asdict(cfg), "preset": preset.name, "signal": spec.to_dict(), "learning_rate": cfg.learning_rate,
-        "data_summary": data.summary, "dataset_build_seconds": data.stats.get("build_seconds"), "training_commit": git_commit(), "command": " ".join(["python -m training.train", *sys.argv[1:]]),
+        "data_summary": data.summary, "dataset_build_seconds": data.stats.get("build_seconds"), "training_commit": git_commit(), "command": recorded_command(sys.argv[1:]),
     }
     (run / "config.json").write_text(json.dumps(config, indent=2, default=str))
     started = time.monotonic()

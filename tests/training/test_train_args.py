@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import keras
 import pytest
 
 from training.presets import get_preset
-from training.train import TrainConfig, callbacks, parse_args
+from training.train import TrainConfig, callbacks, parse_args, recorded_command
 
 BASE = ["--data", "d", "--out", "o"]
 
@@ -76,3 +77,9 @@ def test_a_resumed_run_keeps_its_best_checkpoint_unless_an_epoch_beats_it(tmp_pa
     assert (tmp_path / "best.weights.h5").stat().st_size == 0  # a worse epoch leaves the checkpoint alone
     resumed.on_epoch_end(4, {"val_loss": -9.5, "val_wave_si_sdr_db": 10.5})
     assert (tmp_path / "best.weights.h5").stat().st_size > 0
+
+
+def test_the_recorded_command_splits_back_into_its_arguments() -> None:
+    argv = [*BASE, "--preset", "default", "--mixer-options", '{"speech_speed_prob": 0.5, "speaker_balance": 0.5}']
+    command = recorded_command(argv)
+    assert shlex.split(command) == ["python", "-m", "training.train", *argv]
