@@ -35,7 +35,7 @@ class SyntheticRainConfig:
 
 
 def coloured_noise(n: int, tilt: float, rng: np.random.Generator) -> np.ndarray:
-    """Gaussian noise of ``n`` samples whose power spectrum falls as ``f ** tilt``, unit RMS."""
+    """Gaussian noise of ``n`` samples whose power spectrum follows ``f ** tilt``, unit RMS."""
     spectrum = np.fft.rfft(rng.standard_normal(n))
     f = np.maximum(np.arange(spectrum.shape[0], dtype=np.float64), 1.0)
     wave = np.fft.irfft(spectrum * f ** (tilt / 2.0), n=n)
@@ -43,8 +43,9 @@ def coloured_noise(n: int, tilt: float, rng: np.random.Generator) -> np.ndarray:
 
 
 def droplets(n: int, rate: float, decay: float, rng: np.random.Generator, sr: int = SAMPLE_RATE) -> np.ndarray:
-    """A Poisson train of impacts at ``rate`` per second with log-normal amplitudes, each a
-    burst of white noise decaying with time constant ``decay`` seconds; unit RMS (zeros if none fell)."""
+    """A Poisson train of impacts at ``rate`` per second with log-normal amplitudes and random signs,
+    all ringing with one burst of white noise that decays with time constant ``decay`` seconds;
+    unit RMS (zeros if none fell)."""
     impulses = np.zeros(n)
     count = rng.poisson(rate * n / sr)
     if count:

@@ -54,7 +54,7 @@ def test_synthetic_rain_is_unit_rms_finite_and_reproducible() -> None:
     assert np.isfinite(a).all() and np.sqrt(np.mean(a**2)) == pytest.approx(1.0, rel=1e-6)
 
 
-def test_synthetic_rain_draws_stay_in_the_configured_ranges() -> None:
+def test_a_config_without_tilt_drops_or_swell_gives_white_noise() -> None:
     steady_white = SyntheticRainConfig(tilt_range=(0.0, 0.0), drop_level_db_range=(-60.0, -60.0), swell_depth_range=(0.0, 0.0))
     wave = synthetic_rain(SR * 4, np.random.default_rng(3), steady_white)
     halves = np.abs(np.fft.rfft(wave)) ** 2
