@@ -160,6 +160,11 @@ def random_equaliser(wave: np.ndarray, rng: np.random.Generator, max_db: float, 
     return np.fft.irfft(spectrum * 10 ** (curve / 20), n=len(wave))
 
 
+def add_under(noise: np.ndarray, other: np.ndarray, level_db: float) -> np.ndarray:
+    """``noise`` plus ``other`` scaled to ``level_db`` dB (RMS) against it."""
+    return noise + other * (rms(noise) / rms(other)) * 10 ** (level_db / 20)
+
+
 def speaker_weights(arrays: SplitArrays, balance: float) -> np.ndarray | None:
     """Probability of drawing each segment: proportional to (its speaker's segment count) ** -balance
     (None for ``balance`` 0: every segment equally likely).
@@ -239,14 +244,14 @@ class OnTheFlyMixer:
         noise = self._noise_clip()
         if self.rng.random() < self.config.second_noise_prob:
             other = self._noise_clip()
-            noise = noise + other * (rms(noise) / rms(other)) * 10 ** (self.rng.uniform(-10, 0) / 20)
+            noise = add_under(noise, other, self.rng.uniform(-10, 0))
         cfg = self.config
         # no draw at probability 0, so recipes without it keep their random stream
         if cfg.synthetic_noise_prob > 0 and self.rng.random() < cfg.synthetic_noise_prob:
             extra = synthetic_rain(noise.shape[0], self.rng, sr=self.spec.sample_rate)
             if self.rng.random() < cfg.eq_prob:
                 extra = random_equaliser(extra, self.rng, cfg.eq_db, cfg.eq_bands)
-            noise = noise + extra * (rms(noise) / rms(extra)) * 10 ** (self.rng.uniform(*cfg.synthetic_level_db) / 20)
+            noise = add_under(noise, extra, self.rng.uniform(*cfg.synthetic_level_db))
         return noise
 
     def item(self) -> tuple[np.ndarray, np.ndarray]:

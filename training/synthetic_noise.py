@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import fftconvolve
 
+from denoise_core.signal import rms
+
 SAMPLE_RATE = 16000
 
 
@@ -39,7 +41,7 @@ def coloured_noise(n: int, tilt: float, rng: np.random.Generator) -> np.ndarray:
     spectrum = np.fft.rfft(rng.standard_normal(n))
     f = np.maximum(np.arange(spectrum.shape[0], dtype=np.float64), 1.0)
     wave = np.fft.irfft(spectrum * f ** (tilt / 2.0), n=n)
-    return wave / (np.sqrt(np.mean(wave**2)) + 1e-12)
+    return wave / rms(wave)
 
 
 def droplets(n: int, rate: float, decay: float, rng: np.random.Generator, sr: int = SAMPLE_RATE) -> np.ndarray:
@@ -53,8 +55,7 @@ def droplets(n: int, rate: float, decay: float, rng: np.random.Generator, sr: in
     t = np.arange(max(2, int(decay * sr * 6))) / sr
     ring = rng.standard_normal(t.shape[0]) * np.exp(-t / decay)
     wave = fftconvolve(impulses, ring)[:n]
-    level = np.sqrt(np.mean(wave**2))
-    return wave / level if level > 0 else wave
+    return wave / rms(wave)
 
 
 def swell(n: int, depth: float, hz: float, rng: np.random.Generator, sr: int = SAMPLE_RATE) -> np.ndarray:
@@ -72,4 +73,4 @@ def synthetic_rain(n: int, rng: np.random.Generator, config: SyntheticRainConfig
     drops = droplets(n, rate, decay, rng, sr)
     wave = hiss + drops * 10 ** (rng.uniform(*config.drop_level_db_range) / 20)
     wave = wave * swell(n, rng.uniform(*config.swell_depth_range), rng.uniform(*config.swell_hz_range), rng, sr)
-    return wave / (np.sqrt(np.mean(wave**2)) + 1e-12)
+    return wave / rms(wave)
