@@ -61,6 +61,7 @@ class ModelInfo:
             "norm_min": repr(s.norm_min),
             "norm_max": repr(s.norm_max),
             "frame_multiple": str(s.frame_multiple),
+            "lookahead_frames": "unbounded" if s.lookahead_frames is None else str(s.lookahead_frames),
         }
         return props
 

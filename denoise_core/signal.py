@@ -59,6 +59,8 @@ class SignalSpec:
     norm_min: float = 0.0
     norm_max: float = 1.0
     frame_multiple: int = 1
+    #: frames after t that the output at frame t depends on (None: not bounded by design)
+    lookahead_frames: int | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property

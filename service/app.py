@@ -77,6 +77,9 @@ def model_info_dict(engine: Engine) -> dict[str, Any]:
         "features": {"magnitude": spec.magnitude, "compress_exponent": spec.compress_exponent, "output": spec.output},
         "normalisation": {"norm_min": spec.norm_min, "norm_max": spec.norm_max},
         "frame_multiple": spec.frame_multiple,
+        "latency": {"lookahead_frames": spec.lookahead_frames,
+                    "algorithmic_ms": None if spec.lookahead_frames is None
+                    else 1000.0 * (spec.window_length + spec.lookahead_frames * spec.hop_length) / spec.sample_rate},
         "legal_lengths": (f"the network takes any frame count that is a multiple of {spec.frame_multiple}; "
                           "the service pads the STFT frames of each chunk to it and crops the output, "
                           "so any number of samples is accepted"),

@@ -7,13 +7,13 @@ reconstructed signal.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import keras
 import tensorflow as tf
 
 from denoise_core.signal import SignalSpec
-from training.losses import inverse_stft, si_sdr
+from training.losses import compressed_spectral_loss, inverse_stft, si_sdr
 
 MASK_FLOOR = 1e-3
 
@@ -65,6 +65,20 @@ def signal_training_model(net: keras.Model, spec: SignalSpec) -> keras.Model:
 def negative_si_sdr_loss(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
     """Per-item negative SI-SDR (dB); Keras averages over the batch."""
     return -si_sdr(y_true, y_pred)
+
+
+def wave_loss(kind: str, spectral_weight: float = 100.0) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
+    """The waveform loss: ``si_sdr`` (negative SI-SDR in dB) or ``si_sdr+spectral`` (plus
+    ``spectral_weight`` times the multi-resolution compressed spectral loss)."""
+    if kind == "si_sdr":
+        return negative_si_sdr_loss
+    if kind != "si_sdr+spectral":
+        raise ValueError(f"unknown wave loss {kind!r}")
+
+    def si_sdr_and_spectral(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+        return -si_sdr(y_true, y_pred) + spectral_weight * compressed_spectral_loss(y_true, y_pred)
+
+    return si_sdr_and_spectral
 
 
 def si_sdr_db(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:

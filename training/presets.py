@@ -14,6 +14,7 @@ import keras
 
 from denoise_core.signal import SignalSpec
 from training.data.stats import SEED_SPEC
+from training.models.bandnet import BandConfig, build_bandnet, receptive_future
 from training.models.default import DefaultConfig, build_default
 from training.models.seed import FRAME_MULTIPLE as SEED_FRAME_MULTIPLE
 from training.models.seed import build_seed
@@ -29,6 +30,8 @@ class Preset:
     build: Callable[[SignalSpec, dict[str, Any]], keras.Model]
     #: defaults for TrainConfig fields this preset changes
     defaults: dict[str, Any] = field(default_factory=dict)
+    #: frames after t that the output at frame t depends on, from the model options (None: not bounded by design)
+    lookahead: Callable[[dict[str, Any]], int | None] = lambda options: None
 
 
 def _build_seed(spec: SignalSpec, options: dict[str, Any]) -> keras.Model:
@@ -39,6 +42,22 @@ def _build_default(spec: SignalSpec, options: dict[str, Any]) -> keras.Model:
     known = DefaultConfig.__dataclass_fields__
     cfg = DefaultConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in options.items() if k in known})
     return build_default(spec.n_freq, cfg, complex_mask=spec.output == "complex_mask")
+
+
+def _options(cls: type, options: dict[str, Any]) -> Any:
+    """A config dataclass from JSON model options (lists become tuples; unknown keys are an error)."""
+    unknown = sorted(set(options) - set(cls.__dataclass_fields__))
+    if unknown:
+        raise ValueError(f"unknown model options {unknown}; known: {sorted(cls.__dataclass_fields__)}")
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in options.items()})
+
+
+def _build_band(spec: SignalSpec, options: dict[str, Any]) -> keras.Model:
+    return build_bandnet(spec.n_freq, _options(BandConfig, options), complex_mask=spec.output == "complex_mask", sample_rate=spec.sample_rate)
+
+
+def _band_lookahead(options: dict[str, Any]) -> int | None:
+    return receptive_future(_options(BandConfig, options))
 
 
 _DEFAULT = Preset(
@@ -97,6 +116,24 @@ PRESETS: dict[str, Preset] = {
         defaults={**_DEFAULT.defaults, "mag_loss_weight": 500.0},
     ),
 }
+
+# The band network (training.models.bandnet): ERB-compressed bands, a complex mask, two frames
+# of lookahead; negative SI-SDR plus the multi-resolution compressed spectral loss; a cosine over
+# steps; the checkpoint with the best validation quality score (training.quality).
+_BAND = Preset(
+    name="band",
+    signal=replace(_DEFAULT.signal, output="complex_mask"),
+    objective="signal",
+    build=_build_band,
+    defaults={"batch_size": 8, "steps_per_epoch": 500, "epochs": 300, "val_limit": 48, "lr": 2e-3, "lr_schedule": "cosine-steps",
+              "warmup_steps": 1000, "patience": 1000, "mag_loss_weight": 0.0, "wave_loss": "si_sdr+spectral",
+              "spectral_weight": 100.0, "crop_seconds": 2.0, "quality_every": 10,
+              "mixer_options": _DEFAULT.defaults["mixer_options"], "monitor": "val_wave_si_sdr_db"},
+    lookahead=_band_lookahead,
+)
+PRESETS["band"] = _BAND
+# the same with a magnitude mask on the noisy phase
+PRESETS["band-mask"] = replace(_BAND, name="band-mask", signal=replace(_BAND.signal, output="mask"))
 
 
 def get_preset(name: str) -> Preset:

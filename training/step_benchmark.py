@@ -1,10 +1,10 @@
-"""Time training steps of the default preset: ``python -m training.step_benchmark [--model-options JSON ...]``.
+"""Time training steps of a preset: ``python -m training.step_benchmark [--preset NAME ...] [--model-options JSON ...]``.
 
 On a CPU-only machine the training budget is wall-clock time, so the number of
 optimiser steps a design gets is part of its quality. This prints, for each
 ``--model-options`` JSON given, the parameter count and the mean seconds per
 training step on fresh batches from the dataset's mixer (data preparation timed
-apart). Nothing else should run on the machine while it measures.
+apart), with the preset's own loss. Each ``--preset`` is timed with each ``--model-options``. Nothing else should run on the machine while it measures.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ from training.presets import get_preset
 from training.train import compile_signal_model, resolve_spec
 
 
-def time_steps(data: Dataset, options: dict[str, Any], batch_size: int, crop_seconds: float, steps: int, jit_compile: bool = False) -> dict[str, Any]:
+def time_steps(data: Dataset, options: dict[str, Any], batch_size: int, crop_seconds: float, steps: int, jit_compile: bool = False,
+               preset_name: str = "default") -> dict[str, Any]:
     """Parameters, data seconds per batch and training seconds per step for ``options``."""
-    preset = get_preset("default")
+    preset = get_preset(preset_name)
     spec = resolve_spec(preset, data)
     mixer = OnTheFlyMixer(data.split("train"), data.noise("train"), spec, batch_size, 0, MixerConfig.from_options(crop_seconds, preset.defaults.get("mixer_options", {})))
     stream = iter(mixer)
@@ -31,30 +32,35 @@ def time_steps(data: Dataset, options: dict[str, Any], batch_size: int, crop_sec
     data_seconds = (time.perf_counter() - started) / len(batches)
     net = preset.build(spec, options)
     model = signal_training_model(net, spec)
-    compile_signal_model(model, preset.defaults["lr"], preset.defaults["mag_loss_weight"], jit_compile=jit_compile)
+    d = preset.defaults
+    compile_signal_model(model, d["lr"], d["mag_loss_weight"], jit_compile=jit_compile, wave_loss_kind=d.get("wave_loss", "si_sdr"),
+                         spectral_weight=d.get("spectral_weight", 100.0))
     model.train_on_batch(*batches[0])  # trace and warm up
     started = time.perf_counter()
     for i in range(steps):
         model.train_on_batch(*batches[i % len(batches)])
     step_seconds = (time.perf_counter() - started) / steps
-    return {"options": options, "parameters": int(net.count_params()), "data_s_per_batch": data_seconds, "train_s_per_step": step_seconds}
+    return {"preset": preset_name, "options": options, "parameters": int(net.count_params()), "data_s_per_batch": data_seconds, "train_s_per_step": step_seconds}
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.step_benchmark", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default="build/dataset", help="dataset directory from `python -m training.data build`")
+    p.add_argument("--preset", action="append", default=None, help="preset to time; repeat to compare (default: default)")
     p.add_argument("--model-options", type=json.loads, action="append", default=None,
-                   help="JSON DefaultConfig overrides; repeat to compare designs (default: the preset as is)")
+                   help="JSON model-config overrides; repeat to compare designs (default: the preset as is)")
     p.add_argument("--batch-size", type=int, default=get_preset("default").defaults["batch_size"])
     p.add_argument("--crop-seconds", type=float, default=get_preset("default").defaults["crop_seconds"])
     p.add_argument("--steps", type=int, default=8)
     p.add_argument("--jit-compile", action="store_true", help="compile the training step with XLA (Keras leaves it off on CPU-only machines; the trainer does not use it)")
     args = p.parse_args(argv)
     data = Dataset.open(args.data)
-    print(f"{'model options':<50} {'parameters':>10} {'data s/batch':>12} {'train s/step':>12}")
-    for options in args.model_options or [{}]:
-        r = time_steps(data, options, args.batch_size, args.crop_seconds, args.steps, args.jit_compile)
-        print(f"{json.dumps(r['options']):<50} {r['parameters']:>10} {r['data_s_per_batch']:>12.3f} {r['train_s_per_step']:>12.3f}", flush=True)
+    print(f"{'preset':<10} {'model options':<50} {'parameters':>10} {'data s/batch':>12} {'train s/step':>12}")
+    for preset in args.preset or ["default"]:
+        for options in args.model_options or [{}]:
+            r = time_steps(data, options, args.batch_size, args.crop_seconds, args.steps, args.jit_compile, preset)
+            print(f"{preset:<10} {json.dumps(r['options']):<50} {r['parameters']:>10} {r['data_s_per_batch']:>12.3f} "
+                  f"{r['train_s_per_step']:>12.3f}", flush=True)
     return 0
 
 

@@ -17,7 +17,7 @@ import shlex
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +28,9 @@ import tensorflow as tf
 from denoise_core.signal import SignalSpec
 from training.batchnorm import reestimate_batchnorm
 from training.datasets import Dataset, MixerConfig, OnTheFlyMixer, fixed_signal_set, seed_arrays, training_stats
-from training.graph import negative_si_sdr_loss, si_sdr_db, signal_training_model
+from training.graph import si_sdr_db, signal_training_model, wave_loss
 from training.presets import PRESETS, Preset, get_preset
+from training.quality import QUALITY_WEIGHTS, QualityCheck
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,6 +62,15 @@ class TrainConfig:
     mixer_options: dict[str, Any] = field(default_factory=dict)
     #: the validation figure that picks the best checkpoint, stops early and (plateau schedule) cuts the rate
     monitor: str = "val_loss"
+    #: the waveform loss: "si_sdr" (negative SI-SDR) or "si_sdr+spectral" (plus the multi-resolution
+    #: compressed spectral loss of training.losses times ``spectral_weight``)
+    wave_loss: str = "si_sdr"
+    spectral_weight: float = 100.0
+    #: cosine-steps schedule: linear warm-up over this many steps before the decay
+    warmup_steps: int = 0
+    #: score the whole validation split (SI-SDR, PESQ-WB, STOI, DNSMOS) every this many epochs
+    #: (0: never) and keep the checkpoint with the best quality score (training.quality)
+    quality_every: int = 0
 
     @property
     def learning_rate(self) -> float:
@@ -75,6 +85,26 @@ def git_commit() -> str:
         return head + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+def total_steps(cfg: TrainConfig) -> int:
+    """Optimiser steps of the whole run (the cosine-steps schedule decays over them)."""
+    return cfg.epochs * (cfg.steps_per_epoch or 100)
+
+
+def learning_rate_schedule(cfg: TrainConfig) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """A constant rate (the callbacks may change it), or the cosine over steps with warm-up.
+
+    The step count lives in the optimiser, which the backup restores, so a resumed run
+    continues the same curve however long the pause or slow the machine.
+    """
+    if cfg.lr_schedule != "cosine-steps":
+        return cfg.learning_rate
+    warmup = min(cfg.warmup_steps, total_steps(cfg) - 1)
+    return keras.optimizers.schedules.CosineDecay(
+        0.0 if warmup else cfg.learning_rate, decay_steps=total_steps(cfg) - warmup, alpha=0.02,
+        warmup_target=cfg.learning_rate if warmup else None, warmup_steps=warmup,
+    )
 
 
 class TimeBudget(keras.callbacks.Callback):
@@ -109,7 +139,20 @@ class TimeBudget(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class StepLog(keras.callbacks.Callback):
+    """Add the optimiser's step count and learning rate to each epoch's logs (so to ``history.csv``)."""
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if logs is None:
+            return
+        optimizer = self.model.optimizer
+        logs["step"] = int(optimizer.iterations.numpy())
+        logs["learning_rate"] = float(np.asarray(optimizer.learning_rate))
+
+
 MONITORS = ("val_loss", "val_wave_si_sdr_db")
+LR_SCHEDULES = ("plateau", "cosine-time", "cosine-steps")
+WAVE_LOSSES = ("si_sdr", "si_sdr+spectral")
 
 
 def monitor_mode(monitor: str) -> str:
@@ -141,7 +184,7 @@ def callbacks(cfg: TrainConfig, run: Path) -> list[keras.callbacks.Callback]:
     watch = {"monitor": cfg.monitor, "mode": monitor_mode(cfg.monitor)}
     budget = cfg.time_budget_minutes * 60 if cfg.time_budget_minutes else None
     cosine = cfg.lr_schedule == "cosine-time" and budget is not None
-    schedule: list[keras.callbacks.Callback] = [] if cosine else [
+    schedule: list[keras.callbacks.Callback] = [] if cosine or cfg.lr_schedule == "cosine-steps" else [
         keras.callbacks.ReduceLROnPlateau(**watch, factor=cfg.lr_factor, patience=cfg.lr_patience, min_lr=cfg.min_lr)
     ]
     # SwapEMAWeights sits after the backup (which must hold the raw weights to resume from) and before
@@ -154,6 +197,7 @@ def callbacks(cfg: TrainConfig, run: Path) -> list[keras.callbacks.Callback]:
                                         initial_value_threshold=previous_best(run, cfg.monitor)),
         keras.callbacks.EarlyStopping(**watch, patience=cfg.patience, restore_best_weights=True),
         *schedule,
+        StepLog(),
         keras.callbacks.CSVLogger(str(run / "history.csv"), append=True),
         keras.callbacks.TensorBoard(str(run / "tensorboard"), profile_batch=0),
         TimeBudget(budget, run / "time.json", base_lr=cfg.learning_rate if cosine else None),
@@ -203,12 +247,13 @@ def adam(learning_rate: float, ema_momentum: float | None = None, **kwargs: Any)
     return keras.optimizers.Adam(learning_rate, use_ema=True, ema_momentum=ema_momentum, **kwargs)
 
 
-def compile_signal_model(model: keras.Model, learning_rate: float, mag_loss_weight: float, ema_momentum: float | None = None,
-                         jit_compile: bool = False) -> None:
-    """The signal objective: negative SI-SDR on the waveform plus weighted compressed-magnitude MSE."""
+def compile_signal_model(model: keras.Model, learning_rate: float | keras.optimizers.schedules.LearningRateSchedule,
+                         mag_loss_weight: float, ema_momentum: float | None = None, jit_compile: bool = False,
+                         wave_loss_kind: str = "si_sdr", spectral_weight: float = 100.0) -> None:
+    """The signal objective: a waveform loss (``wave_loss``) plus weighted compressed-magnitude MSE."""
     model.compile(
         optimizer=adam(learning_rate, ema_momentum=ema_momentum, clipnorm=5.0),
-        loss={"wave": negative_si_sdr_loss, "mag": "mse"},
+        loss={"wave": wave_loss(wave_loss_kind, spectral_weight), "mag": "mse"},
         loss_weights={"wave": 1.0, "mag": mag_loss_weight},
         metrics={"wave": [si_sdr_db]},
         jit_compile=jit_compile,
@@ -228,12 +273,16 @@ def train_signal(cfg: TrainConfig, preset: Preset, spec: SignalSpec, data: Datas
     val_x, val_y = fixed_signal_set(data.split("val"), spec, limit=cfg.val_limit)
     net = preset.build(spec, cfg.model_options)
     model = signal_training_model(net, spec)
-    compile_signal_model(model, cfg.learning_rate, cfg.mag_loss_weight, cfg.ema_momentum)
+    compile_signal_model(model, learning_rate_schedule(cfg), cfg.mag_loss_weight, cfg.ema_momentum,
+                         wave_loss_kind=cfg.wave_loss, spectral_weight=cfg.spectral_weight)
+    quality = [QualityCheck(net, spec, data.split("val"), run, cfg.quality_every, cfg.steps_per_epoch or 100)] if cfg.quality_every else []
     history = model.fit(
         stream, steps_per_epoch=cfg.steps_per_epoch or 100, epochs=cfg.epochs, validation_data=(val_x, val_y),
-        validation_batch_size=cfg.batch_size, callbacks=callbacks(cfg, run), verbose=verbose,
+        validation_batch_size=cfg.batch_size, callbacks=callbacks(cfg, run) + quality, verbose=verbose,
     )
-    if (run / "best.weights.h5").exists():
+    if (run / QUALITY_WEIGHTS).exists():
+        net.load_weights(str(run / QUALITY_WEIGHTS))
+    elif (run / "best.weights.h5").exists():
         model.load_weights(str(run / "best.weights.h5"))
     results = {}
     for name, arrays in (("val", data.split("val")), ("test", data.split("test"))):
@@ -257,7 +306,7 @@ def run_training(cfg: TrainConfig, verbose: int = 1) -> dict[str, Any]:
     run = Path(cfg.out)
     run.mkdir(parents=True, exist_ok=True)
     data = Dataset.open(cfg.data)
-    spec = resolve_spec(preset, data)
+    spec = replace(resolve_spec(preset, data), lookahead_frames=preset.lookahead(cfg.model_options))
     config = {
         "train": asdict(cfg), "preset": preset.name, "signal": spec.to_dict(), "learning_rate": cfg.learning_rate,
         "data_summary": data.summary, "dataset_build_seconds": data.stats.get("build_seconds"), "training_commit": git_commit(), "command": recorded_command(sys.argv[1:]),
@@ -297,9 +346,16 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
                    help="weight of the compressed-magnitude MSE next to negative SI-SDR (default preset: its own value)")
     p.add_argument("--crop-seconds", type=float, default=TrainConfig.crop_seconds,
                    help="seconds of speech per training example (default preset: its own value)")
-    p.add_argument("--lr-schedule", choices=["plateau", "cosine-time"], default="plateau",
+    p.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="plateau",
                    help="plateau: ReduceLROnPlateau (reference); cosine-time: cosine decay over --time-budget-minutes "
-                        "(default preset: cosine-time)")
+                        "(default preset); cosine-steps: cosine decay over epochs x steps-per-epoch (band presets)")
+    p.add_argument("--warmup-steps", type=int, default=TrainConfig.warmup_steps, help="cosine-steps: linear warm-up steps")
+    p.add_argument("--wave-loss", choices=WAVE_LOSSES, default=TrainConfig.wave_loss,
+                   help="si_sdr: negative SI-SDR; si_sdr+spectral: plus the multi-resolution compressed spectral loss")
+    p.add_argument("--spectral-weight", type=float, default=TrainConfig.spectral_weight, help="weight of the spectral loss")
+    p.add_argument("--quality-every", type=int, default=TrainConfig.quality_every,
+                   help="score the whole validation split (SI-SDR, PESQ-WB, STOI, DNSMOS) every N epochs and keep "
+                        "the checkpoint with the best quality score (0: never)")
     p.add_argument("--ema-momentum", type=float, default=None,
                    help="keep a moving average of the weights (e.g. 0.999 per step); validation, the best checkpoint "
                         "and the exported model use it")

@@ -53,6 +53,8 @@ def parser() -> argparse.ArgumentParser:
                    help="use at most N (seeded random) utterances, for quick builds")
     b.add_argument("--workers", type=int, default=2, help="decoding threads")
     b.add_argument("--quiet", action="store_true", help="no progress bars")
+    b.add_argument("--extra-noise", type=Path, nargs="+", default=[], metavar="DIR",
+                   help="folders of extra noise recordings (<category>/<file>), for the training split's noise only")
     return p
 
 
@@ -76,7 +78,7 @@ def _build(args: argparse.Namespace) -> None:
         librispeech=args.librispeech, esc50=args.esc50, out=args.out, segment=args.segment, mix_mode=args.mix,
         snr_range=(args.snr_range[0], args.snr_range[1]), seed=args.seed, min_seconds=args.min_seconds,
         max_seconds=args.max_seconds, max_utterances=args.max_utterances, workers=args.workers,
-        progress=not args.quiet,
+        progress=not args.quiet, extra_noise=tuple(args.extra_noise),
     )
     stats = build(cfg)
     print(f"dataset written to {args.out}")

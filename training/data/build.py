@@ -70,6 +70,8 @@ class BuildConfig:
     clip_seconds: float = 5.0
     workers: int = 2
     progress: bool = True
+    #: folders of extra noise recordings (``<category>/<file>``), added to the training split's noise only
+    extra_noise: tuple[Path, ...] = ()
 
     @property
     def clip_samples(self) -> int:
@@ -167,6 +169,41 @@ def load_noise(cfg: BuildConfig, skipped: Skipped) -> tuple[list[NoiseClip], np.
     return kept, np.stack(arrays).astype(np.float32)
 
 
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
+
+
+def load_extra_noise(cfg: BuildConfig, skipped: Skipped) -> tuple[list[NoiseClip], np.ndarray]:
+    """Recordings under each ``extra_noise`` folder, cut into consecutive clips of the clip length.
+
+    A file's category is its parent folder's name and each file is its own source recording
+    (``src_file`` ``extra:<folder>/<category>/<file>``). A last piece shorter than one second
+    is dropped; a longer one is tiled to the clip length.
+    """
+    clips: list[NoiseClip] = []
+    arrays: list[np.ndarray] = []
+    for root in cfg.extra_noise:
+        root = Path(root)
+        if not root.is_dir():
+            raise DatasetError(f"extra noise folder {root} not found")
+        for path in sorted(q for q in root.rglob("*") if q.suffix.lower() in AUDIO_SUFFIXES):
+            try:
+                wave = load_mono(path, cfg.sample_rate)
+            except AudioDecodeError as exc:
+                skipped.add(path, exc)
+                continue
+            source = f"extra:{root.name}/{path.relative_to(root).as_posix()}"
+            for k, start in enumerate(range(0, wave.shape[0], cfg.clip_samples)):
+                piece = wave[start : start + cfg.clip_samples]
+                if piece.shape[0] < cfg.sample_rate:
+                    break
+                clips.append(NoiseClip(filename=f"{path.name}#{k}", src_file=source, category=path.parent.name, path=path))
+                arrays.append(fit_length(piece, cfg.clip_samples))
+    if cfg.extra_noise and not clips:
+        raise DatasetError(f"no readable audio in the extra noise folders {[str(r) for r in cfg.extra_noise]}")
+    empty = np.zeros((0, cfg.clip_samples), np.float32)
+    return clips, (np.stack(arrays).astype(np.float32) if arrays else empty)
+
+
 def _minutes(lengths: Iterable[int], sample_rate: int) -> float:
     return float(sum(lengths)) / sample_rate / 60.0
 
@@ -181,6 +218,7 @@ def build(cfg: BuildConfig) -> dict[str, Any]:
     skipped = Skipped()
     segments = load_segments(cfg, rng_select, rng_cut, skipped)
     clips, noise = load_noise(cfg, skipped)
+    extra_clips, extra_noise = load_extra_noise(cfg, skipped)
 
     speaker_minutes: dict[int, float] = {}
     for seg in segments:
@@ -222,6 +260,8 @@ def build(cfg: BuildConfig) -> dict[str, Any]:
                 "snr_db": round(m.snr_db, 4),
             })
         _save_npz(out / f"{split}.npz", clean=clean, noisy=noisy, lengths=lengths, speakers=speakers)
+        if split == "train":  # extra noise joins the mixer's pool after the fixed mixtures were drawn
+            pool, pool_clips = np.concatenate([pool, extra_noise]), pool_clips + extra_clips
         _save_npz(out / f"noise_{split}.npz", noise=pool,
                   files=np.array([c.filename for c in pool_clips], dtype=str),
                   src_files=np.array([c.src_file for c in pool_clips], dtype=str),
@@ -236,6 +276,7 @@ def build(cfg: BuildConfig) -> dict[str, Any]:
                 "src_files": len({(c.category, c.src_file) for c in pool_clips}),
                 "by_category": {cat: sum(c.category == cat for c in pool_clips)
                                 for cat in sorted({c.category for c in clips})},
+                "extra_files": sum(c.src_file.startswith("extra:") for c in pool_clips),
             },
         }
         if split == "train":

@@ -1,0 +1,180 @@
+"""The band network: a convolutional encoder-decoder on ERB-compressed spectra with a
+temporal convolutional bottleneck and a bounded lookahead.
+
+Layout inside is ``(batch, time, freq, channels)``. The lowest ``linear_bins`` STFT bins
+stay linear and the rest are merged into ``bands`` ERB bands by a fixed triangular
+filterbank (257 bins -> 129 at the defaults). Two strided 2-D convolutions halve the
+band axis twice; each frame's map is projected to a vector and passed through residual
+blocks of dilated depthwise-separable 1-D convolutions along time; the decoder mirrors
+the encoder with additive skips, and the output (a sigmoid magnitude mask or a bounded
+complex mask) is spread back from bands to bins by the filterbank's transpose.
+
+Only the temporal blocks look along time. ``lookahead=None`` centres their kernels
+(the output at frame t depends on frames up to t + sum of dilations); an integer L
+makes them causal except for L frames of lookahead in total, given to the first blocks
+whose dilation still fits, so the output at frame t depends on frames <= t + L only.
+Time is never downsampled, so any frame count is legal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+import numpy as np
+from keras import layers
+
+from training.models.default import BoundedComplexMask
+
+
+@dataclass(frozen=True)
+class BandConfig:
+    """Sizes of the band network; ``lookahead`` None means centred temporal kernels."""
+
+    linear_bins: int = 65
+    bands: int = 64
+    channels: tuple[int, ...] = (16, 24)
+    kernel_freq: int = 5
+    bottleneck: int = 192
+    dilations: tuple[int, ...] = (1, 2, 4, 8, 1, 2, 4, 8)
+    kernel_time: int = 3
+    lookahead: int | None = 2
+    #: LayerNorm on the 2-D maps (the temporal blocks always normalise): better steps, slower ones
+    conv_norm: bool = False
+
+
+def erb_rate(hz: np.ndarray) -> np.ndarray:
+    """Glasberg and Moore's ERB-rate scale."""
+    return 21.4 * np.log10(1.0 + 0.00437 * np.asarray(hz, dtype=np.float64))
+
+
+def band_matrices(n_freq: int, linear_bins: int, bands: int, sample_rate: int = 16000) -> tuple[np.ndarray, np.ndarray]:
+    """Fixed ``(n_freq, linear_bins + bands)`` merge and ``(linear_bins + bands, n_freq)`` spread matrices.
+
+    The first ``linear_bins`` bins map one to one. Above them, triangular filters with
+    centres spaced evenly on the ERB-rate scale (the first on bin ``linear_bins``, the last
+    on the top bin) merge bins into bands; merge columns sum to one (a band is a weighted
+    mean of its bins) and spread rows sum to one (a bin is a weighted mean of its bands),
+    so a constant spectrum survives both ways.
+    """
+    high = n_freq - linear_bins
+    if linear_bins < 0 or bands < 1 or high < bands:
+        raise ValueError(f"cannot merge {high} bins into {bands} bands")
+    hz = np.arange(n_freq) * sample_rate / (2.0 * (n_freq - 1))
+    scale = erb_rate(hz[linear_bins:])
+    centres = np.linspace(scale[0], scale[-1], bands)
+    weights = np.zeros((high, bands))
+    for b in range(bands):
+        left = centres[b - 1] if b > 0 else centres[b] - 1e-9
+        right = centres[b + 1] if b < bands - 1 else centres[b] + 1e-9
+        rise = (scale - left) / max(centres[b] - left, 1e-9)
+        fall = (right - scale) / max(right - centres[b], 1e-9)
+        weights[:, b] = np.clip(np.minimum(rise, fall), 0.0, 1.0)
+    weights[np.arange(high), np.argmax(weights, axis=1)] += 1e-6  # every bin belongs somewhere
+    merge = np.zeros((n_freq, linear_bins + bands))
+    merge[:linear_bins, :linear_bins] = np.eye(linear_bins)
+    merge[linear_bins:, linear_bins:] = weights / weights.sum(axis=0, keepdims=True)
+    spread = np.zeros((linear_bins + bands, n_freq))
+    spread[:linear_bins, :linear_bins] = np.eye(linear_bins)
+    spread[linear_bins:, linear_bins:] = (weights / weights.sum(axis=1, keepdims=True)).T
+    return merge.astype(np.float32), spread.astype(np.float32)
+
+
+@keras.saving.register_keras_serializable(package="rainclean")
+class FreqMatrix(layers.Layer):
+    """Multiply the frequency axis of a ``(batch, time, freq, channels)`` map by a fixed matrix."""
+
+    def __init__(self, matrix: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.matrix = np.asarray(matrix, dtype=np.float32)
+
+    def call(self, x: keras.KerasTensor) -> keras.KerasTensor:
+        y = keras.ops.transpose(x, (0, 1, 3, 2))  # (B, T, C, F)
+        y = keras.ops.matmul(y, keras.ops.convert_to_tensor(self.matrix))
+        return keras.ops.transpose(y, (0, 1, 3, 2))
+
+    def compute_output_shape(self, input_shape: tuple[Any, ...]) -> tuple[Any, ...]:
+        return (input_shape[0], input_shape[1], self.matrix.shape[1], input_shape[3])
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "matrix": self.matrix.tolist()}
+
+
+def time_padding(dilations: tuple[int, ...], kernel: int, lookahead: int | None) -> list[tuple[int, int]]:
+    """(past, future) frames of padding for each temporal block.
+
+    None centres every kernel; an integer L gives each block, in order, one tap of
+    lookahead (``dilation`` frames) while that still fits in what is left of L, and keeps
+    the rest causal, so the blocks' future padding sums to at most L.
+    """
+    span = kernel - 1
+    if lookahead is None:
+        return [(span * d - span * d // 2, span * d // 2) for d in dilations]
+    if lookahead < 0:
+        raise ValueError("lookahead must be >= 0 or None")
+    left, pads = lookahead, []
+    for d in dilations:
+        taps = min(span, left // d)
+        left -= taps * d
+        pads.append((span * d - taps * d, taps * d))
+    return pads
+
+
+def receptive_future(config: BandConfig) -> int:
+    """Frames after t that the output at frame t depends on."""
+    return sum(future for _, future in time_padding(config.dilations, config.kernel_time, config.lookahead))
+
+
+def _norm_act(x: keras.KerasTensor, name: str, norm: bool) -> keras.KerasTensor:
+    if norm:
+        x = layers.LayerNormalization(axis=-1, epsilon=1e-5, name=f"{name}_ln")(x)
+    return layers.Activation("elu", name=f"{name}_act")(x)
+
+
+def build_bandnet(n_freq: int = 257, config: BandConfig = BandConfig(), complex_mask: bool = True, sample_rate: int = 16000) -> keras.Model:
+    """Build the band network for ``n_freq`` bins and any frame count: a complex mask from
+    three input channels, or (``complex_mask=False``) a magnitude mask from one."""
+    merge, spread = band_matrices(n_freq, config.linear_bins, config.bands, sample_rate)
+    n_band = merge.shape[1]
+    levels = len(config.channels)
+    step = 2**levels
+    padded = -(-n_band // step) * step
+    in_ch = 3 if complex_mask else 1
+    inputs = keras.Input(shape=(n_freq, None, in_ch), name="features")
+    x = layers.Permute((2, 1, 3), name="to_time_major")(inputs)  # (B, T, F, C)
+    x = FreqMatrix(merge, name="merge_bands")(x)
+    x = layers.ZeroPadding2D(((0, 0), (0, padded - n_band)), name="pad_bands")(x)
+    skips = [x]
+    for i, ch in enumerate(config.channels):
+        x = layers.Conv2D(ch, (1, config.kernel_freq), strides=(1, 2), padding="same", name=f"enc{i}_conv")(x)
+        x = _norm_act(x, f"enc{i}", config.conv_norm)
+        skips.append(x)
+    f_low, c_low = padded // step, config.channels[-1]
+    x = layers.Reshape((-1, f_low * c_low), name="flatten_freq")(x)
+    x = layers.Dense(config.bottleneck, name="bn_in")(x)
+    for j, (d, (past, future)) in enumerate(zip(config.dilations, time_padding(config.dilations, config.kernel_time, config.lookahead))):
+        y = layers.LayerNormalization(epsilon=1e-5, name=f"tcn{j}_ln")(x)
+        y = layers.ZeroPadding1D((past, future), name=f"tcn{j}_pad")(y)
+        y = layers.DepthwiseConv1D(config.kernel_time, dilation_rate=d, padding="valid", name=f"tcn{j}_dw")(y)
+        y = layers.Activation("elu", name=f"tcn{j}_act")(y)
+        y = layers.Dense(config.bottleneck, name=f"tcn{j}_pw")(y)
+        x = layers.Add(name=f"tcn{j}_res")([x, y])
+    x = layers.Dense(f_low * c_low, name="bn_out")(x)
+    x = layers.Reshape((-1, f_low, c_low), name="unflatten_freq")(x)
+    for i in reversed(range(levels)):
+        x = layers.Add(name=f"dec{i}_skip")([x, skips[i + 1]])
+        out_ch = config.channels[i - 1] if i > 0 else config.channels[0]
+        x = layers.Conv2DTranspose(out_ch, (1, config.kernel_freq), strides=(1, 2), padding="same", name=f"dec{i}_deconv")(x)
+        x = _norm_act(x, f"dec{i}", config.conv_norm)
+    x = layers.Concatenate(name="out_skip")([x, skips[0]])
+    x = layers.Cropping2D(((0, 0), (0, padded - n_band)), name="crop_bands")(x)
+    if complex_mask:
+        x = layers.Conv2D(2, (1, 1), name="mask_bands")(x)
+        x = FreqMatrix(spread, name="spread_bands")(x)
+        x = BoundedComplexMask(name="mask")(x)
+    else:
+        x = layers.Conv2D(1, (1, 1), activation="sigmoid", name="mask_bands")(x)
+        x = FreqMatrix(spread, name="mask")(x)
+    outputs = layers.Permute((2, 1, 3), name="to_freq_major")(x)
+    return keras.Model(inputs, outputs, name="bandnet")

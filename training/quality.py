@@ -1,0 +1,102 @@
+"""Checkpoint choice by what listeners and the product's bar care about.
+
+Every few epochs :class:`QualityCheck` enhances the whole validation split through the
+shared signal contract, scores SI-SDR, PESQ-WB, STOI and DNSMOS OVRL, appends the means
+to ``quality.csv`` in the run directory and keeps the weights with the best
+:func:`quality_score` in ``best-quality.weights.h5``.
+
+The score is fixed before the runs it decides: the mean, over the four figures, of each
+figure divided by its target on the project's own test split (the model issue's bar:
+13.5 dB, 2.30, 0.87, 2.95), so a gain of one tenth of a target counts the same on any
+of them.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from denoise_core.signal import SignalSpec, enhance_wave
+from training.datasets import SplitArrays
+from training.evaluation.dnsmos import dnsmos
+from training.evaluation.metrics import pesq_wb, si_sdr, stoi
+
+QUALITY_WEIGHTS = "best-quality.weights.h5"
+QUALITY_LOG = "quality.csv"
+TARGETS: dict[str, float] = {"si_sdr": 13.5, "pesq": 2.30, "stoi": 0.87, "dnsmos_ovrl": 2.95}
+COLUMNS = ("epoch", "step", "train_hours", *TARGETS, "score", "seconds")
+
+
+def quality_score(figures: dict[str, float]) -> float:
+    """Mean of each figure over its target (NaN if any figure is missing)."""
+    return float(np.mean([figures[k] / target for k, target in TARGETS.items()]))
+
+
+def score_split(net: keras.Model, spec: SignalSpec, arrays: SplitArrays) -> dict[str, float]:
+    """Mean SI-SDR, PESQ-WB, STOI and DNSMOS OVRL of ``net`` on every mixture of a split.
+
+    A metric that cannot be computed on a mixture (NaN) is left out of its mean.
+    """
+
+    def predict(batch: np.ndarray) -> np.ndarray:
+        return np.asarray(net(batch, training=False))
+
+    rows: list[dict[str, float]] = []
+    for noisy, clean, length in zip(arrays.noisy, arrays.clean, arrays.lengths):
+        estimate = enhance_wave(noisy[:length], spec, predict)
+        reference = clean[:length]
+        rows.append({"si_sdr": si_sdr(reference, estimate), "pesq": pesq_wb(reference, estimate), "stoi": stoi(reference, estimate),
+                     "dnsmos_ovrl": dnsmos(estimate)["dnsmos_ovrl"]})
+    return {k: float(np.nanmean([r[k] for r in rows])) for k in TARGETS}
+
+
+def read_log(run: Path) -> list[dict[str, str]]:
+    """Rows of ``quality.csv``, the last one kept for an epoch scored twice (a resumed run)."""
+    path = run / QUALITY_LOG
+    if not path.exists():
+        return []
+    with path.open() as fh:
+        by_epoch = {row["epoch"]: row for row in csv.DictReader(fh)}
+    return sorted(by_epoch.values(), key=lambda row: int(row["epoch"]))
+
+
+class QualityCheck(keras.callbacks.Callback):
+    """Score the validation split every ``every`` epochs; keep the best weights by quality score."""
+
+    def __init__(self, net: keras.Model, spec: SignalSpec, arrays: SplitArrays, run: Path, every: int, steps_per_epoch: int) -> None:
+        super().__init__()
+        self.net, self.spec, self.arrays, self.run = net, spec, arrays, run
+        self.every, self.steps_per_epoch = every, steps_per_epoch
+        scores = [float(r["score"]) for r in read_log(run) if r.get("score") and math.isfinite(float(r["score"]))]
+        self.best = max(scores) if scores and (run / QUALITY_WEIGHTS).exists() else -math.inf
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if (epoch + 1) % self.every:
+            return
+        started = time.monotonic()
+        figures = score_split(self.net, self.spec, self.arrays)
+        score = quality_score(figures)
+        time_file = self.run / "time.json"
+        hours = json.loads(time_file.read_text())["seconds"] / 3600 if time_file.exists() else float("nan")
+        row = {"epoch": epoch + 1, "step": (epoch + 1) * self.steps_per_epoch, "train_hours": round(hours, 4),
+               **{k: round(v, 4) for k, v in figures.items()}, "score": round(score, 5), "seconds": round(time.monotonic() - started, 1)}
+        path = self.run / QUALITY_LOG
+        new = not path.exists()
+        with path.open("a", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=COLUMNS)
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+        improved = math.isfinite(score) and score > self.best
+        if improved:
+            self.best = score
+            self.net.save_weights(str(self.run / QUALITY_WEIGHTS))
+        print(f"\nquality at epoch {epoch + 1}: " + "  ".join(f"{k} {v:.3f}" for k, v in figures.items())
+              + f"  score {score:.4f}{'  (best, saved)' if improved else ''}  [{row['seconds']} s]", flush=True)
