@@ -31,17 +31,12 @@ COPY denoise_core/ denoise_core/
 COPY service/ service/
 COPY training/__init__.py training/__init__.py
 RUN pip install --no-deps . \
-    && python -c "import service.app, denoise_core.model_file; import sys; assert 'tensorflow' not in sys.modules"
+    && python -c "import service.app, denoise_core.model_file; import sys; assert not {'tensorflow', 'librosa'} & set(sys.modules)"
 
 # 3) unprivileged user; the model path is absolute so the working directory does not matter.
-#    librosa's numba functions are cached on import: the cache must be writable by the
-#    service user (site-packages is not), and is filled here so start-up does not JIT.
 RUN useradd --uid 10001 --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin rainclean
-ENV MODEL_PATH=/app/models/denoiser.onnx \
-    NUMBA_CACHE_DIR=/tmp/numba-cache
+ENV MODEL_PATH=/app/models/denoiser.onnx
 USER rainclean
-RUN python -c "import numpy as np; from denoise_core.signal import SignalSpec, enhance_audio; \
-enhance_audio(np.zeros((22050, 2), np.float32), 44100, SignalSpec(), lambda x: np.ones_like(x))"
 
 # 4) the model last, so replacing it rebuilds only this layer
 COPY models/ models/

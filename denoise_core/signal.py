@@ -21,9 +21,9 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Literal
 
-import librosa
 import numpy as np
 import soundfile as sf
+import soxr
 
 MagnitudeKind = Literal["db", "compressed"]
 OutputKind = Literal["magnitude", "mask", "complex_mask"]
@@ -123,11 +123,15 @@ def to_mono(audio: np.ndarray) -> np.ndarray:
 
 
 def resample(wave: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
-    """Resample a 1-D waveform with soxr (high quality); identity when rates match."""
+    """Resample a 1-D waveform with soxr (high quality); identity when rates match.
+
+    soxr's output is trimmed or zero-padded to ``ceil(len * sr_out / sr_in)`` samples.
+    """
+    wave = np.asarray(wave, dtype=np.float32)
     if sr_in == sr_out:
-        return wave.astype(np.float32, copy=False)
-    out = librosa.resample(wave.astype(np.float32), orig_sr=sr_in, target_sr=sr_out, res_type="soxr_hq")
-    return out.astype(np.float32)
+        return wave
+    out = soxr.resample(wave, sr_in, sr_out, quality="HQ")
+    return _fix_length(out, int(np.ceil(wave.shape[-1] * (float(sr_out) / sr_in)))).astype(np.float32, copy=False)
 
 
 def load_mono(path: str | Path, sample_rate: int) -> np.ndarray:
@@ -137,37 +141,79 @@ def load_mono(path: str | Path, sample_rate: int) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- STFT
+def _fix_length(x: np.ndarray, size: int) -> np.ndarray:
+    """Trim or zero-pad the last axis of ``x`` to ``size``."""
+    n = x.shape[-1]
+    if n >= size:
+        return x[..., :size]
+    return np.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, size - n)])
+
+
+def _window(spec: SignalSpec) -> np.ndarray:
+    """Periodic analysis window (float64) of ``win_length``, zero-padded centred to ``n_fft``."""
+    if spec.window != "hann":
+        raise ValueError(f"unsupported STFT window {spec.window!r}: only 'hann' is implemented")
+    n_fft, win = spec.n_fft, spec.window_length
+    if not 0 < win <= n_fft:
+        raise ValueError(f"win_length={win} must be in [1, n_fft={n_fft}]")
+    window = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(win) / win) if win > 1 else np.ones(1)
+    left = (n_fft - win) // 2
+    return np.pad(window, (left, n_fft - win - left))
+
+
+def _overlap_add(frames: np.ndarray, hop: int) -> np.ndarray:
+    """Overlap-add ``(..., frames, n_fft)`` at ``hop`` into ``(..., n_fft + hop * (frames - 1))`` float64."""
+    n_frames, n_fft = frames.shape[-2:]
+    k = -(-n_fft // hop)  # hop-sized blocks per frame
+    blocks = np.pad(frames, [(0, 0)] * (frames.ndim - 1) + [(0, k * hop - n_fft)])
+    blocks = blocks.reshape(*frames.shape[:-1], k, hop)
+    out = np.zeros((*frames.shape[:-2], n_frames + k - 1, hop), dtype=np.float64)
+    for j in range(k):
+        out[..., j : j + n_frames, :] += blocks[..., j, :]
+    return out.reshape(*frames.shape[:-2], -1)[..., : n_fft + hop * (n_frames - 1)]
+
+
 def stft(wave: np.ndarray, spec: SignalSpec) -> np.ndarray:
-    """Complex STFT ``(freq, frames)`` of a 1-D (or ``(batch, samples)``) waveform."""
-    return librosa.stft(
-        np.asarray(wave, dtype=np.float32),
-        n_fft=spec.n_fft,
-        hop_length=spec.hop_length,
-        win_length=spec.window_length,
-        window=spec.window,
-        center=spec.center,
-        pad_mode="constant",
-    ).astype(np.complex64)
+    """Complex64 STFT ``(freq, frames)`` of a 1-D waveform (``(batch, freq, frames)`` of ``(batch, samples)``).
+
+    Periodic Hann window; when ``spec.center`` the signal is zero-padded by
+    ``n_fft // 2`` on both sides, so frame ``t`` is centred on sample ``t * hop``.
+    """
+    wave = np.asarray(wave, dtype=np.float32)
+    n_fft, hop = spec.n_fft, spec.hop_length
+    window = _window(spec)
+    if spec.center:
+        pad = n_fft // 2
+        wave = np.pad(wave, [(0, 0)] * (wave.ndim - 1) + [(pad, pad)])
+    if wave.shape[-1] < n_fft:
+        raise ValueError(f"n_fft={n_fft} is too large for an uncentred STFT of {wave.shape[-1]} samples")
+    frames = np.lib.stride_tricks.sliding_window_view(wave, n_fft, axis=-1)[..., ::hop, :]
+    spectrum = np.fft.rfft(frames * window, axis=-1)
+    return np.swapaxes(spectrum, -1, -2).astype(np.complex64)
 
 
 def istft(spectrum: np.ndarray, spec: SignalSpec, length: int) -> np.ndarray:
-    """Inverse STFT back to exactly ``length`` samples."""
-    return librosa.istft(
-        spectrum,
-        hop_length=spec.hop_length,
-        win_length=spec.window_length,
-        n_fft=spec.n_fft,
-        window=spec.window,
-        center=spec.center,
-        length=length,
-    ).astype(np.float32)
+    """Inverse of :func:`stft` (windowed overlap-add), trimmed or zero-padded to ``length`` samples."""
+    spectrum = np.asarray(spectrum)
+    n_fft, hop = spec.n_fft, spec.hop_length
+    window = _window(spec)
+    start = n_fft // 2 if spec.center else 0
+    # frames past the end of the requested signal do not contribute
+    n_frames_used = min(spectrum.shape[-1], int(np.ceil((length + 2 * start) / hop)))
+    frames = np.fft.irfft(spectrum[..., :n_frames_used], n=n_fft, axis=-2)
+    out = _overlap_add(np.swapaxes(frames, -1, -2) * window, hop)
+    norm = _overlap_add(np.broadcast_to(window**2, (n_frames_used, n_fft)), hop)
+    out = _fix_length(out[..., start:], length)
+    norm = _fix_length(norm[start:], length)
+    nonzero = norm > np.finfo(np.float32).tiny
+    out[..., nonzero] /= norm[nonzero]
+    return out.astype(np.float32)
 
 
 def n_frames(n_samples: int, spec: SignalSpec) -> int:
-    """Number of STFT frames for ``n_samples`` (centred: 1 + n // hop)."""
-    if spec.center:
-        return 1 + n_samples // spec.hop_length
-    return 1 + max(0, n_samples - spec.n_fft) // spec.hop_length
+    """Number of STFT frames for ``n_samples`` (centred: the signal is padded by n_fft // 2 on each side)."""
+    padded = n_samples + 2 * (spec.n_fft // 2) if spec.center else n_samples
+    return 1 + max(0, padded - spec.n_fft) // spec.hop_length
 
 
 def valid_frames(frames: int, multiple: int) -> int:

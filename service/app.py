@@ -26,6 +26,7 @@ from service.inference import Engine
 from service.logging_setup import setup_logging
 from service.metrics import Metrics
 from service.middleware import ApiKeyAuth, RequestContext, UploadGuard
+from service.page import OPEN_PATHS as PAGE_PATHS, OPEN_PREFIXES as PAGE_PREFIXES, install_page
 from service.settings import Settings
 
 log = logging.getLogger("service.app")
@@ -130,7 +131,8 @@ def create_app(settings: Settings | None = None, configure_logging: bool = True)
         description=("POST a recording of speech in rain or a thunderstorm to `/denoise`, get the clean speech back "
                      "at the same sample rate, channel count, length and level. Errors are JSON: "
                      '`{"error": {"code": ..., "message": ...}}`. When the `API_KEY` environment variable is set, '
-                     "every endpoint except `/health` needs `Authorization: Bearer <key>`."),
+                     "every endpoint except `/health` needs `Authorization: Bearer <key>` (the try-it page at `/` and its "
+                     "`/static/` assets are open too: the page asks for the key)."),
         lifespan=lifespan,
     )
     app.state.settings = settings
@@ -139,8 +141,11 @@ def create_app(settings: Settings | None = None, configure_logging: bool = True)
     install_handlers(app)
     # added innermost first: RequestContext wraps ApiKeyAuth wraps UploadGuard wraps the app
     app.add_middleware(UploadGuard, max_upload_bytes=settings.max_upload_bytes)
-    app.add_middleware(ApiKeyAuth, api_key=settings.api_key.get_secret_value() if settings.api_key else None)
+    app.add_middleware(ApiKeyAuth, api_key=settings.api_key.get_secret_value() if settings.api_key else None,
+                       page_paths=PAGE_PATHS, page_prefixes=PAGE_PREFIXES)
     app.add_middleware(RequestContext, metrics=metrics)
+
+    install_page(app)  # GET /: the try-it page, and its assets under /static/
 
     @app.get("/health", response_model=Health, tags=["operations"], summary="Liveness (cheap; never needs a key)")
     async def health() -> Health:

@@ -88,13 +88,31 @@ class RequestContext:
 
 
 class ApiKeyAuth:
-    def __init__(self, app: ASGIApp, api_key: str | None, open_paths: frozenset[str] = frozenset({"/health"})) -> None:
+    """With a key set, every request needs ``Authorization: Bearer <key>`` except:
+
+    * ``open_paths`` (``/health``), any method;
+    * ``page_paths`` and paths under ``page_prefixes`` (the try-it page ``/`` and its
+      ``/static/`` assets), for ``GET`` and ``HEAD`` only: the page asks for the key itself.
+    """
+
+    def __init__(self, app: ASGIApp, api_key: str | None, open_paths: frozenset[str] = frozenset({"/health"}),
+                 page_paths: frozenset[str] = frozenset(), page_prefixes: tuple[str, ...] = ()) -> None:
         self.app = app
         self.key = api_key.encode() if api_key else None
         self.open_paths = open_paths
+        self.page_paths = page_paths
+        self.page_prefixes = page_prefixes
+
+    def _is_open(self, scope: Scope) -> bool:
+        path = scope.get("path", "")
+        if path in self.open_paths:
+            return True
+        if scope.get("method") not in ("GET", "HEAD"):
+            return False
+        return path in self.page_paths or (bool(self.page_prefixes) and path.startswith(self.page_prefixes))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.key is None or scope.get("path") in self.open_paths:
+        if scope["type"] != "http" or self.key is None or self._is_open(scope):
             await self.app(scope, receive, send)
             return
         auth = Headers(scope=scope).get("authorization", "")

@@ -22,7 +22,8 @@ CHUNK_SECONDS               chunk length for long audio (seconds)       30
 CHUNK_OVERLAP_SECONDS       cross-fade between chunks (seconds)         1
 LOG_LEVEL                   DEBUG, INFO, WARNING, ERROR                 INFO
 API_KEY                     when set, every endpoint but /health needs  (unset)
-                            ``Authorization: Bearer <key>``
+                            ``Authorization: Bearer <key>`` (the page
+                            at / and its /static/ assets stay open)
 ==========================  ==========================================  ===========
 """
 

@@ -28,7 +28,8 @@ import tf2onnx  # noqa: E402
 
 from denoise_core.model_file import INPUT_NAME, ModelInfo, OnnxModel  # noqa: E402
 from denoise_core.signal import SignalSpec, run_network  # noqa: E402
-from training.models.default import BoundedComplexMask  # noqa: E402,F401  (registers the layer for load_model)
+from training.models.bandnet import FreqMatrix  # noqa: E402,F401  (registers the layers for load_model)
+from training.models.default import BoundedComplexMask  # noqa: E402,F401
 
 PARITY_TOLERANCE = 1e-4
 OPSET = 17

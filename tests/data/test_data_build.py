@@ -130,3 +130,27 @@ def test_build_is_reproducible_from_the_seed(shared_data: Path, tmp_path: Path) 
     for s in ("val", "test"):
         snrs = [float(r["snr_db"]) for r in rows if r["split"] == s]
         assert snrs == [(-5.0, 0.0, 5.0, 10.0)[i % 4] for i in range(len(snrs))]
+
+
+def test_extra_noise_joins_the_training_pool_only(full_build: Path, shared_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "extra"
+    assert _build(shared_data, out, "--segment", "--seed", "0", "--extra-noise", str(shared_data / "extra-noise")) == 0
+    base = {s: np.load(full_build / f"noise_{s}.npz") for s in SPLITS}
+    more = {s: np.load(out / f"noise_{s}.npz") for s in SPLITS}
+    # 124.6 s + 7.1 s + 25.7 s of rain and thunder in 5-s clips; pieces under a second are dropped
+    assert more["train"]["noise"].shape[0] == base["train"]["noise"].shape[0] + 25 + 2 + 5
+    assert np.array_equal(more["train"]["noise"][: base["train"]["noise"].shape[0]], base["train"]["noise"])
+    extra = [str(s) for s in more["train"]["src_files"] if str(s).startswith("extra:")]
+    assert len(set(extra)) == 3 and {str(c) for c in more["train"]["categories"]} == {"rain", "thunderstorm"}
+    for split in ("val", "test"):  # scores stay comparable: ESC-50 only
+        assert np.array_equal(more[split]["noise"], base[split]["noise"])
+    # the fixed mixtures are drawn before the extra clips join, so they do not change
+    for split in SPLITS:
+        assert np.array_equal(np.load(out / f"{split}.npz")["noisy"], np.load(full_build / f"{split}.npz")["noisy"])
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["summary"]["train"]["noise"]["extra_files"] == 32 and stats["summary"]["val"]["noise"]["extra_files"] == 0
+
+
+def test_missing_extra_noise_folder_is_a_clear_error(shared_data: Path, tmp_path: Path, capsys) -> None:
+    assert _build(shared_data, tmp_path / "x", "--max-utterances", "14", "--extra-noise", str(tmp_path / "nowhere")) != 0
+    assert "extra noise folder" in capsys.readouterr().err

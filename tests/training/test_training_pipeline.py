@@ -20,6 +20,7 @@ import soundfile as sf
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY_DEFAULT = json.dumps({"channels": [4, 8], "bottleneck": 16, "dilations": [1, 2], "kernel_freq": 3, "conv_norm": False})
+TINY_BAND = json.dumps({"channels": [4, 6], "bottleneck": 16, "dilations": [1, 2, 1]})
 
 pytestmark = pytest.mark.training
 
@@ -41,9 +42,15 @@ def tiny_dataset(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) ->
 def tiny_signal_run(preset: str, dataset: Path, factory: pytest.TempPathFactory) -> Path:
     """One epoch of two batches of a tiny network with a signal-objective preset."""
     out = factory.mktemp(f"run_{preset}")
+    options = TINY_BAND if preset.startswith("band") else TINY_DEFAULT
     run("-m", "training.train", "--data", str(dataset), "--preset", preset, "--out", str(out), "--epochs", "1",
-        "--steps-per-epoch", "2", "--batch-size", "4", "--val-limit", "4", "--model-options", TINY_DEFAULT)
+        "--steps-per-epoch", "2", "--batch-size", "4", "--val-limit", "4", "--quality-every", "1", "--model-options", options)
     return out
+
+
+@pytest.fixture(scope="module")
+def band_run(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_signal_run("band", tiny_dataset, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -121,12 +128,12 @@ def test_loss_balance_measures_both_terms_at_init_and_checkpoint(default_run: Pa
     assert refused.returncode != 0 and "only the signal objective" in refused.stderr
 
 
-@pytest.mark.parametrize("preset", ["default", "complex", "seed"])
-def test_export_metadata_and_parity(preset: str, default_run: Path, complex_run: Path, seed_run: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("preset", ["default", "complex", "seed", "band"])
+def test_export_metadata_and_parity(preset: str, default_run: Path, complex_run: Path, seed_run: Path, band_run: Path, tmp_path: Path) -> None:
     from denoise_core.model_file import OnnxModel
     from training.export import check_parity, export_run, load_run
 
-    run_dir = {"default": default_run, "complex": complex_run, "seed": seed_run}[preset]
+    run_dir = {"default": default_run, "complex": complex_run, "seed": seed_run, "band": band_run}[preset]
     onnx_path = tmp_path / f"{preset}.onnx"
     export_run(run_dir, onnx_path)
     net, config, result = load_run(run_dir)
@@ -142,6 +149,8 @@ def test_export_metadata_and_parity(preset: str, default_run: Path, complex_run:
     assert config["dataset_build_seconds"] > 0 and info.training["dataset_build_seconds"] == config["dataset_build_seconds"]
     assert info.training["export_seconds"] > 0 and info.training["seconds"] == result["train_seconds"]
     assert info.signal.frame_multiple == (8 if preset == "seed" else 1)
+    assert info.signal.lookahead_frames == (2 if preset == "band" else None)
+    assert dict(model.session.get_modelmeta().custom_metadata_map)["lookahead_frames"] == ("2" if preset == "band" else "unbounded")
     # dynamic batch and time axes
     shape = model.session.get_inputs()[0].shape
     assert not isinstance(shape[0], int) and not isinstance(shape[2], int)
@@ -197,14 +206,15 @@ def test_denoise_file_and_evaluate(default_run: Path, tiny_dataset: Path, tmp_pa
     assert (report_dir / "report.md").exists()
 
 
-@pytest.mark.parametrize("preset", ["default", "complex"])
-def test_service_serves_an_exported_model(preset: str, default_run: Path, complex_run: Path, tiny_dataset: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("preset", ["default", "complex", "band"])
+def test_service_serves_an_exported_model(preset: str, default_run: Path, complex_run: Path, band_run: Path, tiny_dataset: Path,
+                                          tmp_path: Path) -> None:
     """The real export path feeding the real app: /model-info mirrors the run, /denoise runs it."""
     from denoise_core.model_file import OnnxModel
     from tests.service.svc_helpers import running_app
     from training.export import export_run
 
-    run_dir = default_run if preset == "default" else complex_run
+    run_dir = {"default": default_run, "complex": complex_run, "band": band_run}[preset]
     onnx_path = tmp_path / "served.onnx"
     export_run(run_dir, onnx_path)
     config = json.loads((run_dir / "config.json").read_text())
@@ -216,6 +226,8 @@ def test_service_serves_an_exported_model(preset: str, default_run: Path, comple
         info = client.get("/model-info").json()
         assert info["sha256"] == OnnxModel(onnx_path).sha256
         assert info["signal"] == config["signal"]
+        if preset == "band":  # a 512-sample window plus two 256-sample hops of lookahead at 16 kHz
+            assert info["latency"] == {"lookahead_frames": 2, "algorithmic_ms": pytest.approx(64.0)}
         response = client.post("/denoise", files={"file": ("noisy.wav", upload.getvalue(), "audio/wav")})
     assert response.status_code == 200, response.text
     served, sr = sf.read(io.BytesIO(response.content), dtype="float32")
@@ -228,8 +240,58 @@ def test_step_benchmark_times_each_design(tiny_dataset: Path) -> None:
     wider = json.dumps({**json.loads(TINY_DEFAULT), "bottleneck": 32})
     out = run("-m", "training.step_benchmark", "--data", str(tiny_dataset), "--model-options", TINY_DEFAULT, "--model-options", wider,
               "--steps", "1", "--batch-size", "2", "--crop-seconds", "1").stdout
-    rows = [line.rsplit(maxsplit=3) for line in out.splitlines()[1:] if line.startswith("{")]
+    rows = [line.split(maxsplit=1)[1].rsplit(maxsplit=3) for line in out.splitlines()[1:] if line.startswith("default ")]
     assert [json.loads(r[0]) for r in rows] == [json.loads(TINY_DEFAULT), json.loads(wider)], out
     params = [int(r[1]) for r in rows]
     assert 0 < params[0] < params[1]
     assert all(float(r[2]) > 0 and float(r[3]) > 0 for r in rows)
+
+
+def test_step_benchmark_times_each_preset(tiny_dataset: Path) -> None:
+    out = run("-m", "training.step_benchmark", "--data", str(tiny_dataset), "--preset", "band", "--preset", "band-mask",
+              "--model-options", TINY_BAND, "--steps", "1", "--batch-size", "2", "--crop-seconds", "1").stdout
+    rows = [line.split() for line in out.splitlines()[1:] if line.startswith("band")]
+    assert [r[0] for r in rows] == ["band", "band-mask"], out
+    assert all(float(r[-1]) > 0 for r in rows)
+    assert int(rows[0][-3]) > int(rows[1][-3])  # the complex mask's output layer has two channels
+
+
+
+def test_band_run_keeps_its_best_quality_checkpoint(band_run: Path) -> None:
+    from training.quality import read_log
+
+    rows = read_log(band_run)
+    assert [r["epoch"] for r in rows] == ["1"] and float(rows[0]["score"]) > 0
+    assert (band_run / "best-quality.weights.h5").exists()
+    config = json.loads((band_run / "config.json").read_text())
+    assert config["train"]["wave_loss"] == "si_sdr+spectral" and config["train"]["lr_schedule"] == "cosine-steps"
+
+
+def test_killed_band_run_resumes_on_the_same_step_schedule(tiny_dataset: Path, tmp_path: Path) -> None:
+    """SIGKILL after the first epoch; the same command finishes the run where the backup left it,
+    with the step count and the cosine learning rate carried on from the optimiser."""
+    import math
+    import time
+
+    out = tmp_path / "killed"
+    args = [sys.executable, "-m", "training.train", "--data", str(tiny_dataset), "--preset", "band", "--out", str(out),
+            "--epochs", "3", "--steps-per-epoch", "2", "--batch-size", "2", "--val-limit", "2", "--warmup-steps", "0",
+            "--lr", "0.002", "--model-options", TINY_BAND]
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not ((out / "history.csv").exists() and history_epochs(out)):
+        time.sleep(0.2)
+    proc.kill()
+    proc.wait()
+    done_before = history_epochs(out)
+    assert done_before and done_before[-1] < 2, "the run finished before it could be killed"
+    assert not (out / "result.json").exists()
+    subprocess.run(args, cwd=ROOT, check=True, capture_output=True, timeout=600)
+    with open(out / "history.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2]  # no epoch trained twice
+    assert [int(r["step"]) for r in rows] == [2, 4, 6]
+    for r in rows:
+        progress = int(r["step"]) / 6
+        assert float(r["learning_rate"]) == pytest.approx(0.002 * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * progress))), rel=1e-4)
+    assert (out / "result.json").exists()

@@ -83,11 +83,16 @@ def band_matrices(n_freq: int, linear_bins: int, bands: int, sample_rate: int = 
 
 @keras.saving.register_keras_serializable(package="rainclean")
 class FreqMatrix(layers.Layer):
-    """Multiply the frequency axis of a ``(batch, time, freq, channels)`` map by a fixed matrix."""
+    """Multiply the frequency axis of a ``(batch, time, freq, channels)`` map by the fixed
+    merge (bins -> bands) or spread (bands -> bins) matrix of :func:`band_matrices`."""
 
-    def __init__(self, matrix: Any, **kwargs: Any) -> None:
+    def __init__(self, direction: str, n_freq: int, linear_bins: int, bands: int, sample_rate: int = 16000, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.matrix = np.asarray(matrix, dtype=np.float32)
+        if direction not in ("merge", "spread"):
+            raise ValueError(f"direction must be 'merge' or 'spread', not {direction!r}")
+        self.settings = {"direction": direction, "n_freq": n_freq, "linear_bins": linear_bins, "bands": bands, "sample_rate": sample_rate}
+        merge, spread = band_matrices(n_freq, linear_bins, bands, sample_rate)
+        self.matrix = merge if direction == "merge" else spread
 
     def call(self, x: keras.KerasTensor) -> keras.KerasTensor:
         y = keras.ops.transpose(x, (0, 1, 3, 2))  # (B, T, C, F)
@@ -98,7 +103,7 @@ class FreqMatrix(layers.Layer):
         return (input_shape[0], input_shape[1], self.matrix.shape[1], input_shape[3])
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "matrix": self.matrix.tolist()}
+        return {**super().get_config(), **self.settings}
 
 
 def time_padding(dilations: tuple[int, ...], kernel: int, lookahead: int | None) -> list[tuple[int, int]]:
@@ -135,15 +140,15 @@ def _norm_act(x: keras.KerasTensor, name: str, norm: bool) -> keras.KerasTensor:
 def build_bandnet(n_freq: int = 257, config: BandConfig = BandConfig(), complex_mask: bool = True, sample_rate: int = 16000) -> keras.Model:
     """Build the band network for ``n_freq`` bins and any frame count: a complex mask from
     three input channels, or (``complex_mask=False``) a magnitude mask from one."""
-    merge, spread = band_matrices(n_freq, config.linear_bins, config.bands, sample_rate)
-    n_band = merge.shape[1]
+    n_band = config.linear_bins + config.bands
+    bands = {"n_freq": n_freq, "linear_bins": config.linear_bins, "bands": config.bands, "sample_rate": sample_rate}
     levels = len(config.channels)
     step = 2**levels
     padded = -(-n_band // step) * step
     in_ch = 3 if complex_mask else 1
     inputs = keras.Input(shape=(n_freq, None, in_ch), name="features")
     x = layers.Permute((2, 1, 3), name="to_time_major")(inputs)  # (B, T, F, C)
-    x = FreqMatrix(merge, name="merge_bands")(x)
+    x = FreqMatrix("merge", **bands, name="merge_bands")(x)
     x = layers.ZeroPadding2D(((0, 0), (0, padded - n_band)), name="pad_bands")(x)
     skips = [x]
     for i, ch in enumerate(config.channels):
@@ -171,10 +176,10 @@ def build_bandnet(n_freq: int = 257, config: BandConfig = BandConfig(), complex_
     x = layers.Cropping2D(((0, 0), (0, padded - n_band)), name="crop_bands")(x)
     if complex_mask:
         x = layers.Conv2D(2, (1, 1), name="mask_bands")(x)
-        x = FreqMatrix(spread, name="spread_bands")(x)
+        x = FreqMatrix("spread", **bands, name="spread_bands")(x)
         x = BoundedComplexMask(name="mask")(x)
     else:
         x = layers.Conv2D(1, (1, 1), activation="sigmoid", name="mask_bands")(x)
-        x = FreqMatrix(spread, name="mask")(x)
+        x = FreqMatrix("spread", **bands, name="mask")(x)
     outputs = layers.Permute((2, 1, 3), name="to_freq_major")(x)
     return keras.Model(inputs, outputs, name="bandnet")

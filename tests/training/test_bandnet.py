@@ -1,0 +1,70 @@
+"""The band network's contract: any frame count, both output kinds, a lookahead that is really bounded."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.training
+
+from training.models.bandnet import BandConfig, band_matrices, build_bandnet, receptive_future, time_padding  # noqa: E402
+
+TINY = {"channels": (4, 6), "bottleneck": 16, "dilations": (1, 2, 4, 1)}
+
+
+@pytest.mark.parametrize("n_freq,linear,bands", [(257, 65, 64), (129, 33, 32), (513, 129, 96)])
+def test_band_matrices_keep_a_constant_spectrum_both_ways(n_freq: int, linear: int, bands: int) -> None:
+    merge, spread = band_matrices(n_freq, linear, bands)
+    assert merge.shape == (n_freq, linear + bands) and spread.shape == (linear + bands, n_freq)
+    np.testing.assert_allclose(merge.sum(axis=0), 1.0, atol=1e-5)  # a band is a weighted mean of bins
+    np.testing.assert_allclose(spread.sum(axis=0), 1.0, atol=1e-5)  # a bin is a weighted mean of bands
+    np.testing.assert_array_equal(merge[:linear, :linear], np.eye(linear))
+    # bands are narrow at the bottom and wide at the top (ERB spacing)
+    widths = (merge[linear:, linear:] > 0).sum(axis=0)
+    assert widths[0] < widths[-1]
+
+
+def test_too_many_bands_are_refused() -> None:
+    with pytest.raises(ValueError, match="cannot merge"):
+        band_matrices(257, 200, 64)
+
+
+@pytest.mark.parametrize("lookahead", [0, 1, 2, 5])
+def test_time_padding_spends_at_most_the_lookahead(lookahead: int) -> None:
+    dilations = (1, 2, 4, 8, 1, 2, 4, 8)
+    pads = time_padding(dilations, 3, lookahead)
+    assert all(p + f == 2 * d for (p, f), d in zip(pads, dilations))  # every kernel keeps its span
+    assert sum(f for _, f in pads) == lookahead  # reachable with dilation-1 blocks
+
+
+@pytest.mark.parametrize("complex_mask", [True, False])
+@pytest.mark.parametrize("frames", [1, 7, 64])
+def test_any_frame_count_and_both_output_kinds(complex_mask: bool, frames: int) -> None:
+    net = build_bandnet(257, BandConfig(**TINY), complex_mask=complex_mask)
+    x = np.random.default_rng(0).uniform(0, 1, (2, 257, frames, 3 if complex_mask else 1)).astype(np.float32)
+    y = np.asarray(net(x))
+    assert y.shape == (2, 257, frames, 2 if complex_mask else 1)
+    if complex_mask:
+        assert np.all(np.hypot(y[..., 0], y[..., 1]) < 1.0)  # bounded complex mask
+    else:
+        assert np.all((y >= 0) & (y <= 1))
+
+
+@pytest.mark.parametrize("lookahead", [0, 2, None])
+def test_output_at_frame_t_ignores_input_after_t_plus_lookahead(lookahead: int | None) -> None:
+    config = BandConfig(**TINY, lookahead=lookahead)
+    net = build_bandnet(257, config)
+    rng = np.random.default_rng(1)
+    x = rng.uniform(0, 1, (1, 257, 60, 3)).astype(np.float32)
+    future = receptive_future(config)
+    assert future == (sum(TINY["dilations"]) if lookahead is None else lookahead)
+    t = 30
+    changed = x.copy()
+    changed[:, :, t + future + 1 :] = rng.uniform(0, 1, changed[:, :, t + future + 1 :].shape)
+    a, b = np.asarray(net(x)), np.asarray(net(changed))
+    np.testing.assert_array_equal(a[:, :, : t + 1], b[:, :, : t + 1])  # up to frame t: untouched
+    assert np.abs(a[:, :, t + 1 :] - b[:, :, t + 1 :]).max() > 0  # and the change does reach later frames
+    # the bound is tight: a change at frame t + future moves the output at frame t
+    edge = x.copy()
+    edge[:, :, t + future] += 0.5
+    assert np.abs(np.asarray(net(edge))[:, :, t] - a[:, :, t]).max() > 0
