@@ -103,6 +103,32 @@ evaluate-seed: install-full
 benchmark: install-service
 	$(PY) -m service.benchmark
 
+# the image's pinned dependencies: requirements/service.lock, compiled from pyproject.toml's
+# [project] dependencies (not the extras) for the image's Python 3.11 on linux x86_64, with
+# hashes. Existing pins are kept where they still fit; `make lock LOCK_OPTS=--upgrade` moves them on.
+LOCK_OPTS ?=
+.PHONY: lock loadtest footprint container-footprint
+lock: | $(VENV)/bin/python
+	$(PIP) install --quiet uv
+	$(VENV)/bin/uv pip compile pyproject.toml --python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
+		--generate-hashes --custom-compile-command 'make lock' $(LOCK_OPTS) -o requirements/service.lock
+
+# closed-loop clients on 127.0.0.1 against `python -m service`: throughput, p50/p99, statuses, RSS;
+# LOADTEST_OPTS="--soak 10000 --long-upload" adds the memory soak and one 10-minute upload
+LOADTEST_OPTS ?=
+loadtest: install-full
+	$(PY) -m service.loadtest $(LOADTEST_OPTS)
+
+# start to /ready and idle RSS of `python -m service` here (127.0.0.1 only)
+footprint: install-service
+	$(PY) -m service.footprint --local
+
+# build and smoke-test the image with podman, then print its size over the base, start to
+# /ready and idle RSS (root; see the header of the script)
+CONTAINER_SMOKE ?= ../shared/tools/container-smoke.sh
+container-footprint: | $(VENV)/bin/python
+	$(CONTAINER_SMOKE) . '$(PY) -m service.footprint --container'
+
 reproduce: dataset train export evaluate
 
 reproduce-seed: dataset train-seed export-seed evaluate-seed

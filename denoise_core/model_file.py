@@ -116,9 +116,15 @@ class OnnxModel:
         """Run the network on its input ``(batch, freq, time, channels)`` (see ``signal.network_input``)."""
         return self.session.run([self.output_name], {self.input_name: batch.astype(np.float32)})[0]
 
-    def denoise(self, audio: np.ndarray, sample_rate: int, chunk_seconds: float = 30.0, overlap_seconds: float = 1.0) -> np.ndarray:
-        """Denoise ``(frames, channels)`` audio at any rate; same shape out."""
-        return enhance_audio(audio, sample_rate, self.spec, self.predict, chunk_seconds, overlap_seconds)
+    def denoise(self, audio: np.ndarray, sample_rate: int, chunk_seconds: float = 30.0, overlap_seconds: float = 1.0,
+                attenuation_limit_db: float | None = None) -> np.ndarray:
+        """Denoise ``(frames, channels)`` audio at any rate; same shape out.
+
+        ``attenuation_limit_db`` (None: no limit) caps how far the noise is attenuated
+        (see :func:`denoise_core.signal.limit_attenuation`).
+        """
+        return enhance_audio(audio, sample_rate, self.spec, self.predict, chunk_seconds, overlap_seconds,
+                             attenuation_limit_db=attenuation_limit_db)
 
     def io_description(self) -> dict[str, Any]:
         def describe(args: list[Any]) -> list[dict[str, Any]]:

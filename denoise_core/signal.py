@@ -391,15 +391,22 @@ def enhance_audio(
     predict: Predict,
     chunk_seconds: float = 30.0,
     overlap_seconds: float = 1.0,
+    attenuation_limit_db: float | None = None,
 ) -> np.ndarray:
     """Denoise ``(frames, channels)`` audio at any rate; same shape and rate out.
 
     Each channel is resampled to the model's rate, denoised in chunks, resampled
     back, trimmed or padded to the input length and clipped to [-1, 1]. Content
     above the model's Nyquist frequency is not restored.
+
+    ``attenuation_limit_db`` (None: no limit) keeps some of the input: see
+    :func:`limit_attenuation`. 0 dB returns the input without running the model.
     """
     if audio.ndim == 1:
         audio = audio[:, np.newaxis]
+    dry_gain = attenuation_gain(attenuation_limit_db)
+    if dry_gain == 1.0:
+        return np.clip(audio.astype(np.float32), -1.0, 1.0)
     n = audio.shape[0]
     out = np.empty_like(audio, dtype=np.float32)
     for ch in range(audio.shape[1]):
@@ -409,7 +416,30 @@ def enhance_audio(
         if back.shape[0] < n:
             back = np.pad(back, (0, n - back.shape[0]))
         out[:, ch] = back[:n]
+    if dry_gain is not None:
+        out = limit_attenuation(out, audio, dry_gain)
     return np.clip(out, -1.0, 1.0)
+
+
+def attenuation_gain(attenuation_limit_db: float | None) -> float | None:
+    """The input's share ``g = 10 ** (-X / 20)`` for a limit of X dB (None: no limit)."""
+    if attenuation_limit_db is None:
+        return None
+    x = float(attenuation_limit_db)
+    if math.isnan(x) or x < 0:
+        raise ValueError(f"attenuation_limit_db must be >= 0 dB, got {attenuation_limit_db!r}")
+    return 10.0 ** (-x / 20.0)
+
+
+def limit_attenuation(denoised: np.ndarray, noisy: np.ndarray, dry_gain: float) -> np.ndarray:
+    """``(1 - g) * denoised + g * noisy``, sample by sample at the input's rate.
+
+    Whatever the model's output kind, noise the model removes entirely ends up
+    ``-20 log10(g)`` dB below the input's, and no further; speech the model keeps is
+    unchanged.
+    """
+    g = np.float32(dry_gain)
+    return ((np.float32(1.0) - g) * denoised + g * noisy.astype(np.float32, copy=False)).astype(np.float32)
 
 
 # --------------------------------------------------------------------------- mixing

@@ -95,7 +95,8 @@ def model_info_dict(engine: Engine) -> dict[str, Any]:
                     "chunk_overlap_seconds": s.chunk_overlap_seconds, "max_upload_mb": s.max_upload_mb,
                     "max_duration_seconds": s.max_duration_seconds, "max_channels": s.max_channels,
                     "max_concurrency": s.max_concurrency, "max_queue": s.max_queue,
-                    "queue_timeout": s.queue_timeout, "load_seconds": engine.load_seconds},
+                    "queue_timeout": s.queue_timeout, "load_seconds": engine.load_seconds,
+                    "expected_seconds_per_audio_second": round(engine.costs.rate, 5)},
     }
 
 
@@ -176,32 +177,43 @@ def create_app(settings: Settings | None = None, configure_logging: bool = True)
         responses={
             200: {"content": {"audio/wav": {}, "audio/flac": {}},
                   "description": "The denoised audio: same sample rate, channels and number of samples as the input. "
-                                 "Headers: X-Processing-Time (s), X-Model-Version, X-Request-ID."},
+                                 "Headers: X-Queue-Time (s waiting for a slot), X-Inference-Time (s decoding, denoising "
+                                 "and encoding), X-Processing-Time (the same as X-Inference-Time), X-Model-Version, "
+                                 "X-Request-ID."},
             **_errors(400, 401, 413, 415, 422, 503),
         },
     )
     async def denoise(
         request: Request,
-        file: UploadFile = File(..., description="The recording: WAV, FLAC, OGG/Vorbis or anything libsndfile reads, "
-                                                 "8-192 kHz, mono or multichannel."),
+        file: UploadFile = File(..., description="The recording: WAV, FLAC, MP3, OGG (Vorbis or Opus) or anything "
+                                                 "libsndfile reads, 8-192 kHz, mono or multichannel. AAC/M4A is not "
+                                                 "supported (415)."),
         format: Literal["wav", "flac"] = Query("wav", description="Container of the returned audio."),
+        attenuation_limit_db: float | None = Query(
+            None, ge=0, allow_inf_nan=False,
+            description="Strength control: the most, in dB, that the noise is attenuated (some background is "
+                        "kept). The output is `(1 - g) * denoised + g * input` with `g = 10^(-X/20)`, mixed at the "
+                        "input's sample rate. 0 returns the input unchanged; absent means no limit (full strength)."),
     ) -> Response:
         check_media_type(file.content_type)
         engine.require_ready()  # refuse early: no point reading a big upload we cannot process
         data = await read_upload(file, settings.max_upload_bytes)
         state = request.scope.setdefault("state", {})
         state["upload_bytes"] = len(data)
-        result = await engine.denoise(data, format)
+        result = await engine.denoise(data, format, attenuation_limit_db)
         metrics.audio_seconds.inc(result.duration)
         metrics.processing.observe(result.seconds)
         state.update(audio_seconds=round(result.duration, 3), sample_rate=result.sample_rate,
-                     channels=result.channels, processing_seconds=round(result.seconds, 4))
+                     channels=result.channels, processing_seconds=round(result.seconds, 4),
+                     queue_seconds=round(result.queue_seconds, 4))
         model = engine.model
         assert model is not None
         return Response(
             content=result.payload,
             media_type=result.media_type,
             headers={
+                "X-Queue-Time": f"{result.queue_seconds:.4f}",
+                "X-Inference-Time": f"{result.seconds:.4f}",
                 "X-Processing-Time": f"{result.seconds:.4f}",
                 "X-Model-Version": model.info.version,
                 "X-Model-Name": model.info.name,

@@ -66,6 +66,22 @@ def _clean(message: str) -> str:
     return "could not decode audio: " + _OPENING.sub("", message) if _OPENING.match(message) else message
 
 
+def unsupported_container(data: bytes) -> str | None:
+    """Name a common audio format libsndfile does not read, from its first bytes (None if not one)."""
+    head = data[:16]
+    if head[4:8] == b"ftyp":
+        return "MP4/M4A (AAC or ALAC)"
+    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xF6 == 0xF0:
+        return "AAC (ADTS)"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return "WebM/Matroska"
+    if head.startswith(b"#!AMR"):
+        return "AMR"
+    if head.startswith(b"\x30\x26\xb2\x75\x8e\x66\xcf\x11"):
+        return "WMA/ASF"
+    return None
+
+
 def check_media_type(content_type: str | None) -> None:
     """415 for a declared type that is clearly not audio; missing or generic types pass."""
     if not content_type:
@@ -97,6 +113,10 @@ def probe(data: bytes, limits: Limits) -> AudioHeader:
     try:
         info = sf.info(io.BytesIO(data))
     except Exception as exc:  # libsndfile raises several types
+        known = unsupported_container(data)
+        if known:
+            raise unsupported_media(f"{known} is not supported: convert it to WAV, FLAC, MP3 or OGG "
+                                    "(Vorbis or Opus) first, e.g. `ffmpeg -i in.m4a out.flac`") from exc
         raise bad_audio(_clean(f"could not decode audio: {exc}")) from exc
     header = AudioHeader(int(info.samplerate), int(info.channels), int(info.frames), str(info.format), str(info.subtype))
     check_shape(header.sample_rate, header.channels, header.frames, limits)

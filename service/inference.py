@@ -11,27 +11,30 @@ import contextvars
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import AsyncIterator, Callable, TypeVar
+from typing import Callable, TypeVar
 
 import numpy as np
 
 from denoise_core.model_file import OnnxModel
 from service import audio_io
+from service.admission import AdmissionQueue, CostModel
 from service.audio_io import Limits, OutputFormat
-from service.errors import too_large, unavailable
+from service.errors import ServiceError, too_large, unavailable
+from service.memory import limit_malloc_arenas, release_free_memory, rss_bytes
 from service.settings import Settings
 
 log = logging.getLogger("service.inference")
 T = TypeVar("T")
 
-RETRY_AFTER_BUSY = 1
 RETRY_AFTER_LOADING = 5
+RETRY_AFTER_STOPPING = 5
 RETRY_AFTER_FAILED = 30
 WARMUP_SECONDS = 1.0
+#: after a request, hand freed heap memory back to the system when the process holds more than this
+TRIM_ABOVE_BYTES = 192 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class DenoiseResult:
     input_subtype: str
     output_subtype: str
     seconds: float  # processing time: decode + denoise + encode
+    queue_seconds: float = 0.0  # time waiting for an inference slot
 
     @property
     def duration(self) -> float:
@@ -55,61 +59,25 @@ def limits_from(settings: Settings) -> Limits:
     return Limits(settings.max_upload_bytes, settings.max_duration_seconds, settings.max_channels)
 
 
-def denoise_bytes(model: OnnxModel, data: bytes, settings: Settings, fmt: OutputFormat = "wav") -> DenoiseResult:
-    """Uploaded bytes -> checked header -> decoded audio -> model -> encoded bytes (blocking)."""
+def denoise_bytes(model: OnnxModel, data: bytes, settings: Settings, fmt: OutputFormat = "wav",
+                  attenuation_limit_db: float | None = None) -> DenoiseResult:
+    """Uploaded bytes -> checked header -> decoded audio -> model -> encoded bytes (blocking).
+
+    ``attenuation_limit_db`` (None: no limit) caps how far the noise is attenuated."""
     t0 = time.perf_counter()
     limits = limits_from(settings)
     if len(data) > limits.max_upload_bytes:
         raise too_large(f"upload exceeds the limit of {limits.max_upload_bytes} bytes")
     header = audio_io.probe(data, limits)
     audio, sr = audio_io.decode(data, limits)
-    clean = model.denoise(audio, sr, settings.chunk_seconds, settings.chunk_overlap_seconds)
+    clean = model.denoise(audio, sr, settings.chunk_seconds, settings.chunk_overlap_seconds,
+                          attenuation_limit_db=attenuation_limit_db)
     if clean.shape != audio.shape or not np.all(np.isfinite(clean)):  # contract check, never expected
         raise RuntimeError(f"model returned shape {clean.shape} for input {audio.shape} or non-finite samples")
     subtype = audio_io.output_subtype(header.subtype, fmt)
     payload = audio_io.encode(clean, sr, fmt, subtype)
     return DenoiseResult(payload, audio_io.MEDIA_TYPES[fmt], sr, audio.shape[1], audio.shape[0], header.format,
                          header.subtype, subtype, time.perf_counter() - t0)
-
-
-class CapacityLimiter:
-    """At most ``max_concurrency`` jobs run; at most ``max_queue`` wait, each for at most
-    ``queue_timeout`` seconds. Everything beyond is refused at once with 503."""
-
-    def __init__(self, max_concurrency: int, max_queue: int, queue_timeout: float) -> None:
-        self.max_concurrency = max_concurrency
-        self.max_queue = max_queue
-        self.queue_timeout = queue_timeout
-        self.active = 0
-        self.waiting = 0
-        self._sem: asyncio.Semaphore | None = None
-
-    def _busy(self, why: str):
-        return unavailable("over_capacity", f"server busy ({why}); retry shortly", RETRY_AFTER_BUSY)
-
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        if self._sem is None:
-            self._sem = asyncio.Semaphore(self.max_concurrency)
-        sem = self._sem
-        if self.active < self.max_concurrency and not sem.locked() and self.waiting == 0:
-            await sem.acquire()  # free slot: returns without suspending
-        else:
-            if self.waiting >= self.max_queue or self.queue_timeout <= 0:
-                raise self._busy(f"{self.active} requests in progress, {self.waiting} waiting")
-            self.waiting += 1
-            try:
-                await asyncio.wait_for(sem.acquire(), timeout=self.queue_timeout)
-            except asyncio.TimeoutError:
-                raise self._busy(f"no slot free within {self.queue_timeout:g} s") from None
-            finally:
-                self.waiting -= 1
-        self.active += 1
-        try:
-            yield
-        finally:
-            self.active -= 1
-            sem.release()
 
 
 class Engine:
@@ -121,7 +89,10 @@ class Engine:
         self.state = "loading"  # loading | ready | failed
         self.reason = "model is loading"
         self.load_seconds: float | None = None
-        self.limiter = CapacityLimiter(settings.max_concurrency, settings.max_queue, settings.queue_timeout)
+        self.limiter = AdmissionQueue(settings.max_concurrency, settings.max_queue, settings.queue_timeout)
+        self.costs = CostModel()
+        self.draining = False
+        limit_malloc_arenas()
         self.executor = ThreadPoolExecutor(max_workers=settings.max_concurrency, thread_name_prefix="denoise")
 
     @property
@@ -160,11 +131,17 @@ class Engine:
     async def start(self) -> None:
         await self.run_blocking(self.load)
 
+    def drain(self) -> None:
+        """Stop taking new requests (``/ready`` turns 503); admitted ones still finish."""
+        self.draining = True
+
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
     # ------------------------------------------------------------ serving
     def require_ready(self) -> OnnxModel:
+        if self.draining:
+            raise unavailable("shutting_down", "the server is shutting down; retry on another instance", RETRY_AFTER_STOPPING)
         if self.ready:
             assert self.model is not None
             return self.model
@@ -177,13 +154,35 @@ class Engine:
         ctx = contextvars.copy_context()
         return await asyncio.get_running_loop().run_in_executor(self.executor, partial(ctx.run, fn, *args))
 
-    async def denoise(self, data: bytes, fmt: OutputFormat) -> DenoiseResult:
+    def audio_seconds(self, data: bytes) -> float:
+        """Seconds of audio in an upload, all channels together, from its header (0 if unreadable:
+        the worker then reports the error)."""
+        try:
+            header = audio_io.probe(data, limits_from(self.settings))
+        except ServiceError:
+            return 0.0
+        return header.frames * header.channels / max(header.sample_rate, 1)
+
+    async def denoise(self, data: bytes, fmt: OutputFormat, attenuation_limit_db: float | None = None) -> DenoiseResult:
+        """Queue for a slot (first in, first out), then run :func:`denoise_bytes` in a worker thread."""
         model = self.require_ready()
-        async with self.limiter.slot():
-            job = asyncio.ensure_future(self.run_blocking(denoise_bytes, model, data, self.settings, fmt))
+        seconds = self.audio_seconds(data)
+        async with self.limiter.slot(self.costs.expected(seconds)) as queued:
+            job = asyncio.ensure_future(self.run_blocking(self._process, model, data, fmt, seconds,
+                                                        attenuation_limit_db))
             try:
-                return await asyncio.shield(job)
+                result = await asyncio.shield(job)
             except asyncio.CancelledError:
                 # the caller went away: keep the slot until the worker thread is really free
                 await asyncio.wait([job])
                 raise
+        self.costs.observe(seconds, result.seconds)
+        return replace(result, queue_seconds=queued)
+
+    def _process(self, model: OnnxModel, data: bytes, fmt: OutputFormat, seconds: float,
+                 attenuation_limit_db: float | None = None) -> DenoiseResult:
+        try:
+            return denoise_bytes(model, data, self.settings, fmt, attenuation_limit_db)
+        finally:
+            if rss_bytes() > TRIM_ABOVE_BYTES:
+                release_free_memory()

@@ -13,8 +13,11 @@ MAX_UPLOAD_MB               largest accepted upload (MiB)               50
 MAX_DURATION_SECONDS        longest accepted audio (seconds)            600
 MAX_CHANNELS                most channels accepted                      8
 MAX_CONCURRENCY             denoise requests processed at once          2
-MAX_QUEUE                   requests allowed to wait for a slot         4
-QUEUE_TIMEOUT               seconds a request may wait for a slot       10
+MAX_QUEUE                   most requests waiting for a slot            128
+QUEUE_TIMEOUT               longest expected wait for a slot (s);       10
+                            beyond it a request gets 503 at once
+SHUTDOWN_TIMEOUT            on SIGTERM, seconds allowed for the         60
+                            requests in flight to finish
 ORT_INTRA_OP_THREADS        onnxruntime intra-op threads (0 = auto:     0
                             CPU count / MAX_CONCURRENCY)
 ORT_INTER_OP_THREADS        onnxruntime inter-op threads                1
@@ -50,8 +53,9 @@ class Settings(BaseSettings):
     max_duration_seconds: float = Field(600.0, gt=0)
     max_channels: int = Field(8, ge=1)
     max_concurrency: int = Field(2, ge=1)
-    max_queue: int = Field(4, ge=0)
+    max_queue: int = Field(128, ge=0)
     queue_timeout: float = Field(10.0, ge=0)
+    shutdown_timeout: float = Field(60.0, gt=0)
     ort_intra_op_threads: int = Field(0, ge=0)
     ort_inter_op_threads: int = Field(1, ge=1)
     chunk_seconds: float = Field(30.0, gt=0)

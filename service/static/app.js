@@ -8,8 +8,21 @@
     keyHelp: $("key-help"), drop: $("drop-zone"), file: $("file-input"), limits: $("limits"), record: $("record"),
     recordStatus: $("record-status"), inputName: $("input-name"), denoise: $("denoise"), status: $("status"),
     error: $("error"), before: $("before-audio"), after: $("after-audio"), beforeSpec: $("before-spec"),
-    afterSpec: $("after-spec"), download: $("download"), timing: $("timing"),
+    afterSpec: $("after-spec"), download: $("download"), timing: $("timing"), strength: $("strength"),
+    strengthValue: $("strength-value"),
   };
+  // the slider's top step means "no limit"; below it, the noise is attenuated by at most that many dB
+  const STRENGTH_FULL = Number(el.strength.max);
+  function strengthLimit() {
+    const v = Number(el.strength.value);
+    return v >= STRENGTH_FULL ? null : v;
+  }
+  function showStrength() {
+    const limit = strengthLimit();
+    el.strengthValue.textContent = limit === null ? "full" : `at most ${limit} dB`;
+  }
+  el.strength.addEventListener("input", showStrength);
+  showStrength();
   const KEY_STORE = "rainclean.apiKey";
   const state = { apiKey: sessionStorage.getItem(KEY_STORE) || "", input: null, inputUrl: null, outputUrl: null,
                   before: null, busy: false, recorder: null, maxSeconds: null };
@@ -252,7 +265,9 @@
     const t0 = performance.now();
     let resp;
     try {
-      resp = await fetch("/denoise", { method: "POST", body: form, headers: headers() });
+      const limit = strengthLimit();
+      const url = limit === null ? "/denoise" : `/denoise?attenuation_limit_db=${limit}`;
+      resp = await fetch(url, { method: "POST", body: form, headers: headers() });
     } catch (e) {
       setBusy(false); setStatus("");
       showError(`Could not reach the service: ${e.message}`);

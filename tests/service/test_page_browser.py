@@ -234,3 +234,40 @@ def test_wav_encoder_and_microphone_recording(browser, service, tmp_path):
     page.screenshot(path=str(tmp_path / "recorded.png"), full_page=True)
     assert not [m for m in messages if m.startswith("pageerror")], messages
     page.context.close()
+
+
+AFTER_BYTES = """async () => {
+  const blob = await (await fetch(document.getElementById("after-audio").src)).blob();
+  const bytes = new Uint8Array(await blob.arrayBuffer());
+  let text = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(text);
+}"""
+
+
+def test_strength_control_limits_the_attenuation(browser, service, noisy, tmp_path):
+    """Keyboard only: the slider's Home key sets the limit to 0 dB, which returns the input unchanged;
+    the request carries the limit, and End goes back to full reduction without one."""
+    import base64
+
+    page, _, _, _ = open_page(browser, service)
+    urls: list[str] = []
+    page.on("request", lambda r: urls.append(r.url) if "/denoise" in r.url else None)
+    assert page.inner_text("#strength-value") == "full"
+    page.focus("#strength")
+    page.keyboard.press("Home")
+    assert page.inner_text("#strength-value") == "at most 0 dB"
+    denoise_in_page(page, noisy)
+    assert urls[-1].endswith("/denoise?attenuation_limit_db=0")
+    out, sr = sf.read(io.BytesIO(base64.b64decode(page.evaluate(AFTER_BYTES))), dtype="float32")
+    original, _ = sf.read(str(noisy), dtype="float32")
+    assert sr == 16000 and np.max(np.abs(out - original)) <= 1 / 32768
+    page.focus("#strength")
+    page.keyboard.press("End")
+    assert page.inner_text("#strength-value") == "full"
+    denoise_in_page(page, noisy)
+    assert urls[-1].endswith("/denoise")
+    out, _ = sf.read(io.BytesIO(base64.b64decode(page.evaluate(AFTER_BYTES))), dtype="float32")
+    assert np.max(np.abs(out - original)) > 0.01  # the model did change it
+    page.screenshot(path=str(tmp_path / "strength.png"), full_page=True)
+    page.context.close()
