@@ -29,7 +29,7 @@ $(VENV)/.service-installed: pyproject.toml | $(VENV)/bin/python
 	touch $@
 
 $(VENV)/.full-installed: pyproject.toml | $(VENV)/bin/python
-	$(PIP) install --quiet -e '.[training,test]'
+	$(PIP) install --quiet -e '.[training,test,batch]'
 	touch $@ $(VENV)/.service-installed
 
 # the page's browser test drives Debian's Chromium (Playwright's own browser builds are never downloaded)

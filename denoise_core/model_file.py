@@ -22,6 +22,9 @@ from denoise_core.signal import SignalSpec, enhance_audio
 JSON_KEYS = ("signal", "data_summary", "evaluation", "training")
 INPUT_NAME = "features"
 OUTPUT_NAME = "output"
+#: after a call on more frames than this (about 10 s at 16 kHz, hop 256), onnxruntime hands
+#: its arena's unused memory back, so one long input does not keep the process at its peak
+SHRINK_ABOVE_FRAMES = 640
 
 
 @dataclass
@@ -107,6 +110,8 @@ class OnnxModel:
         self.inter_op_threads = inter_op_threads
         self.input_name = self.session.get_inputs()[0].name
         self.output_name = self.session.get_outputs()[0].name
+        self._shrink = ort.RunOptions()
+        self._shrink.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
 
     @property
     def spec(self) -> SignalSpec:
@@ -114,7 +119,8 @@ class OnnxModel:
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """Run the network on its input ``(batch, freq, time, channels)`` (see ``signal.network_input``)."""
-        return self.session.run([self.output_name], {self.input_name: batch.astype(np.float32)})[0]
+        options = self._shrink if batch.shape[2] > SHRINK_ABOVE_FRAMES else None
+        return self.session.run([self.output_name], {self.input_name: batch.astype(np.float32)}, options)[0]
 
     def denoise(self, audio: np.ndarray, sample_rate: int, chunk_seconds: float = 30.0, overlap_seconds: float = 1.0,
                 attenuation_limit_db: float | None = None) -> np.ndarray:

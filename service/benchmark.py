@@ -6,6 +6,8 @@ Starts the real app with FastAPI's TestClient (lifespan, model load and warm-up
 included), POSTs a synthetic 16-bit mono WAV of speech-like noise at the model's
 sample rate for each duration, one request at a time, and prints the median
 wall-clock seconds and the real-time factor (processing seconds per audio second).
+Beside it, the model alone: the seconds onnxruntime spends in the network (one thread)
+per audio second, timed inside the same denoise path.
 """
 
 from __future__ import annotations
@@ -30,6 +32,31 @@ def synthetic_wav(seconds: float, sample_rate: int, seed: int = 0) -> bytes:
     buf = io.BytesIO()
     sf.write(buf, (voice + rain).astype(np.float32), sample_rate, format="WAV", subtype="PCM_16")
     return buf.getvalue()
+
+
+def model_seconds_per_audio_second(model_path: Path, body: bytes, settings: object, repeats: int) -> float:
+    """Median seconds in the network per audio second, one onnxruntime thread, over ``repeats`` runs."""
+    from denoise_core.model_file import OnnxModel
+
+    model = OnnxModel(model_path, intra_op_threads=1, inter_op_threads=1)
+    audio, sr = sf.read(io.BytesIO(body), dtype="float32", always_2d=True)
+    spent = [0.0]
+    predict = model.predict
+
+    def timed(batch: np.ndarray) -> np.ndarray:
+        t0 = time.perf_counter()
+        out = predict(batch)
+        spent[0] += time.perf_counter() - t0
+        return out
+
+    model.predict = timed  # type: ignore[method-assign]
+    model.denoise(audio, sr, settings.chunk_seconds, settings.chunk_overlap_seconds)  # warm-up
+    runs = []
+    for _ in range(repeats):
+        spent[0] = 0.0
+        model.denoise(audio, sr, settings.chunk_seconds, settings.chunk_overlap_seconds)
+        runs.append(spent[0])
+    return statistics.median(runs) / (audio.shape[0] / sr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"model {info['name']} {info['version']} ({info['file']}, sha256 {info['sha256'][:12]}), "
               f"onnxruntime {info['onnxruntime']['version']}, intra-op threads {info['onnxruntime']['intra_op_threads']}, "
               f"cpus {os.cpu_count()}, chunk {settings.chunk_seconds:g} s")
-        print(f"{'audio s':>8} {'median s':>9} {'min s':>8} {'server s':>9} {'RTF (s/s)':>10}  (RTF = processing seconds per audio second)")
+        print(f"{'audio s':>8} {'median s':>9} {'min s':>8} {'server s':>9} {'RTF (s/s)':>10} {'model s/s':>10}  "
+              "(RTF: service path, processing seconds per audio second; model: the network alone, one thread)")
         for seconds in args.durations:
             body = synthetic_wav(seconds, sr)
             walls, server = [], []
@@ -74,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
                     return 1
                 server.append(float(r.headers["X-Processing-Time"]))
             med = statistics.median(walls)
-            print(f"{seconds:8.1f} {med:9.3f} {min(walls):8.3f} {statistics.median(server):9.3f} {med / seconds:10.4f}")
+            network = model_seconds_per_audio_second(Path(settings.model_path), body, settings, args.repeats)
+            print(f"{seconds:8.1f} {med:9.3f} {min(walls):8.3f} {statistics.median(server):9.3f} {med / seconds:10.4f} {network:10.4f}")
     return 0
 
 

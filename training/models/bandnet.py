@@ -95,8 +95,13 @@ class FreqMatrix(layers.Layer):
         self.matrix = merge if direction == "merge" else spread
 
     def call(self, x: keras.KerasTensor) -> keras.KerasTensor:
+        matrix = keras.ops.convert_to_tensor(self.matrix)
+        if x.shape[-1] == 1:
+            # a one-channel map (the magnitude mask) skips the transposes: tf2onnx's optimiser
+            # turns them into a wrong Reshape there (an einsum is exact but runs far slower)
+            return keras.ops.expand_dims(keras.ops.matmul(x[..., 0], matrix), -1)
         y = keras.ops.transpose(x, (0, 1, 3, 2))  # (B, T, C, F)
-        y = keras.ops.matmul(y, keras.ops.convert_to_tensor(self.matrix))
+        y = keras.ops.matmul(y, matrix)
         return keras.ops.transpose(y, (0, 1, 3, 2))
 
     def compute_output_shape(self, input_shape: tuple[Any, ...]) -> tuple[Any, ...]:

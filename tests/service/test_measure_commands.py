@@ -1,0 +1,38 @@
+"""The measuring commands run and print their tables (tiny model, bounded time; loopback only)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(args: list[str], model: Path) -> str:
+    env = {**os.environ, "MODEL_PATH": str(model), "LOG_LEVEL": "WARNING", "ORT_INTRA_OP_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return proc.stdout
+
+
+def test_benchmark_prints_the_service_path_and_the_model_alone(models) -> None:
+    out = run(["service.benchmark", "--durations", "1", "2", "--repeats", "1"], models["passthrough"])
+    rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
+    assert [float(r[0]) for r in rows] == [1.0, 2.0], out
+    for r in rows:
+        rtf, model_rtf = float(r[4]), float(r[5])
+        assert 0 < model_rtf < rtf  # the network is part of the service path
+
+
+def test_loadtest_prints_one_row_per_client_count(models) -> None:
+    out = run(["service.loadtest", "--clients", "1", "2", "--seconds", "1", "--clip-seconds", "1"], models["passthrough"])
+    assert "start to /ready:" in out and "idle RSS:" in out
+    rows = [line.strip("|").split("|") for line in out.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    assert [int(r[0]) for r in rows] == [1, 2], out
+    for r in rows:
+        assert float(r[1]) > 0 and "200:" in r[6] and "503" not in r[6]
