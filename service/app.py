@@ -28,6 +28,7 @@ from service.metrics import Metrics
 from service.middleware import ApiKeyAuth, RequestContext, UploadGuard
 from service.page import OPEN_PATHS as PAGE_PATHS, OPEN_PREFIXES as PAGE_PREFIXES, install_page
 from service.settings import Settings
+from service.stream_endpoint import StreamService, install_stream
 
 log = logging.getLogger("service.app")
 
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None, configure_logging: bool = True)
         setup_logging(settings.log_level)
     metrics = Metrics()
     engine = Engine(settings)
+    streams = StreamService(settings, metrics)
     metrics.denoise_active.set_function(lambda: engine.limiter.active)
     metrics.denoise_waiting.set_function(lambda: engine.limiter.waiting)
 
@@ -118,11 +120,14 @@ def create_app(settings: Settings | None = None, configure_logging: bool = True)
             metrics.model_ready.set(1 if engine.ready else 0)
 
         loader.add_done_callback(_loaded)
+        stream_loader = asyncio.create_task(asyncio.to_thread(streams.load))  # optional: WS /stream
         try:
             yield
         finally:
             if not loader.done():
                 loader.cancel()
+            if not stream_loader.done():
+                stream_loader.cancel()
             engine.close()
             log.info("stopped")
 
@@ -139,6 +144,7 @@ def create_app(settings: Settings | None = None, configure_logging: bool = True)
     app.state.settings = settings
     app.state.engine = engine
     app.state.metrics = metrics
+    app.state.streams = streams
     install_handlers(app)
     # added innermost first: RequestContext wraps ApiKeyAuth wraps UploadGuard wraps the app
     app.add_middleware(UploadGuard, max_upload_bytes=settings.max_upload_bytes)
@@ -147,6 +153,7 @@ def create_app(settings: Settings | None = None, configure_logging: bool = True)
     app.add_middleware(RequestContext, metrics=metrics)
 
     install_page(app)  # GET /: the try-it page, and its assets under /static/
+    install_stream(app, streams)  # WS /stream: real-time denoising (service/stream_endpoint.py)
 
     @app.get("/health", response_model=Health, tags=["operations"], summary="Liveness (cheap; never needs a key)")
     async def health() -> Health:
@@ -161,7 +168,7 @@ def create_app(settings: Settings | None = None, configure_logging: bool = True)
     @app.get("/model-info", tags=["operations"], responses=_errors(401, 503),
              summary="The model's identity, signal contract, runtime settings and stored evaluation")
     async def model_info() -> JSONResponse:
-        return JSONResponse(model_info_dict(engine))
+        return JSONResponse({**model_info_dict(engine), "streaming": streams.describe()})
 
     @app.get("/metrics", tags=["operations"], responses=_errors(401),
              summary="Prometheus metrics", response_class=Response)

@@ -31,6 +31,13 @@ class Metrics:
         self.processing = Histogram("rainclean_denoise_processing_seconds",
                                     "Decode + denoise + encode time per request.", registry=r,
                                     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120))
+        self.streams_active = Gauge("rainclean_streams_active", "WebSocket /stream connections holding a stream state.",
+                                    registry=r)
+        self.stream_audio_seconds = Counter("rainclean_stream_audio_seconds_total",
+                                            "Seconds of input audio denoised through /stream.", registry=r)
+        self.stream_block_seconds = Histogram("rainclean_stream_block_processing_seconds",
+                                              "Processing time of one /stream binary frame (decode, denoise, encode).",
+                                              registry=r, buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1))
         self.model_ready = Gauge("rainclean_model_ready", "1 once the model is loaded and warmed up.", registry=r)
 
     def render(self) -> tuple[bytes, str]:

@@ -27,6 +27,11 @@ LOG_LEVEL                   DEBUG, INFO, WARNING, ERROR                 INFO
 API_KEY                     when set, every endpoint but /health needs  (unset)
                             ``Authorization: Bearer <key>`` (the page
                             at / and its /static/ assets stay open)
+STREAM_MODEL_PATH           streaming ONNX model for ``WS /stream``     <repo>/models/denoiser-stream.onnx
+                            (missing: /stream closes, /denoise works)
+MAX_STREAMS                 concurrent ``/stream`` connections          20
+STREAM_IDLE_TIMEOUT         seconds without a message before a stream   30
+                            is closed
 ==========================  ==========================================  ===========
 """
 
@@ -41,6 +46,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: the shipped model, resolved from this package so any working directory works
 DEFAULT_MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "denoiser.onnx"
+#: the streaming export (training.export_stream); not shipped yet
+DEFAULT_STREAM_MODEL_PATH = DEFAULT_MODEL_PATH.with_name("denoiser-stream.onnx")
 
 
 class Settings(BaseSettings):
@@ -62,6 +69,9 @@ class Settings(BaseSettings):
     chunk_overlap_seconds: float = Field(1.0, ge=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     api_key: SecretStr | None = None
+    stream_model_path: Path = DEFAULT_STREAM_MODEL_PATH
+    max_streams: int = Field(20, ge=0)
+    stream_idle_timeout: float = Field(30.0, gt=0)
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-yaml = pytest.importorskip("yaml")
-kubernetes_validate = pytest.importorskip("kubernetes_validate")
+import yaml  # noqa: E402
+import kubernetes_validate  # noqa: E402
 
 from service.settings import Settings  # noqa: E402
 

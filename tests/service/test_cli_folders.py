@@ -10,13 +10,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from denoise_core.signal import load_mono, mix_at_snr
 from service import cli
 from service.settings import DEFAULT_MODEL_PATH
+from tests.service.noisy_tree import CORRUPT, write_noisy_tree
 
-DATA = Path("/work/shared/data")
-SPEECH = sorted((DATA / "LibriSpeech").glob("*/*/*/*.flac"))[:4]
-RAIN = sorted((DATA / "ESC-50" / "audio").glob("*-10.wav"))[:4]
 MODEL = str(DEFAULT_MODEL_PATH)
 #: relative path, seconds, sample rate, channels, (format, subtype)
 TREE = [
@@ -26,28 +23,13 @@ TREE = [
     ("c/four.flac", 2.0, 44100, 1, ("FLAC", "PCM_24")),
     ("c/d/five.ogg", 1.0, 16000, 1, ("OGG", "VORBIS")),
 ]
-CORRUPT = "c/broken.wav"
 
-pytestmark = pytest.mark.skipif(len(SPEECH) < 4 or len(RAIN) < 4 or not DEFAULT_MODEL_PATH.is_file(),
-                                reason="needs /work/shared/data (LibriSpeech, ESC-50) and models/denoiser.onnx")
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("tree") / "in"
-    for i, (rel, seconds, sr, channels, (fmt, subtype)) in enumerate(TREE):
-        n = int(seconds * sr)
-        cols = []
-        for c in range(channels):
-            speech = load_mono(SPEECH[(i + c) % 4], sr)[sr // 2: sr // 2 + n]
-            rain = load_mono(RAIN[(i + c) % 4], sr)[:n]
-            cols.append(mix_at_snr(speech, rain, snr_db=5.0)[0])
-        mixture = 0.5 * np.stack(cols, axis=1) / np.max(np.abs(cols))
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        sf.write(root / rel, mixture, sr, format=fmt, subtype=subtype)
-    (root / CORRUPT).write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(range(40)))
-    (root / "a" / "notes.txt").write_text("not audio, not picked up")
-    return root
+def tree(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path:
+    return write_noisy_tree(tmp_path_factory.mktemp("tree") / "in", shared_data, TREE)
 
 
 def run(*args: object) -> int:

@@ -12,14 +12,13 @@ import logging
 import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 import ray  # the batch extra, installed by make test
 import soundfile as sf
 
-from denoise_core.signal import load_mono, mix_at_snr
 from service import batch, cli
 from service.settings import DEFAULT_MODEL_PATH
+from tests.service.noisy_tree import CORRUPT, write_noisy_tree
 
 #: relative path, seconds, sample rate, channels, (format, subtype)
 TREE = [
@@ -28,7 +27,6 @@ TREE = [
     ("a/b/three.wav", 1.2, 22050, 2, ("WAV", "PCM_24")),
     ("c/four.flac", 2.0, 44100, 1, ("FLAC", "PCM_24")),
 ]
-CORRUPT = "c/broken.wav"
 
 pytestmark = pytest.mark.e2e
 
@@ -43,23 +41,7 @@ def local_ray():
 
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path:
-    speech_files = sorted((shared_data / "LibriSpeech").glob("*/*/*/*.flac"))[:4]
-    rain_files = sorted((shared_data / "ESC-50" / "audio").glob("*-10.wav"))[:4]
-    assert len(speech_files) == len(rain_files) == 4
-    root = tmp_path_factory.mktemp("tree") / "in"
-    for i, (rel, seconds, sr, channels, (fmt, subtype)) in enumerate(TREE):
-        n = int(seconds * sr)
-        cols = []
-        for c in range(channels):
-            speech = load_mono(speech_files[(i + c) % 4], sr)[sr // 2: sr // 2 + n]
-            rain = load_mono(rain_files[(i + c) % 4], sr)[:n]
-            cols.append(mix_at_snr(speech, rain, snr_db=5.0)[0])
-        mixture = 0.5 * np.stack(cols, axis=1) / np.max(np.abs(cols))
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        sf.write(root / rel, mixture, sr, format=fmt, subtype=subtype)
-    (root / CORRUPT).write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(range(40)))
-    (root / "a" / "notes.txt").write_text("not audio, not picked up")
-    return root
+    return write_noisy_tree(tmp_path_factory.mktemp("tree") / "in", shared_data, TREE)
 
 
 def files(root: Path) -> dict[str, bytes]:

@@ -40,22 +40,9 @@ def dominant_freq(x: np.ndarray, sr: int) -> float:
 def test_burst_beyond_capacity_over_real_uvicorn(models):
     app = create_app(settings_for(models["passthrough"], max_concurrency=2, max_queue=0, queue_timeout=0),
                      configure_logging=False)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
+    server, thread, base = serve_in_thread(app)
     try:
         with httpx.Client(base_url=base, timeout=30) as c:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if c.get("/ready").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
             assert c.get("/health").json()["status"] == "ok"
 
         # a slow model: the real network, with a delay in each call, so requests overlap
