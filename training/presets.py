@@ -65,34 +65,9 @@ _DEFAULT = Preset(
     signal=SignalSpec(n_fft=512, hop_length=256, magnitude="compressed", compress_exponent=0.3, output="mask", frame_multiple=1),
     objective="signal",
     build=_build_default,
-    # the magnitude term's weight: at 50 it carried a small share of the gradient norm
-    # (python -m training.loss_balance); run default-mag500 against default-v2 in docs/training-report.md,
-    # 1500 in run default-mag1500 against default-b8 (500).
-    # Batch 8: twice the optimiser steps for the same audio; 12-minute-budget runs ab-b8 against ab-base
-    # (200 steps of 8 per epoch keep the same audio between validations).
-    # Speech speed and equaliser augmentation: 12-minute run ab-speechaug against ab-b8-mag1500 and
-    # ab-b8-seed1 (within their spread at that budget; meant for the gap between training and unseen speakers).
-    # Run default-speechaug72 brought it in together with TRAIN_MINUTES 72 (Makefile), so its gain over
-    # default-mag1500 is not split between the two. The complex preset inherits it; its A/Bs ran without.
-    # 2-s crops instead of 3: more optimiser steps in the same time; 12-minute run ab-crop2 against
-    # ab-speechaug (within their spread), then run default-crop2-72 against default-speechaug72.
-    # 1.5-s crops lost to it at 72 minutes, with a weight average (momentum 0.999, run default-crop15-ema-72)
-    # and without (run default-crop15-72), after the 12-minute runs ab-crop15 and ab-ema had each stayed
-    # within their spread of ab-crop2.
-    # Run default-fastmix-72 (this recipe, noise cropped before its augmentations) also ended below
-    # default-crop2-72, which was trained before that change: the one 72-minute spread measured.
-    # Run default-narrow2d-72 (model options channels 12-24-48, bottleneck 256) lost to both by more.
-    # Speaker balance 0.5: three speakers hold most of the training segments (the dataset's manifest.csv);
-    # weighting segments by count ** -0.5 spreads the draws over more of them, for speakers not seen in training.
-    # Best checkpoint by validation SI-SDR, not the loss with its magnitude term (which picked epoch 30
-    # of default-fastmix-72 over epoch 43, the best by SI-SDR). Both came in together with run default-balance-72,
-    # which beat default-crop2-72 on full validation by as much as the measured spread and trailed it on test
-    # by a similar margin; it was shipped under the rule fixed before it ran (validation decides).
-    # Synthetic rain-like noise under the real noise in half the mixtures (training.synthetic_noise): run
-    # default-synth-72 beat default-balance-72 on full validation and test by more than the measured spread,
-    # under the same rule, but it also ran 65 epochs to 45 in the same 72 minutes (its epochs took less
-    # time), so its gain is not split between the noise and the extra steps. The 12-minute A/B on one
-    # machine, ab-synth against ab-nosynth, stayed within the spread: nothing there credits the noise itself.
+    # batches of eight 2-s crops, cosine over the time budget, negative SI-SDR + 1500 x compressed-magnitude MSE,
+    # speech augmentation, speakers drawn more evenly, synthetic rain under half the mixtures, the epoch with
+    # the best validation SI-SDR kept (how each came in: docs/default-preset-history.md)
     defaults={"batch_size": 8, "steps_per_epoch": 200, "lr": 1e-3, "lr_schedule": "cosine-time", "mag_loss_weight": 1500.0,
               "crop_seconds": 2.0,
               "mixer_options": {"speech_speed_prob": 0.5, "speech_eq_prob": 0.5, "speaker_balance": 0.5, "synthetic_noise_prob": 0.5},
@@ -107,8 +82,7 @@ PRESETS: dict[str, Preset] = {
         build=_build_seed,
     ),
     "default": _DEFAULT,
-    # the default network and training (at the weight of its A/B, 500) with a complex mask: the noisy
-    # phase is no longer kept. It learned more slowly: 12-minute runs ab-complex and ab-complex-offset against ab-b8.
+    # the default network and training with a complex mask (magnitude-loss weight 500)
     "complex": replace(
         _DEFAULT,
         name="complex",
