@@ -1,8 +1,10 @@
-"""Streaming speed: ``python -m service.stream_benchmark [--model FILE.onnx] [--seconds 10] [--chunk-ms 20]``.
+"""Streaming speed: ``python -m service.stream_benchmark [--model FILE.onnx] [--seconds 10] [--chunk-ms 20] [--streams N]``.
 
 Streams noise through one :class:`~denoise_core.streaming.StreamingDenoiser` in ``--chunk-ms`` chunks on one
 onnxruntime thread and prints the processing seconds per audio second (per stream) and the number of
 real-time streams one core can serve (``1 / (s per audio s)``), plus the per-chunk time (median, p99).
+``--streams N`` then runs N streams at once, one thread each, every chunk sent when it is due in real
+time, and prints the share of chunks whose answer came before the next chunk was due, and the worst lag.
 
 Without ``--model`` it exports the default-size band network (``BandConfig()``, random weights) with
 ``training.export_stream`` first, which needs TensorFlow (the training extra).
@@ -63,20 +65,54 @@ def measure(model: StreamingModel, seconds: float, chunk_ms: float, rate: int = 
             "latency_ms": model.latency_ms}
 
 
+def concurrent(model: StreamingModel, streams: int, seconds: float, chunk_ms: float, rate: int = 16000) -> dict[str, float]:
+    """``streams`` real-time streams at once: how many chunks were answered before the next was due."""
+    import threading
+
+    chunk = max(1, int(round(rate * chunk_ms / 1000)))
+    period = chunk / rate
+    x = (0.1 * np.random.default_rng(1).standard_normal(int(seconds * rate))).astype(np.float32)
+    lags: list[list[float]] = [[] for _ in range(streams)]
+    start = time.perf_counter() + 0.5
+
+    def run(k: int) -> None:
+        den = StreamingDenoiser(model, rate)
+        for n, i in enumerate(range(0, x.shape[0], chunk)):
+            due = start + k * period / streams + n * period  # streams spread over one period
+            time.sleep(max(0.0, due - time.perf_counter()))
+            den.push(x[i : i + chunk])
+            lags[k].append(time.perf_counter() - due)
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(streams)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    every = np.concatenate([np.asarray(v) for v in lags])
+    return {"streams": streams, "in_time_share": round(float(np.mean(every < period)), 4),
+            "lag_ms_p99": round(1000 * float(np.percentile(every, 99)), 2), "lag_ms_max": round(1000 * float(every.max()), 2)}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m service.stream_benchmark", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", type=Path, default=None, help="streaming ONNX file (default: export the default band network)")
     p.add_argument("--seconds", type=float, default=10.0, help="audio to stream (default %(default)s)")
     p.add_argument("--chunk-ms", type=float, default=20.0, help="chunk length (default %(default)s)")
+    p.add_argument("--streams", type=int, default=0, help="then run this many real-time streams at once")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         path = args.model or export_default_band(Path(tmp) / "band-default-stream.onnx")
         model = StreamingModel(path, intra_op_threads=1)
         result = {"model": model.info.name, "lookahead_frames": model.lookahead, **measure(model, args.seconds, args.chunk_ms)}
-    print(json.dumps(result))
-    print(f"{result['seconds_per_audio_second']:.4f} s per audio second per stream ({args.chunk_ms:g}-ms chunks, one thread); "
-          f"at most {result['realtime_streams_per_core']} real-time streams per core; latency {model.latency_ms:g} ms")
+        print(json.dumps(result))
+        print(f"{result['seconds_per_audio_second']:.4f} s per audio second per stream ({args.chunk_ms:g}-ms chunks, one thread); "
+              f"at most {result['realtime_streams_per_core']} real-time streams per core; latency {model.latency_ms:g} ms")
+        if args.streams:
+            both = concurrent(model, args.streams, args.seconds, args.chunk_ms)
+            print(json.dumps(both))
+            print(f"{args.streams} real-time streams at once: {100 * both['in_time_share']:.1f} % of chunks answered before the "
+                  f"next was due; lag p99 {both['lag_ms_p99']:g} ms, max {both['lag_ms_max']:g} ms")
     return 0
 
 
