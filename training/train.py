@@ -180,7 +180,10 @@ def best_row(rows: list[dict[str, str]], monitor: str) -> dict[str, str] | None:
     return min(scored, key=lambda row: sign * float(row[monitor]))
 
 
-def callbacks(cfg: TrainConfig, run: Path) -> list[keras.callbacks.Callback]:
+def callbacks(cfg: TrainConfig, run: Path, before_backup: list[keras.callbacks.Callback] | None = None) -> list[keras.callbacks.Callback]:
+    """The run's callbacks. The time is recorded first and ``before_backup`` (the quality check) runs
+    before the epoch's backup, so a run killed while it scores repeats that epoch rather than skip
+    the score."""
     watch = {"monitor": cfg.monitor, "mode": monitor_mode(cfg.monitor)}
     budget = cfg.time_budget_minutes * 60 if cfg.time_budget_minutes else None
     cosine = cfg.lr_schedule == "cosine-time" and budget is not None
@@ -191,6 +194,8 @@ def callbacks(cfg: TrainConfig, run: Path) -> list[keras.callbacks.Callback]:
     # the checkpoint and early stopping, so that validation and the best checkpoint see the averaged weights
     ema: list[keras.callbacks.Callback] = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if cfg.ema_momentum is not None else []
     return [
+        TimeBudget(budget, run / "time.json", base_lr=cfg.learning_rate if cosine else None),
+        *(before_backup or []),
         keras.callbacks.BackupAndRestore(str(run / "backup"), delete_checkpoint=False),
         *ema,
         keras.callbacks.ModelCheckpoint(str(run / "best.weights.h5"), **watch, save_best_only=True, save_weights_only=True,
@@ -200,7 +205,6 @@ def callbacks(cfg: TrainConfig, run: Path) -> list[keras.callbacks.Callback]:
         StepLog(),
         keras.callbacks.CSVLogger(str(run / "history.csv"), append=True),
         keras.callbacks.TensorBoard(str(run / "tensorboard"), profile_batch=0),
-        TimeBudget(budget, run / "time.json", base_lr=cfg.learning_rate if cosine else None),
     ]
 
 
@@ -278,7 +282,7 @@ def train_signal(cfg: TrainConfig, preset: Preset, spec: SignalSpec, data: Datas
     quality = [QualityCheck(net, spec, data.split("val"), run, cfg.quality_every, cfg.steps_per_epoch or 100)] if cfg.quality_every else []
     history = model.fit(
         stream, steps_per_epoch=cfg.steps_per_epoch or 100, epochs=cfg.epochs, validation_data=(val_x, val_y),
-        validation_batch_size=cfg.batch_size, callbacks=callbacks(cfg, run) + quality, verbose=verbose,
+        validation_batch_size=cfg.batch_size, callbacks=callbacks(cfg, run, before_backup=quality), verbose=verbose,
     )
     if (run / QUALITY_WEIGHTS).exists():
         net.load_weights(str(run / QUALITY_WEIGHTS))

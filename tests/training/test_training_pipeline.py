@@ -276,7 +276,7 @@ def test_killed_band_run_resumes_on_the_same_step_schedule(tiny_dataset: Path, t
     out = tmp_path / "killed"
     args = [sys.executable, "-m", "training.train", "--data", str(tiny_dataset), "--preset", "band", "--out", str(out),
             "--epochs", "3", "--steps-per-epoch", "2", "--batch-size", "2", "--val-limit", "2", "--warmup-steps", "0",
-            "--lr", "0.002", "--model-options", TINY_BAND]
+            "--lr", "0.002", "--quality-every", "1", "--model-options", TINY_BAND]  # scoring slows each epoch
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and not ((out / "history.csv").exists() and history_epochs(out)):
@@ -295,3 +295,6 @@ def test_killed_band_run_resumes_on_the_same_step_schedule(tiny_dataset: Path, t
         progress = int(r["step"]) / 6
         assert float(r["learning_rate"]) == pytest.approx(0.002 * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * progress))), rel=1e-4)
     assert (out / "result.json").exists()
+    from training.quality import read_log
+
+    assert [r["epoch"] for r in read_log(out)] == ["1", "2", "3"]  # scored once each, across the kill
