@@ -94,16 +94,21 @@ def sha256_of(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def cpu_session(path: Path, intra_op_threads: int, inter_op_threads: int) -> ort.InferenceSession:
+    """An onnxruntime CPU session with full graph optimisation and the given thread counts."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = intra_op_threads
+    options.inter_op_num_threads = inter_op_threads
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
 class OnnxModel:
     """An ONNX denoiser loaded with onnxruntime, plus its signal contract."""
 
     def __init__(self, path: str | Path, intra_op_threads: int = 0, inter_op_threads: int = 1) -> None:
         self.path = Path(path)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = intra_op_threads
-        options.inter_op_num_threads = inter_op_threads
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        self.session = cpu_session(self.path, intra_op_threads, inter_op_threads)
         self.info = ModelInfo.from_props(dict(self.session.get_modelmeta().custom_metadata_map))
         self.sha256 = sha256_of(self.path)
         self.intra_op_threads = intra_op_threads

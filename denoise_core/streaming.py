@@ -37,10 +37,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 import soxr
 
-from denoise_core.model_file import ModelInfo, sha256_of
+from denoise_core.model_file import ModelInfo, cpu_session, sha256_of
 from denoise_core.signal import SignalSpec, _window, apply_output, network_input
 
 MIN_RATE, MAX_RATE = 8000, 48000
@@ -67,11 +66,7 @@ class StreamingModel:
 
     def __init__(self, path: str | Path, intra_op_threads: int = 1, inter_op_threads: int = 1) -> None:
         self.path = Path(path)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = intra_op_threads
-        options.inter_op_num_threads = inter_op_threads
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        self.session = cpu_session(self.path, intra_op_threads, inter_op_threads)
         props = dict(self.session.get_modelmeta().custom_metadata_map)
         if props.get("streaming") != "true" or "stream_layout" not in props:
             raise NotAStreamingModel(f"{self.path.name} is not a streaming model (no 'streaming' metadata): "
