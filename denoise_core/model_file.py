@@ -94,21 +94,35 @@ def sha256_of(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def cpu_session(path: Path, intra_op_threads: int, inter_op_threads: int) -> ort.InferenceSession:
-    """An onnxruntime CPU session with full graph optimisation and the given thread counts."""
+def cpu_session(path: Path, intra_op_threads: int, inter_op_threads: int, memory_pattern: bool = False) -> ort.InferenceSession:
+    """An onnxruntime CPU session with full graph optimisation and the given thread counts.
+
+    ``memory_pattern`` off (the default): onnxruntime plans a memory pattern per input shape
+    and keeps it, which with every upload a new length only adds resident memory
+    (``docs/serving.md`` measures both)."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = intra_op_threads
     options.inter_op_num_threads = inter_op_threads
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.enable_mem_pattern = memory_pattern
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def session_io(session: ort.InferenceSession) -> dict[str, Any]:
+    """Names, shapes and types of a session's inputs and outputs."""
+    def describe(args: list[Any]) -> list[dict[str, Any]]:
+        return [{"name": a.name, "shape": [d if isinstance(d, int) else str(d) for d in a.shape], "type": a.type} for a in args]
+
+    return {"inputs": describe(session.get_inputs()), "outputs": describe(session.get_outputs())}
 
 
 class OnnxModel:
     """An ONNX denoiser loaded with onnxruntime, plus its signal contract."""
 
-    def __init__(self, path: str | Path, intra_op_threads: int = 0, inter_op_threads: int = 1) -> None:
+    def __init__(self, path: str | Path, intra_op_threads: int = 0, inter_op_threads: int = 1,
+                 memory_pattern: bool = False) -> None:
         self.path = Path(path)
-        self.session = cpu_session(self.path, intra_op_threads, inter_op_threads)
+        self.session = cpu_session(self.path, intra_op_threads, inter_op_threads, memory_pattern)
         self.info = ModelInfo.from_props(dict(self.session.get_modelmeta().custom_metadata_map))
         self.sha256 = sha256_of(self.path)
         self.intra_op_threads = intra_op_threads
@@ -138,8 +152,5 @@ class OnnxModel:
                              attenuation_limit_db=attenuation_limit_db)
 
     def io_description(self) -> dict[str, Any]:
-        def describe(args: list[Any]) -> list[dict[str, Any]]:
-            return [{"name": a.name, "shape": [d if isinstance(d, int) else str(d) for d in a.shape], "type": a.type} for a in args]
-
-        return {"inputs": describe(self.session.get_inputs()), "outputs": describe(self.session.get_outputs())}
+        return session_io(self.session)
 

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import soxr
 
-from denoise_core.model_file import ModelInfo, cpu_session, sha256_of
+from denoise_core.model_file import ModelInfo, cpu_session, session_io, sha256_of
 from denoise_core.signal import SignalSpec, _window, apply_output, network_input
 
 MIN_RATE, MAX_RATE = 8000, 48000
@@ -105,6 +105,17 @@ class StreamingModel:
         got = self.session.run(self.outputs, {"features": features.astype(np.float32, copy=False),
                                               "valid": valid.astype(np.float32, copy=False), **state})
         return got[0], {s.input: v for s, v in zip(self.states, got[1:])}
+
+    def io_description(self) -> dict[str, Any]:
+        return session_io(self.session)
+
+    def denoise(self, audio: np.ndarray, sample_rate: int, block_samples: int = 320) -> np.ndarray:
+        """A whole ``(frames, channels)`` recording streamed in blocks of ``block_samples`` and
+        realigned (the stream's delay removed): the same shape out, as ``OnnxModel.denoise``."""
+        stream = StreamingDenoiser(self, sample_rate, audio.shape[1])
+        pieces = [stream.push(audio[i:i + block_samples]) for i in range(0, audio.shape[0], block_samples)]
+        pieces.append(stream.flush())
+        return np.concatenate(pieces, axis=0)[stream.delay:]
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.info.name, "version": self.info.version, "file": self.path.name, "sha256": self.sha256,

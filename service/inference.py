@@ -107,7 +107,8 @@ class Engine:
         try:
             if not path.is_file():
                 raise FileNotFoundError(f"model file not found: {path}")
-            model = OnnxModel(path, self.settings.intra_op_threads, self.settings.ort_inter_op_threads)
+            model = OnnxModel(path, self.settings.intra_op_threads, self.settings.ort_inter_op_threads,
+                              self.settings.ort_memory_pattern)
             self._warm_up(model)
         except Exception as exc:
             self.state, self.reason = "failed", f"{type(exc).__name__}: {exc}"

@@ -21,6 +21,9 @@ SHUTDOWN_TIMEOUT            on SIGTERM, seconds allowed for the         60
 ORT_INTRA_OP_THREADS        onnxruntime intra-op threads (0 = auto:     0
                             CPU count / MAX_CONCURRENCY)
 ORT_INTER_OP_THREADS        onnxruntime inter-op threads                1
+ORT_MEMORY_PATTERN          onnxruntime memory patterns (planned per    false
+                            input shape: faster repeats of one length,
+                            more memory when lengths vary)
 CHUNK_SECONDS               chunk length for long audio (seconds)       30
 CHUNK_OVERLAP_SECONDS       cross-fade between chunks (seconds)         1
 LOG_LEVEL                   DEBUG, INFO, WARNING, ERROR                 INFO
@@ -65,6 +68,7 @@ class Settings(BaseSettings):
     shutdown_timeout: float = Field(60.0, gt=0)
     ort_intra_op_threads: int = Field(0, ge=0)
     ort_inter_op_threads: int = Field(1, ge=1)
+    ort_memory_pattern: bool = False
     chunk_seconds: float = Field(30.0, gt=0)
     chunk_overlap_seconds: float = Field(1.0, ge=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"

@@ -6,7 +6,8 @@
 
 ``--data`` is a dataset directory from ``python -m training.data build`` (its test
 split is used) or a folder with ``noisy/`` and ``clean/`` files of the same names.
-The model runs through ``OnnxModel.denoise``, the service's code path. Writes
+The model runs through ``OnnxModel.denoise``, the service's code path; a streaming export
+(``training.export_stream``) runs as ``WS /stream`` runs it, in 20-ms blocks with its state. Writes
 ``report.json``, ``report.md``, ``spectrogram.png`` and ``examples/*.wav`` to ``--out``.
 """
 
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from denoise_core.model_file import OnnxModel, sha256_of
+from denoise_core.streaming import NotAStreamingModel, StreamingModel
 from training.evaluation import data as data_mod
 from training.evaluation import dnsmos as dnsmos_mod
 from training.evaluation import metadata as meta_mod
@@ -82,7 +84,16 @@ def environment() -> dict[str, Any]:
     }
 
 
-def model_description(model: OnnxModel) -> dict[str, Any]:
+def load_model(path: Path) -> OnnxModel | StreamingModel:
+    """A streaming export runs as a stream (20-ms blocks, state carried, delay removed); any
+    other model file through ``OnnxModel.denoise``."""
+    try:
+        return StreamingModel(path)
+    except NotAStreamingModel:
+        return OnnxModel(path)
+
+
+def model_description(model: OnnxModel | StreamingModel) -> dict[str, Any]:
     info = model.info
     return {
         "path": str(model.path),
@@ -136,7 +147,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     command = "python -m training.evaluate " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if args.argv is None else \
         "python -m training.evaluate " + " ".join(shlex.quote(a) for a in args.argv)
 
-    model = OnnxModel(args.model)
+    model = load_model(args.model)
     evalset = data_mod.load(args.data, args.split, args.limit)
     if not evalset.mixtures:
         raise SystemExit("nothing to evaluate")
@@ -152,7 +163,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
 
     systems: list[System] = [NoisyInput(), ModelSystem(model)] + [make_peer(n) for n in parse_peers(args.peers)]
     for extra in args.compare:
-        other = OnnxModel(extra)
+        other = load_model(extra)
         systems.append(ModelSystem(other, name=other.info.preset if other.info.preset != "unknown" else extra.stem, kind="peer"))
     probes = [m.clean for m in evalset.mixtures[:3]]
     for system in systems:

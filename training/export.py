@@ -9,6 +9,7 @@ counts, including a count that is not a legal multiple (padded by the shared cod
 from __future__ import annotations
 
 import argparse
+import csv
 import datetime as dt
 import json
 import os
@@ -39,15 +40,48 @@ class ParityError(RuntimeError):
     """onnxruntime and Keras disagree on the exported network."""
 
 
-def load_run(run: Path) -> tuple[keras.Model, dict[str, Any], dict[str, Any]]:
-    """The trained network, the run's config.json and result.json."""
-    missing = [name for name in ("model.keras", "config.json") if not (run / name).exists()]
-    if missing:
-        raise FileNotFoundError(f"{run} is not a finished run (missing {', '.join(missing)})")
-    net = keras.models.load_model(str(run / "model.keras"), compile=False)
+def load_run(run: Path, checkpoint: str | None = None) -> tuple[keras.Model, dict[str, Any], dict[str, Any]]:
+    """The trained network, the run's config.json and result.json.
+
+    ``checkpoint`` (a weights file in the run, e.g. ``best-quality.weights.h5``) exports a run
+    that is still training: the preset's network is rebuilt from config.json and given those
+    weights, and the result records the training time and epochs so far (``time.json``)."""
+    if not (run / "config.json").exists():
+        raise FileNotFoundError(f"{run} is not a run directory (no config.json)")
     config = json.loads((run / "config.json").read_text())
-    result = json.loads((run / "result.json").read_text()) if (run / "result.json").exists() else {}
+    if checkpoint is None:
+        if not (run / "model.keras").exists():
+            raise FileNotFoundError(f"{run} is not a finished run (no model.keras): name a --checkpoint to export it now")
+        net = keras.models.load_model(str(run / "model.keras"), compile=False)
+        result = json.loads((run / "result.json").read_text()) if (run / "result.json").exists() else {}
+        return net, config, result
+    from training.presets import get_preset
+    from training.train import build_network
+
+    weights = run / checkpoint
+    if not weights.is_file():
+        raise FileNotFoundError(f"no checkpoint {weights}")
+    train = config["train"]
+    net = build_network(get_preset(config["preset"]), SignalSpec.from_dict(config["signal"]), train.get("width", 1.0),
+                        train.get("model_options") or {})
+    net.load_weights(str(weights))
+    progress = json.loads((run / "time.json").read_text()) if (run / "time.json").exists() else {}
+    result = {"train_seconds": progress.get("seconds"), "epochs_run": progress.get("epoch"), "checkpoint": checkpoint,
+              "parameters": int(net.count_params()), "metrics": best_quality(run)}
     return net, config, result
+
+
+def best_quality(run: Path) -> dict[str, float]:
+    """The row of the run's ``quality.csv`` with the best score (the best-quality checkpoint's), or {}."""
+    path = run / "quality.csv"
+    if not path.is_file():
+        return {}
+    with path.open() as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows:
+        return {}
+    best = max(rows, key=lambda r: float(r["score"]))
+    return {f"val_{k}": float(v) for k, v in best.items()}
 
 
 def to_onnx(net: keras.Model, spec: SignalSpec) -> onnx.ModelProto:
@@ -93,6 +127,7 @@ def model_info(config: dict[str, Any], result: dict[str, Any], name: str | None,
             "parameters": result.get("parameters"),
             "metrics": result.get("metrics", {}),
             "hyperparameters": config.get("train", {}),
+            **({"checkpoint": result["checkpoint"]} if result.get("checkpoint") else {}),
         },
     )
 
@@ -127,10 +162,11 @@ def check_parity(net: keras.Model, onnx_path: Path, seed: int = 0) -> float:
     return worst
 
 
-def export_run(run: Path, out: Path, name: str | None = None, version: str | None = None) -> ModelInfo:
+def export_run(run: Path, out: Path, name: str | None = None, version: str | None = None,
+               checkpoint: str | None = None) -> ModelInfo:
     """Convert, attach metadata, save and check parity; returns the written metadata."""
     started = time.monotonic()
-    net, config, result = load_run(run)
+    net, config, result = load_run(run, checkpoint)
     info = model_info(config, result, name, version)
     model = to_onnx(net, info.signal)
     attach_metadata(model, info)
@@ -152,9 +188,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, type=Path, help="ONNX file to write")
     p.add_argument("--name", default=None, help="model name (default rainclean-<preset>)")
     p.add_argument("--version", default=None, help="model version (default <date>-<commit>)")
+    p.add_argument("--checkpoint", default=None, metavar="WEIGHTS",
+                   help="export this weights file of the run (e.g. best-quality.weights.h5) instead of its finished model")
     args = p.parse_args(argv)
     try:
-        export_run(args.run, args.out, args.name, args.version)
+        export_run(args.run, args.out, args.name, args.version, args.checkpoint)
     except (FileNotFoundError, ParityError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

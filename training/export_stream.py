@@ -130,10 +130,11 @@ def check_stream_parity(stream: StreamingBandNet, onnx_path: Path, seed: int = 0
     return worst
 
 
-def export_stream(run: Path, out: Path, name: str | None = None, version: str | None = None) -> ModelInfo:
+def export_stream(run: Path, out: Path, name: str | None = None, version: str | None = None,
+                  checkpoint: str | None = None) -> ModelInfo:
     """Build the streaming model from the run, convert, attach metadata, save and check parity."""
     started = time.monotonic()
-    net, config, result = load_run(run)
+    net, config, result = load_run(run, checkpoint)
     stream = build_bandnet_stream(net, band_config(config))
     info = model_info(config, result, name or f"rainclean-{config['preset']}-stream", version)
     model = to_onnx(stream)
@@ -157,9 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, type=Path, help="ONNX file to write")
     p.add_argument("--name", default=None, help="model name (default rainclean-<preset>-stream)")
     p.add_argument("--version", default=None, help="model version (default <date>-<commit>)")
+    p.add_argument("--checkpoint", default=None, metavar="WEIGHTS",
+                   help="export this weights file of the run (e.g. best-quality.weights.h5) instead of its finished model")
     args = p.parse_args(argv)
     try:
-        export_stream(args.run, args.out, args.name, args.version)
+        export_stream(args.run, args.out, args.name, args.version, args.checkpoint)
     except (FileNotFoundError, ValueError, ParityError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

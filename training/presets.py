@@ -99,7 +99,7 @@ _BAND = Preset(
     signal=replace(_DEFAULT.signal, output="complex_mask"),
     objective="signal",
     build=_build_band,
-    defaults={"batch_size": 8, "steps_per_epoch": 500, "epochs": 300, "val_limit": 48, "lr": 2e-3, "lr_schedule": "cosine-steps",
+    defaults={"batch_size": 8, "steps_per_epoch": 500, "epochs": 140, "val_limit": 48, "lr": 2e-3, "lr_schedule": "cosine-steps",
               "warmup_steps": 1000, "patience": 1000, "mag_loss_weight": 0.0, "wave_loss": "si_sdr+spectral",
               "spectral_weight": 100.0, "crop_seconds": 2.0, "quality_every": 10,
               "mixer_options": _DEFAULT.defaults["mixer_options"], "monitor": "val_wave_si_sdr_db"},

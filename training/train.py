@@ -214,12 +214,18 @@ def resolve_spec(preset: Preset, data: Dataset) -> SignalSpec:
     return preset.signal.with_stats(lo, hi)
 
 
+def build_network(preset: Preset, spec: SignalSpec, width: float, model_options: dict[str, Any]) -> keras.Model:
+    """The preset's untrained network (the reference recipe also takes its width)."""
+    options = {"width": width, **model_options} if preset.objective == "features_mse" else model_options
+    return preset.build(spec, options)
+
+
 def train_seed(cfg: TrainConfig, preset: Preset, spec: SignalSpec, data: Dataset, run: Path, verbose: int) -> tuple[keras.Model, dict[str, Any]]:
     """The reference recipe: MSE between predicted and clean normalised dB spectrograms."""
     arrays = {name: data.split(name) for name in ("train", "val", "test")}
     x = {name: seed_arrays(a.noisy, spec) for name, a in arrays.items()}
     y = {name: seed_arrays(a.clean, spec) for name, a in arrays.items()}
-    net = preset.build(spec, {"width": cfg.width, **cfg.model_options})
+    net = build_network(preset, spec, cfg.width, cfg.model_options)
     net.compile(optimizer=adam(cfg.learning_rate, ema_momentum=cfg.ema_momentum), loss="mse", metrics=[keras.metrics.MeanSquaredError(name="mse")])
     history = net.fit(
         x["train"], y["train"], batch_size=cfg.batch_size, epochs=cfg.epochs, validation_data=(x["val"], y["val"]),
@@ -275,7 +281,7 @@ def train_signal(cfg: TrainConfig, preset: Preset, spec: SignalSpec, data: Datas
     )
     stream = tf.data.Dataset.from_generator(lambda: iter(mixer), output_signature=signature).prefetch(4)
     val_x, val_y = fixed_signal_set(data.split("val"), spec, limit=cfg.val_limit)
-    net = preset.build(spec, cfg.model_options)
+    net = build_network(preset, spec, cfg.width, cfg.model_options)
     model = signal_training_model(net, spec)
     compile_signal_model(model, learning_rate_schedule(cfg), cfg.mag_loss_weight, cfg.ema_momentum,
                          wave_loss_kind=cfg.wave_loss, spectral_weight=cfg.spectral_weight)

@@ -70,6 +70,18 @@ def test_random_chunks_equal_offline(delay_models, channels: int, n: int) -> Non
     assert np.all(got[: den.delay] == 0.0)
 
 
+@pytest.mark.parametrize("channels", [1, 2])
+def test_whole_file_denoise_is_the_offline_output_realigned(delay_models, channels: int) -> None:
+    """StreamingModel.denoise (what the evaluation scores) streams a file and removes the delay."""
+    model = StreamingModel(delay_models["sigmoid"])
+    x = speechy(16000 * 2 + 555, seed=5, channels=channels)
+    got = model.denoise(x, 16000)
+    assert got.shape == x.shape
+    for c in range(channels):
+        want = enhance_wave(x[:, c], model.spec, delay_model_predict("sigmoid"))
+        np.testing.assert_allclose(got[:, c], want, rtol=0, atol=TOLERANCE)
+
+
 @pytest.mark.parametrize("rate", [16000, 8000, 22050, 48000])
 def test_reported_latency_is_the_measured_shift(delay_models, rate: int) -> None:
     """A pass-through streaming model with 3 lookahead frames: an impulse comes out `delay` samples later."""

@@ -37,7 +37,7 @@ def test_report_archives_records_and_regenerates_without_runs(tmp_path: Path) ->
     assert cells[2] == "abcdef0-dirty" and cells[4] == '`{"eq_prob":0.5}`' and cells[5] == "500"
     # epochs, lr, batch, crop seconds, EMA, seed, steps, monitor, best epoch, val loss, val SI-SDR, val MSE, full val and test SI-SDR
     assert cells[8:] == ["3", "0.001", "16", "2", "0.999", "3", "300", "val_loss", "2", "-9.0000", "9.00", "-", "9.50", "8.25"]
-    assert sorted(p.name for p in (archive / "a").iterdir()) == ["config.json", "history.csv", "result.json", "time.json"]
+    assert sorted(p.name for p in (archive / "a").iterdir()) == ["config.json", "history.csv", "result.json", "time.json"]  # no quality.csv: none written
     line_b = next(line for line in first.splitlines() if line.startswith("| b |"))
     assert [c.strip() for c in line_b.strip("|").split("|")][12] == "-"  # no weight average
     shutil.rmtree(tmp_path / "build")
@@ -57,3 +57,22 @@ def test_best_epoch_follows_the_run_monitor(tmp_path: Path) -> None:
              for line in out.read_text().splitlines() if line.startswith("| by-")}
     assert cells["by-loss"][15:19] == ["val_loss", "2", "-9.0000", "8.50"]
     assert cells["by-si-sdr"][15:19] == ["val_wave_si_sdr_db", "3", "-8.0000", "8.75"]
+
+
+def test_a_run_with_quality_scores_gets_its_learning_curve(tmp_path: Path) -> None:
+    run = fake_run(tmp_path / "build", "long", [-5.0, -9.0], {})
+    (run / "quality.csv").write_text("epoch,step,train_hours,si_sdr,pesq,stoi,dnsmos_ovrl,score,seconds\n"
+                                     "10,5000,0.37,11.03,1.689,0.828,2.446,0.8332,85.9\n"
+                                     "20,10000,0.88,11.47,1.752,0.842,2.521,0.8585,187.7\n")
+    other = fake_run(tmp_path / "build", "short", [-4.0], {})
+    archive, out = tmp_path / "docs" / "runs", tmp_path / "docs" / "report.md"
+    assert main(["--archive", str(archive), str(run), str(other), "--out", str(out)]) == 0
+    text = out.read_text()
+    curves = text[text.index("## Learning curves"):]
+    assert "### long" in curves and "### short" not in curves
+    assert "![learning curve of long](runs/long/learning-curve.png)" in curves
+    assert (archive / "long" / "learning-curve.png").stat().st_size > 1000
+    rows = [line for line in curves.splitlines() if line.startswith("| 1") or line.startswith("| 2")]
+    assert rows == ["| 10 | 5000 | 0.37 | 11.03 | 1.689 | 0.828 | 2.446 | 0.8332 |",
+                    "| 20 | 10000 | 0.88 | 11.47 | 1.752 | 0.842 | 2.521 | 0.8585 (best) |"]
+    assert (archive / "long" / "quality.csv").is_file()

@@ -1,0 +1,69 @@
+"""Exporting a run that is still training: `--checkpoint` rebuilds the preset's network from
+config.json, loads that weights file and records the checkpoint and the training so far."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.training
+
+from denoise_core.model_file import OnnxModel  # noqa: E402
+from denoise_core.signal import SignalSpec  # noqa: E402
+from denoise_core.streaming import StreamingModel  # noqa: E402
+from training.export import main as export_main  # noqa: E402
+from training.export_stream import main as export_stream_main  # noqa: E402
+from training.presets import get_preset  # noqa: E402
+from training.train import build_network  # noqa: E402
+
+TINY = {"channels": [4, 6], "bottleneck": 16, "dilations": [1, 2, 4, 1]}
+
+
+@pytest.fixture(scope="module")
+def unfinished_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
+    """A band run directory as a training in progress leaves it: no model.keras, a quality checkpoint."""
+    run = tmp_path_factory.mktemp("unfinished")
+    spec = SignalSpec(output="complex_mask", lookahead_frames=2)
+    net = build_network(get_preset("band"), spec, 1.0, TINY)
+    rng = np.random.default_rng(0)
+    net.set_weights([w + 0.2 * rng.standard_normal(w.shape).astype(np.float32) for w in net.get_weights()])
+    net.save_weights(str(run / "best-quality.weights.h5"))
+    (run / "config.json").write_text(json.dumps({"preset": "band", "signal": spec.to_dict(),
+                                                 "train": {"model_options": TINY, "width": 1.0}}))
+    (run / "time.json").write_text(json.dumps({"seconds": 3600.0, "epoch": 30}))
+    (run / "quality.csv").write_text("epoch,step,train_hours,si_sdr,pesq,stoi,dnsmos_ovrl,score,seconds\n"
+                                     "10,5000,0.3,10.0,1.6,0.82,2.4,0.80,60\n20,10000,0.7,11.0,1.7,0.84,2.5,0.85,60\n"
+                                     "30,15000,1.0,10.5,1.7,0.83,2.5,0.83,60\n")
+    return run, net
+
+
+def test_a_checkpoint_exports_with_its_weights_and_progress(unfinished_run, tmp_path: Path) -> None:
+    run, net = unfinished_run
+    out = tmp_path / "model.onnx"
+    assert export_main(["--run", str(run), "--out", str(out), "--checkpoint", "best-quality.weights.h5"]) == 0
+    model = OnnxModel(out)
+    x = np.random.default_rng(1).uniform(0, 1, (1, 257, 37, 3)).astype(np.float32)
+    np.testing.assert_allclose(model.predict(x), net(x, training=False).numpy(), rtol=0, atol=1e-4)
+    training = model.info.training
+    assert training["checkpoint"] == "best-quality.weights.h5"
+    assert training["seconds"] == 3600.0 and training["epochs"] == 30
+    assert training["metrics"]["val_epoch"] == 20 and training["metrics"]["val_score"] == pytest.approx(0.85)
+
+
+def test_a_checkpoint_exports_in_streaming_form(unfinished_run, tmp_path: Path) -> None:
+    run, _ = unfinished_run
+    out = tmp_path / "stream.onnx"
+    assert export_stream_main(["--run", str(run), "--out", str(out), "--checkpoint", "best-quality.weights.h5"]) == 0
+    model = StreamingModel(out)
+    assert model.lookahead == 2 and model.info.training["checkpoint"] == "best-quality.weights.h5"
+
+
+def test_a_missing_checkpoint_or_unfinished_run_is_an_error(unfinished_run, tmp_path: Path, capsys) -> None:
+    run, _ = unfinished_run
+    assert export_main(["--run", str(run), "--out", str(tmp_path / "a.onnx"), "--checkpoint", "nope.weights.h5"]) == 2
+    assert "no checkpoint" in capsys.readouterr().err
+    assert export_main(["--run", str(run), "--out", str(tmp_path / "b.onnx")]) == 2
+    assert "--checkpoint" in capsys.readouterr().err
