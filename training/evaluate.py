@@ -109,6 +109,7 @@ def model_description(model: OnnxModel | StreamingModel) -> dict[str, Any]:
         "training_commit": info.training_commit,
         "previous_evaluation": info.evaluation,
         "io": model.io_description(),
+        **({"streaming": model.describe()} if isinstance(model, StreamingModel) else {}),
     }
 
 

@@ -29,3 +29,11 @@ def test_card_says_whether_the_noisy_phase_is_reused(output: str, phase_reused: 
     assert ("reuses the noisy phase" in sentence) == phase_reused
     assert any("noisy phase is reused" in line for line in limits) == phase_reused
     assert ("complex mask" in sentence) == (output == "complex_mask")
+
+
+def test_card_states_how_the_model_is_run() -> None:
+    from training.evaluation.card import usage
+
+    assert "not low-latency streaming" in usage({"name": "m"})
+    live = usage({"streaming": {"algorithmic_latency_ms": 64.0}})
+    assert "WS /stream" in live and "64 ms" in live

@@ -129,6 +129,21 @@ def test_band_stream_in_random_chunks_equals_offline(band_stream: Path) -> None:
     np.testing.assert_allclose(got[den.delay :, 0], want, rtol=0, atol=TOLERANCE)
 
 
+SHIPPED_STREAM_MODEL = Path(__file__).resolve().parents[2] / "models" / "denoiser-stream.onnx"
+
+
+def test_the_shipped_streaming_model_streams_like_its_offline_form() -> None:
+    """The shipped file, fed in random chunk sizes, equals its whole-file output; latency <= 64 ms."""
+    model = StreamingModel(SHIPPED_STREAM_MODEL)
+    assert model.latency_ms <= 64.0
+    x = speechy(16000 * 3 + 123, seed=21)
+    want = enhance_wave(x[:, 0], model.spec, whole_file_predict(model))
+    assert np.abs(want - x[:, 0]).max() > 1e-2
+    den = StreamingDenoiser(model)
+    got = stream_in_random_chunks(den, x, seed=22, largest=1500)
+    np.testing.assert_allclose(got[den.delay :, 0], want, rtol=0, atol=TOLERANCE)
+
+
 # ------------------------------------------------------------------ over a real server
 @contextmanager
 def server(engine_model: Path, stream_model: Path | None, **overrides: object):

@@ -107,6 +107,15 @@ def output_description(output: str) -> tuple[str, list[str]]:
     return sentence, limits
 
 
+def usage(model: dict[str, Any]) -> str:
+    """How the model is run: live streams with their delay, or whole recordings."""
+    stream = model.get("streaming")
+    if stream:
+        return (f"live, frame by frame with its state carried (`WS /stream`), {stream['algorithmic_latency_ms']:g} ms "
+                "of algorithmic latency; the figures here are of whole recordings streamed in 20-ms blocks.")
+    return "offline or request/response (not low-latency streaming)."
+
+
 def render_card(report: dict[str, Any], figure_name: str | None) -> str:
     model, data, env = report["model"], report["data"], report["environment"]
     signal = model["signal"]
@@ -198,7 +207,7 @@ def render_card(report: dict[str, Any], figure_name: str | None) -> str:
         "## Intended use and limits",
         "",
         "- Intended for: read English speech by female speakers, recorded with rain or thunderstorm noise, "
-        "one speaker at a time, offline or request/response (not low-latency streaming).",
+        "one speaker at a time, " + usage(model),
         f"- Processing is at {signal.get('sample_rate', 16000)} Hz: input at other rates is resampled, and content above "
         f"{signal.get('sample_rate', 16000) // 2000} kHz is not restored (a 44.1/48 kHz file comes back band-limited).",
         "- Not evaluated on male or child voices, other languages, spontaneous or far-field speech, music, or other noise "
