@@ -22,10 +22,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from training.quality import QUALITY_LOG, read_log
 from training.train import best_row
 
 
-RECORD_FILES = ("config.json", "history.csv", "time.json", "result.json", "quality.csv")
+RECORD_FILES = ("config.json", "history.csv", "time.json", "result.json", QUALITY_LOG)
 CURVE_METRICS = (("si_sdr", "SI-SDR (dB)"), ("pesq", "PESQ-WB"), ("stoi", "STOI"), ("dnsmos_ovrl", "DNSMOS OVRL"))
 
 
@@ -105,11 +106,7 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 def quality_rows(run: Path) -> list[dict[str, float]]:
     """The run's full-validation scores (``quality.csv``), one row per scored epoch."""
-    path = run / "quality.csv"
-    if not path.is_file():
-        return []
-    with path.open() as fh:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+    return [{k: float(v) for k, v in row.items()} for row in read_log(run)]
 
 
 def curve_table(rows: list[dict[str, float]]) -> str:

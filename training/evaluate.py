@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from denoise_core.model_file import OnnxModel, sha256_of
-from denoise_core.streaming import NotAStreamingModel, StreamingModel
+from denoise_core.streaming import StreamingModel
 from training.evaluation import data as data_mod
 from training.evaluation import dnsmos as dnsmos_mod
 from training.evaluation import metadata as meta_mod
@@ -86,11 +86,11 @@ def environment() -> dict[str, Any]:
 
 def load_model(path: Path) -> OnnxModel | StreamingModel:
     """A streaming export runs as a stream (20-ms blocks, state carried, delay removed); any
-    other model file through ``OnnxModel.denoise``."""
-    try:
-        return StreamingModel(path)
-    except NotAStreamingModel:
-        return OnnxModel(path)
+    other model file through ``OnnxModel.denoise``. The file's metadata decides, read once."""
+    import onnx
+
+    props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+    return StreamingModel(path) if props.get("streaming") == "true" else OnnxModel(path)
 
 
 def model_description(model: OnnxModel | StreamingModel) -> dict[str, Any]:

@@ -9,7 +9,6 @@ counts, including a count that is not a legal multiple (padded by the shared cod
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
 import json
 import os
@@ -73,11 +72,9 @@ def load_run(run: Path, checkpoint: str | None = None) -> tuple[keras.Model, dic
 
 def best_quality(run: Path) -> dict[str, float]:
     """The row of the run's ``quality.csv`` with the best score (the best-quality checkpoint's), or {}."""
-    path = run / "quality.csv"
-    if not path.is_file():
-        return {}
-    with path.open() as fh:
-        rows = list(csv.DictReader(fh))
+    from training.quality import read_log
+
+    rows = read_log(run)
     if not rows:
         return {}
     best = max(rows, key=lambda r: float(r["score"]))
