@@ -25,6 +25,13 @@ resamplers' buffering (:attr:`StreamingDenoiser.delay`), and the output content 
 by exactly that many samples.
 
 Channels are independent streams run as one batch (one state per channel).
+
+**Steps.** Every push and flush exists in two forms: :meth:`StreamingDenoiser.push` calls the
+model itself, and :meth:`StreamingDenoiser.push_steps` is a generator that yields each model
+call it needs as a :data:`StepRequest` ``(features, valid, state)`` and is sent the answer
+``(mask, next_state)``, returning the samples at the end. A driver can so answer the requests
+of many streams with one batched call (:mod:`denoise_core.stream_batching`); :func:`run_steps`
+answers them one by one.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Generator, TypeVar
 
 import numpy as np
 import soxr
@@ -44,6 +51,25 @@ from denoise_core.signal import SignalSpec, _window, apply_output, network_input
 
 MIN_RATE, MAX_RATE = 8000, 48000
 RESAMPLE_QUALITY = "HQ"
+
+
+State = dict[str, np.ndarray]
+#: one model call a stream needs: ``features (batch, n_freq, B, ch)``, ``valid (batch, B)``, ``state``
+StepRequest = tuple[np.ndarray, np.ndarray, State]
+#: the answer: the masks ``(batch, n_freq, B, out)`` and the next state
+StepResult = tuple[np.ndarray, State]
+T = TypeVar("T")
+Steps = Generator[StepRequest, StepResult, T]
+
+
+def run_steps(steps: Steps[T], step: Callable[[np.ndarray, np.ndarray, State], StepResult]) -> T:
+    """Drive a step generator to its end, answering each request with ``step``; returns its value."""
+    try:
+        request = next(steps)
+        while True:
+            request = steps.send(step(*request))
+    except StopIteration as done:
+        return done.value
 
 
 class NotAStreamingModel(ValueError):
@@ -156,7 +182,7 @@ class _Core:
         self.next_frame += count
         return spectrum
 
-    def _run(self, spectrum: np.ndarray | None, flush_frames: int = 0) -> np.ndarray:
+    def _run(self, spectrum: np.ndarray | None, flush_frames: int = 0) -> Steps[np.ndarray]:
         """Feed new frames (and ``flush_frames`` invalid ones); returns the finished samples."""
         blocks, valid = [], []
         if spectrum is not None and spectrum.shape[-1]:
@@ -170,7 +196,7 @@ class _Core:
             return np.zeros((self.channels, 0), np.float32)
         features = np.concatenate(blocks, axis=2)
         fed_before = self.fed
-        mask, self.state = self.model.step(features, np.concatenate(valid, axis=1), self.state)
+        mask, self.state = yield features, np.concatenate(valid, axis=1), self.state
         self.fed += features.shape[2]
         # the masks are for frames fed_before - L .. ; those before frame 0 are padding
         first = fed_before - self.model.lookahead
@@ -200,20 +226,20 @@ class _Core:
             return np.zeros((self.channels, 0), np.float32)
         return np.concatenate(out, axis=1)
 
-    def push(self, x: np.ndarray) -> np.ndarray:
+    def push(self, x: np.ndarray) -> Steps[np.ndarray]:
         """``x`` ``(channels, n)`` float32 in; the samples finished so far out ``(channels, m)``."""
         self.received += x.shape[1]
         self.buffer = np.concatenate([self.buffer, x.astype(np.float32, copy=False)], axis=1)
-        out = self._run(self._frames())
+        out = yield from self._run(self._frames())
         self.emitted += out.shape[1]
         return out
 
-    def flush(self) -> np.ndarray:
+    def flush(self) -> Steps[np.ndarray]:
         """The rest of the offline output (the input ends here)."""
         if self.received == 0:
             return np.zeros((self.channels, 0), np.float32)
         self.buffer = np.concatenate([self.buffer, np.zeros((self.channels, self.n_fft // 2), np.float32)], axis=1)
-        parts = [self._run(self._frames(), flush_frames=self.model.lookahead)]
+        parts = [(yield from self._run(self._frames(), flush_frames=self.model.lookahead))]
         # the last frame's second half: only it covers those samples
         parts.append((self.tail / self.norm_end).astype(np.float32))
         out = np.concatenate(parts, axis=1)[:, : self.received - self.emitted]
@@ -276,15 +302,15 @@ class StreamingDenoiser:
             raise ValueError(f"expected (samples, {self.channels}) audio, got shape {x.shape}")
         return x
 
-    def _through(self, x: np.ndarray, last: bool = False) -> np.ndarray:
+    def _through(self, x: np.ndarray, last: bool = False) -> Steps[np.ndarray]:
         """``(n, ch)`` at the stream's rate through resampler, core and resampler; content-aligned."""
         if self.resampled:
             x = self._in.resample_chunk(x, last=last)
             if x.ndim == 1:
                 x = x[:, np.newaxis]
-        y = self._core.push(x.T).T if x.shape[0] else np.zeros((0, self.channels), np.float32)
+        y = (yield from self._core.push(x.T)).T if x.shape[0] else np.zeros((0, self.channels), np.float32)
         if last:
-            y = np.concatenate([y, self._core.flush().T], axis=0)
+            y = np.concatenate([y, (yield from self._core.flush()).T], axis=0)
         if self.resampled:
             y = self._out.resample_chunk(np.ascontiguousarray(y), last=last)
             if y.ndim == 1:
@@ -293,24 +319,33 @@ class StreamingDenoiser:
 
     def push(self, x: np.ndarray) -> np.ndarray:
         """Denoise the next samples; returns ``(len(x), channels)`` (fewer only if the resamplers lag)."""
+        return run_steps(self.push_steps(x), self.model.step)
+
+    def flush(self) -> np.ndarray:
+        """End the stream: the remaining output, so that ``delay + samples_in`` samples came out in all."""
+        return run_steps(self.flush_steps(), self.model.step)
+
+    def push_steps(self, x: np.ndarray) -> Steps[np.ndarray]:
+        """:meth:`push` as a step generator (see the module's doc)."""
         if self.flushed:
             raise RuntimeError("the stream was flushed: start a new StreamingDenoiser")
         x = self._shape(x)
         self.samples_in += x.shape[0]
-        self._queue = np.concatenate([self._queue, self._through(x)], axis=0)
+        self._queue = np.concatenate([self._queue, (yield from self._through(x))], axis=0)
         n = min(self.samples_in - self.samples_out, self._queue.shape[0])  # this push's share, plus any owed
         out, self._queue = self._queue[:n], self._queue[n:]
         self.samples_out += n
         return out
 
-    def flush(self) -> np.ndarray:
-        """End the stream: the remaining output, so that ``delay + samples_in`` samples came out in all."""
+    def flush_steps(self) -> Steps[np.ndarray]:
+        """:meth:`flush` as a step generator (see the module's doc)."""
         if self.flushed:
             return np.zeros((0, self.channels), np.float32)
         self.flushed = True
         if self.samples_in == 0:
             return np.zeros((0, self.channels), np.float32)
-        rest = np.concatenate([self._queue, self._through(np.zeros((0, self.channels), np.float32), last=True)], axis=0)
+        tail = yield from self._through(np.zeros((0, self.channels), np.float32), last=True)
+        rest = np.concatenate([self._queue, tail], axis=0)
         want = self.delay + self.samples_in - self.samples_out
         if rest.shape[0] < want:
             rest = np.pad(rest, ((0, want - rest.shape[0]), (0, 0)))

@@ -129,6 +129,7 @@ def create_app(settings: Settings | None = None, configure_logging: bool = True)
             if not stream_loader.done():
                 stream_loader.cancel()
             engine.close()
+            streams.close()
             log.info("stopped")
 
     app = FastAPI(

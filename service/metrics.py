@@ -38,6 +38,9 @@ class Metrics:
         self.stream_block_seconds = Histogram("rainclean_stream_block_processing_seconds",
                                               "Processing time of one /stream binary frame (decode, denoise, encode).",
                                               registry=r, buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1))
+        self.stream_batch_rows = Histogram("rainclean_stream_batch_rows",
+                                           "Stream rows (channels of concurrent streams) per streaming model call.",
+                                           registry=r, buckets=(1, 2, 4, 8, 16, 32, 64))
         self.model_ready = Gauge("rainclean_model_ready", "1 once the model is loaded and warmed up.", registry=r)
 
     def render(self) -> tuple[bytes, str]:

@@ -35,6 +35,9 @@ STREAM_MODEL_PATH           streaming ONNX model for ``WS /stream``     <repo>/m
 MAX_STREAMS                 concurrent ``/stream`` connections          20
 STREAM_IDLE_TIMEOUT         seconds without a message before a stream   30
                             is closed
+STREAM_MAX_BATCH            most stream rows in one model call (the     32
+                            concurrent frames of all streams run
+                            together; 1 = each stream on its own)
 ==========================  ==========================================  ===========
 """
 
@@ -49,7 +52,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: the shipped model, resolved from this package so any working directory works
 DEFAULT_MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "denoiser.onnx"
-#: the streaming export (training.export_stream); not shipped yet
+#: the streaming export (training.export_stream)
 DEFAULT_STREAM_MODEL_PATH = DEFAULT_MODEL_PATH.with_name("denoiser-stream.onnx")
 
 
@@ -76,6 +79,7 @@ class Settings(BaseSettings):
     stream_model_path: Path = DEFAULT_STREAM_MODEL_PATH
     max_streams: int = Field(20, ge=0)
     stream_idle_timeout: float = Field(30.0, gt=0)
+    stream_max_batch: int = Field(32, ge=1)
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -39,7 +39,8 @@ from typing import Any
 import numpy as np
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 
-from denoise_core.streaming import MAX_RATE, MIN_RATE, StreamingDenoiser, StreamingModel
+from denoise_core.stream_batching import StreamBatcher
+from denoise_core.streaming import MAX_RATE, MIN_RATE, Steps, StreamingDenoiser, StreamingModel
 from service.metrics import Metrics
 from service.settings import Settings
 
@@ -58,11 +59,16 @@ class StreamClose(Exception):
 
 
 class StreamService:
-    """The streaming model (loaded at start-up, optional) and the live streams."""
+    """The streaming model (loaded at start-up, optional) and the live streams.
+
+    Every stream's pushes run on :attr:`batcher`'s one thread, where the model calls of
+    concurrent streams share one onnxruntime call (``STREAM_MAX_BATCH`` rows at most).
+    """
 
     def __init__(self, settings: Settings, metrics: Metrics) -> None:
         self.settings, self.metrics = settings, metrics
         self.model: StreamingModel | None = None
+        self.batcher: StreamBatcher | None = None
         self.state = "loading"
         self.error: str | None = None
         self.active = 0
@@ -74,22 +80,35 @@ class StreamService:
             if not path.is_file():
                 raise FileNotFoundError(f"no streaming model at {path} (STREAM_MODEL_PATH); export one with "
                                         "python -m training.export_stream")
-            self.model = StreamingModel(path, intra_op_threads=self.settings.ort_intra_op_threads or 1)
-            denoiser = StreamingDenoiser(self.model)  # warm-up
-            denoiser.push(np.zeros(self.model.spec.hop_length * 4, np.float32))
-            denoiser.flush()
+            model = StreamingModel(path, intra_op_threads=self.settings.ort_intra_op_threads or 1)
+            batcher = StreamBatcher(model, self.settings.stream_max_batch, on_batch=self.metrics.stream_batch_rows.observe)
+            denoiser = StreamingDenoiser(model)  # warm-up
+            batcher.run(denoiser.push_steps(np.zeros(model.spec.hop_length * 4, np.float32)))
+            batcher.run(denoiser.flush_steps())
+            self.batcher = batcher  # before model: a stream that sees the model finds its batcher
+            self.model = model
             self.state = "ready"
             log.info("streaming model loaded", extra={"model_path": str(path)})
         except Exception as exc:  # missing file, not a streaming export, onnxruntime errors
             self.state, self.error = "unavailable", str(exc)
             log.warning("streaming unavailable: %s", exc)
 
+    def close(self) -> None:
+        """Stop the batcher's thread once the submitted pushes are done (at shutdown)."""
+        if self.batcher is not None:
+            self.batcher.close()
+
+    async def run(self, steps: Steps[np.ndarray]) -> np.ndarray:
+        """Run a stream's push or flush (a step generator) on the batcher; its samples."""
+        assert self.batcher is not None
+        return await asyncio.wrap_future(self.batcher.submit(steps))
+
     def describe(self) -> dict[str, Any]:
         """The ``streaming`` entry of ``/model-info``."""
         s = self.settings
         base = {"available": self.model is not None, "state": self.state, "endpoint": "/stream",
                 "max_streams": s.max_streams, "idle_timeout_seconds": s.stream_idle_timeout,
-                "active_streams": self.active, "formats": sorted(FORMATS), "sample_rates": [MIN_RATE, MAX_RATE],
+                "active_streams": self.active, "max_batch_rows": s.stream_max_batch, "formats": sorted(FORMATS), "sample_rates": [MIN_RATE, MAX_RATE],
                 "channels": [1, 2]}
         if self.model is None:
             return {**base, "reason": self.error or "the streaming model is loading"}
@@ -196,7 +215,7 @@ def install_stream(app: FastAPI, streams: StreamService) -> None:
                 if data is not None:
                     t0 = time.perf_counter()
                     x = decode_frame(data, fmt, channels)
-                    payload = await asyncio.to_thread(lambda: encode_frame(denoiser.push(x), fmt))
+                    payload = encode_frame(await streams.run(denoiser.push_steps(x)), fmt)
                     metrics.stream_block_seconds.observe(time.perf_counter() - t0)
                     metrics.stream_audio_seconds.inc(x.shape[0] / rate)
                     await ws.send_bytes(payload)
@@ -209,7 +228,7 @@ def install_stream(app: FastAPI, streams: StreamService) -> None:
                 if kind != "flush":
                     raise StreamClose(CLOSE_UNSUPPORTED, f"unknown message type {kind!r}: send binary audio or "
                                                          "{\"type\": \"flush\"}")
-                tail = await asyncio.to_thread(lambda: encode_frame(denoiser.flush(), fmt))
+                tail = encode_frame(await streams.run(denoiser.flush_steps()), fmt)
                 await ws.send_bytes(tail)
                 await ws.send_json({"type": "flushed", "samples_in": denoiser.samples_in, "samples_out": denoiser.samples_out})
                 denoiser = StreamingDenoiser(model, rate, channels)  # a new utterance starts afresh

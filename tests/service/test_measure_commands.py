@@ -36,3 +36,20 @@ def test_loadtest_prints_one_row_per_client_count(models) -> None:
     assert [int(r[0]) for r in rows] == [1, 2], out
     for r in rows:
         assert float(r[1]) > 0 and "200:" in r[6] and "503" not in r[6]
+
+
+def test_stream_benchmark_prints_one_stream_and_batched_streams(models) -> None:
+    import json
+
+    out = run(["service.stream_benchmark", "--model", "models/denoiser-stream.onnx", "--seconds", "1", "--streams", "4"],
+              models["passthrough"])
+    reports = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    alone, fast, live = reports
+    assert alone["seconds_per_audio_second"] > 0 and alone["latency_ms"] == 64.0
+    assert fast["streams"] == live["streams"] == 4 and not fast["realtime"] and live["realtime"]
+    for r in (fast, live):
+        assert r["cpu_seconds_per_audio_second_per_stream"] > 0 and r["mean_rows_per_call"] >= 1
+        assert r["realtime_streams_per_core"] == int(1 / r["cpu_seconds_per_audio_second_per_stream"])
+    assert fast["mean_rows_per_call"] > 1  # four streams at full speed share model calls
+    assert 0 <= live["in_time_share"] <= 1 and live["lag_ms_max"] >= live["lag_ms_p99"]
+    assert "streams at full speed" in out and "real-time streams at once" in out

@@ -283,6 +283,26 @@ def test_stream_protocol_limits_and_errors(models, delay_models) -> None:
 
 
 @pytest.mark.e2e
+def test_concurrent_streams_share_model_calls_and_each_equals_its_offline_output(models) -> None:
+    """Eight streams at once through the shipped streaming model: every stream gets its own
+    offline output, and the model calls are counted in the batch-rows histogram."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    model = StreamingModel(SHIPPED_STREAM_MODEL)
+    inputs = [speechy(16000 + 500 * k, seed=30 + k) for k in range(8)]
+    wants = [enhance_wave(x[:, 0], model.spec, whole_file_predict(model)) for x in inputs]
+    with server(models["passthrough"], SHIPPED_STREAM_MODEL, max_streams=8) as (app, base, url):
+        with ThreadPoolExecutor(8) as pool:
+            gots = list(pool.map(lambda x: stream_audio(x, 16000, url, "f32", chunk_ms=20), inputs))
+        for got, want in zip(gots, wants):
+            np.testing.assert_allclose(got.audio[:, 0], want, rtol=0, atol=TOLERANCE)
+        calls = gauge(base, "rainclean_stream_batch_rows_count")
+        rows = gauge(base, "rainclean_stream_batch_rows_sum")
+        assert calls > 0 and rows >= calls
+        assert httpx.get(base + "/model-info").json()["streaming"]["max_batch_rows"] == 32
+
+
+@pytest.mark.e2e
 def test_stream_api_key(models, delay_models) -> None:
     from websockets.sync.client import connect
 
