@@ -12,7 +12,7 @@ RUNS ?= ../runs
 BAND_DATASET ?= $(BUILD)/dataset-extra-noise
 BAND_RUN ?= $(RUNS)/band-L2
 
-.PHONY: help venv install-service install-full install-browser serve test dataset dataset-band train-band keep-band-run export-stream evaluate-stream train train-seed export export-seed evaluate evaluate-seed benchmark reproduce reproduce-seed training-report clean
+.PHONY: help venv install-service install-full install-browser serve test dataset dataset-band train-band keep-band-run export-stream evaluate-stream candidate train train-seed export export-seed evaluate evaluate-seed benchmark reproduce reproduce-seed training-report clean
 
 help:
 	@echo "make serve   - create .venv, install the service (no TensorFlow), serve models/ on port $(PORT)"
@@ -69,6 +69,17 @@ keep-band-run:
 	cp $(BAND_RUN)/backup/* $(BAND_KEPT)/backup/
 	cp $(BAND_RUN)/config.json $(BAND_RUN)/history.csv $(BAND_RUN)/time.json $(BAND_KEPT)/
 	for f in quality.csv best.weights.h5 best-quality.weights.h5; do [ ! -f $(BAND_RUN)/$$f ] || cp $(BAND_RUN)/$$f $(BAND_KEPT)/; done
+
+# the ship rule of docs/model-gen2.md: the long run's best-quality checkpoint exported as a
+# candidate, scored on the test split, then the rule's verdict against the shipped model and
+# the paired per-mixture comparison
+CANDIDATE ?= $(BUILD)/candidate/denoiser.onnx
+CANDIDATE_CHECKPOINT ?= best-quality.weights.h5
+candidate: install-full
+	$(PY) -m training.export --run $(BAND_RUN) --checkpoint $(CANDIDATE_CHECKPOINT) --out $(CANDIDATE)
+	$(PY) -m training.evaluate --data $(BUILD)/dataset --model $(CANDIDATE) --out $(BUILD)/eval/candidate --peers none
+	$(PY) -m training.evaluation.ship_rule models/evaluation/report.json $(BUILD)/eval/candidate/report.json
+	$(PY) -m training.evaluation.paired models/evaluation/report.json $(BUILD)/eval/candidate/report.json
 
 # the streaming model (WS /stream): the long run's best-quality checkpoint in its streaming form,
 # scored on the test split as a stream (20-ms blocks), beside the offline model (the peers are

@@ -27,16 +27,11 @@ from denoise_core.signal import SignalSpec, enhance_wave
 from training.datasets import SplitArrays
 from training.evaluation.dnsmos import dnsmos
 from training.evaluation.metrics import pesq_wb, si_sdr, stoi
+from training.evaluation.ship_rule import TARGETS, quality_score
 
 QUALITY_WEIGHTS = "best-quality.weights.h5"
 QUALITY_LOG = "quality.csv"
-TARGETS: dict[str, float] = {"si_sdr": 13.5, "pesq": 2.30, "stoi": 0.87, "dnsmos_ovrl": 2.95}
 COLUMNS = ("epoch", "step", "train_hours", *TARGETS, "score", "seconds")
-
-
-def quality_score(figures: dict[str, float]) -> float:
-    """Mean of each figure over its target (NaN if any figure is missing)."""
-    return float(np.mean([figures[k] / target for k, target in TARGETS.items()]))
 
 
 def score_split(net: keras.Model, spec: SignalSpec, arrays: SplitArrays) -> dict[str, float]:
