@@ -165,7 +165,8 @@ class _Core:
         self.buffer = np.zeros((channels, self.n_fft // 2), np.float32)
         self.next_frame = 0  # frames taken from the buffer so far
         self.fed = 0  # frames fed to the model (flush frames included)
-        self.pending: list[np.ndarray] = []  # spectra (channels, n_freq) waiting for their mask
+        self.pending = np.zeros((channels, self.spec.n_freq, 0), np.complex64)  # spectra waiting for their mask
+        self.offsets = np.arange(self.n_fft)  # sample offsets within one frame
         self.masked = 0  # frames whose mask has been applied
         self.tail = np.zeros((channels, self.hop), np.float64)  # second half of the last synthesised frame
         self.received = 0
@@ -176,7 +177,7 @@ class _Core:
         count = 1 + (self.buffer.shape[1] - self.n_fft) // self.hop if self.buffer.shape[1] >= self.n_fft else 0
         if count == 0:
             return np.zeros((self.channels, self.spec.n_freq, 0), np.complex64)
-        frames = np.lib.stride_tricks.sliding_window_view(self.buffer, self.n_fft, axis=-1)[:, : count * self.hop : self.hop]
+        frames = self.buffer[:, np.arange(count)[:, np.newaxis] * self.hop + self.offsets]  # (channels, count, n_fft)
         spectrum = np.swapaxes(np.fft.rfft(frames * self.window, axis=-1), -1, -2).astype(np.complex64)
         self.buffer = self.buffer[:, count * self.hop :]
         self.next_frame += count
@@ -188,7 +189,7 @@ class _Core:
         if spectrum is not None and spectrum.shape[-1]:
             blocks.append(network_input(spectrum, self.spec))
             valid.append(np.ones((self.channels, spectrum.shape[-1]), np.float32))
-            self.pending.extend(np.moveaxis(spectrum, -1, 0))
+            self.pending = np.concatenate([self.pending, spectrum], axis=2)
         if flush_frames:
             blocks.append(np.zeros((self.channels, self.spec.n_freq, flush_frames, self.spec.input_channels), np.float32))
             valid.append(np.zeros((self.channels, flush_frames), np.float32))
@@ -202,11 +203,10 @@ class _Core:
         first = fed_before - self.model.lookahead
         skip = max(0, -first)
         mask = mask[:, :, skip:]
-        usable = min(mask.shape[2], len(self.pending))
+        usable = min(mask.shape[2], self.pending.shape[2])
         if usable == 0:
             return np.zeros((self.channels, 0), np.float32)
-        spec_block = np.stack(self.pending[:usable], axis=-1)
-        del self.pending[:usable]
+        spec_block, self.pending = self.pending[:, :, :usable], self.pending[:, :, usable:]
         clean = apply_output(spec_block, mask[:, :, :usable], self.spec)
         return self._synthesise(clean)
 
