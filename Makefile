@@ -12,7 +12,7 @@ RUNS ?= ../runs
 BAND_DATASET ?= $(BUILD)/dataset-extra-noise
 BAND_RUN ?= $(RUNS)/band-L2
 
-.PHONY: help venv install-service install-full install-browser serve test dataset dataset-band train-band keep-band-run export-stream evaluate-stream candidate train train-seed export export-seed evaluate evaluate-seed benchmark reproduce reproduce-seed training-report clean
+.PHONY: help venv install-service install-full install-browser serve test dataset dataset-band train-band keep-band-run export-stream evaluate-stream candidate arms train train-seed export export-seed evaluate evaluate-seed benchmark reproduce reproduce-seed training-report clean
 
 help:
 	@echo "make serve   - create .venv, install the service (no TensorFlow), serve models/ on port $(PORT)"
@@ -69,6 +69,24 @@ keep-band-run:
 	cp $(BAND_RUN)/backup/* $(BAND_KEPT)/backup/
 	cp $(BAND_RUN)/config.json $(BAND_RUN)/history.csv $(BAND_RUN)/time.json $(BAND_KEPT)/
 	for f in quality.csv best.weights.h5 best-quality.weights.h5; do [ ! -f $(BAND_RUN)/$$f ] || cp $(BAND_RUN)/$$f $(BAND_KEPT)/; done
+
+# the comparison arms of docs/model-gen2.md, one after another at equal steps; each arm's
+# result.json marks it done, and an interrupted arm resumes when `make arms` runs again
+ARM_TRAIN = $(PY) -m training.train --data $(BAND_DATASET) --epochs 16 --quality-every 8
+ARMS := ab-band-L2 ab-band-L2-seed1 ab-band-L0 ab-band-Lnone ab-band-mask ab-band-oldloss
+arms: $(foreach arm,$(ARMS),$(RUNS)/$(arm)/result.json)
+$(RUNS)/ab-band-L2/result.json: | install-full
+	$(ARM_TRAIN) --preset band --out $(@D)
+$(RUNS)/ab-band-L2-seed1/result.json: | install-full
+	$(ARM_TRAIN) --preset band --seed 1 --out $(@D)
+$(RUNS)/ab-band-L0/result.json: | install-full
+	$(ARM_TRAIN) --preset band --model-options '{"lookahead": 0}' --out $(@D)
+$(RUNS)/ab-band-Lnone/result.json: | install-full
+	$(ARM_TRAIN) --preset band --model-options '{"lookahead": null}' --out $(@D)
+$(RUNS)/ab-band-mask/result.json: | install-full
+	$(ARM_TRAIN) --preset band-mask --out $(@D)
+$(RUNS)/ab-band-oldloss/result.json: | install-full
+	$(ARM_TRAIN) --preset band --wave-loss si_sdr --mag-loss-weight 1500 --out $(@D)
 
 # the ship rule of docs/model-gen2.md: the long run's best-quality checkpoint exported as a
 # candidate, scored on the test split, then the rule's verdict against the shipped model and
