@@ -84,6 +84,7 @@
       el.modelInfo.textContent = `Model: ${info.name} ${info.version}`;
       el.modelInfo.dataset.name = info.name;
       el.modelInfo.dataset.version = info.version;
+      if (window.rainclean.live) window.rainclean.live.setup(info.streaming, () => state.apiKey);
       const svc = info.service || {};
       state.maxSeconds = svc.max_duration_seconds || null;
       if (svc.max_upload_mb) {

@@ -236,6 +236,49 @@ def test_wav_encoder_and_microphone_recording(browser, service, tmp_path):
     page.context.close()
 
 
+def test_live_denoising_streams_the_microphone(browser, service, tmp_path):
+    """Keyboard only: Enter on "Start live denoising" streams Chromium's fake microphone through
+    WS /stream and plays what comes back; Enter again flushes, and the tail makes the output the
+    input plus the stream's delay, sample for sample."""
+    page, _, messages, _ = open_page(browser, service, permissions=["microphone"])
+    page.wait_for_selector("#live-section:not([hidden])")
+    assert page.inner_text("#live-latency") == "64 ms"
+    assert page.is_hidden("#download")  # nothing to download before a denoise
+    before = metric(service, "rainclean_stream_audio_seconds_total")
+    page.focus("#live")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#live-section[data-state=live]")
+    assert page.get_attribute("#live", "aria-pressed") == "true"
+    page.wait_for_function("() => { const d = document.getElementById('live-status').dataset;"
+                           " return Number(d.received) > 1.0 * Number(d.rate); }")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#live-section[data-state=stopped]")
+    d = page.evaluate("() => ({...document.getElementById('live-status').dataset})")
+    rate, sent, received = int(d["rate"]), int(d["sent"]), int(d["received"])
+    assert received == sent + int(d["latencySamples"]), d
+    assert metric(service, "rainclean_stream_audio_seconds_total") - before == pytest.approx(sent / rate, abs=1e-6)
+    assert page.get_attribute("#live", "aria-pressed") == "false" and "Stopped." in page.inner_text("#live-status")
+    page.screenshot(path=str(tmp_path / "live.png"), full_page=True)
+    assert not [m for m in messages if m.startswith("pageerror")], messages
+    page.context.close()
+
+
+def test_live_controls_stay_hidden_without_a_streaming_model(browser, models):
+    settings = Settings(model_path=models["passthrough"], log_level="WARNING", ort_intra_op_threads=1,
+                        stream_model_path=Path("/nonexistent/stream.onnx"))
+    with serve(settings) as base:
+        page, _, messages, _ = open_page(browser, base)
+        page.wait_for_selector("#model-info[data-version]", state="attached")
+        assert page.is_hidden("#live-section")
+        assert not [m for m in messages if m.startswith("pageerror")], messages
+        page.context.close()
+
+
+def metric(base: str, name: str) -> float:
+    text = httpx.get(base + "/metrics").text
+    return float(next(line.split()[-1] for line in text.splitlines() if line.startswith(name + " ")))
+
+
 AFTER_BYTES = """async () => {
   const blob = await (await fetch(document.getElementById("after-audio").src)).blob();
   const bytes = new Uint8Array(await blob.arrayBuffer());
