@@ -83,7 +83,7 @@ def _run_streams(model: StreamingModel, streams: int, seconds: float, chunk_ms: 
     period = chunk / rate
     x = (0.1 * np.random.default_rng(1).standard_normal(int(seconds * rate))).astype(np.float32)
     batcher = StreamBatcher(model, max_batch)
-    for _ in range(3):  # warm-up: the first calls at each batch size are slower
+    for _ in range(3):  # warm-up: a session's first calls are slower
         batcher.run(StreamingDenoiser(model, rate).push_steps(x[: chunk * 10]))
     lags: list[list[float]] = [[] for _ in range(streams)]
 
