@@ -12,12 +12,12 @@ RUNS ?= ../runs
 BAND_DATASET ?= $(BUILD)/dataset-extra-noise
 BAND_RUN ?= $(RUNS)/band-L2
 
-.PHONY: help venv install-service install-full install-browser serve test dataset dataset-band train-band keep-band-run export-stream evaluate-stream candidate arms train train-seed export export-seed evaluate evaluate-seed benchmark reproduce reproduce-seed training-report clean
+.PHONY: help venv install-service install-full install-browser serve test dataset dataset-band train-band keep-band-run export-stream evaluate-stream candidate arms export-band reproduce-gen1 train train-seed export export-seed evaluate evaluate-seed benchmark reproduce reproduce-seed training-report clean
 
 help:
 	@echo "make serve   - create .venv, install the service (no TensorFlow), serve models/ on port $(PORT)"
 	@echo "make test    - create .venv, install everything incl. training extras, run the test suite"
-	@echo "make reproduce - rebuild the dataset from $(DATA), train, export and evaluate the default model"
+	@echo "make reproduce - rebuild the datasets from $(DATA), train the band network, export and evaluate the shipped model"
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -171,7 +171,15 @@ CONTAINER_SMOKE ?= ../shared/tools/container-smoke.sh
 container-footprint: | $(VENV)/bin/python
 	$(CONTAINER_SMOKE) . '$(PY) -m service.footprint --container'
 
-reproduce: dataset train export evaluate
+# the shipped model: the band network's long run (resumable), its best-quality checkpoint
+# exported as models/denoiser.onnx, then the evaluation that writes its card
+reproduce: dataset dataset-band train-band export-band evaluate
+
+export-band: install-full
+	$(PY) -m training.export --run $(BAND_RUN) --checkpoint best-quality.weights.h5 --out models/denoiser.onnx
+
+# the first generation (the default preset, 72 minutes), shipped until 2026-12-03
+reproduce-gen1: dataset train export evaluate
 
 reproduce-seed: dataset train-seed export-seed evaluate-seed
 

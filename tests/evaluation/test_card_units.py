@@ -17,6 +17,13 @@ def test_reproduction_time_adds_up_the_recorded_steps() -> None:
     assert "not recorded" not in line
 
 
+def test_reproduction_time_of_a_run_exported_before_its_end() -> None:
+    (line, _) = reproduction_section({"seconds": 600.0, "epochs": 10, "hyperparameters": {"epochs": 140}}, {})
+    assert "exported after 10 of its 140 epochs" in line
+    (line, _) = reproduction_section({"seconds": 600.0, "epochs": 140, "hyperparameters": {"epochs": 140}}, {})
+    assert "exported after" not in line
+
+
 def test_reproduction_time_names_what_was_not_recorded() -> None:
     (line, _) = reproduction_section({"seconds": 600.0}, {})
     assert "took 10.0 min" in line and "not recorded" in line and "dataset build" in line.split("not recorded")[0]
@@ -37,3 +44,15 @@ def test_card_states_how_the_model_is_run() -> None:
     assert "not low-latency streaming" in usage({"name": "m"})
     live = usage({"streaming": {"algorithmic_latency_ms": 64.0}})
     assert "WS /stream" in live and "64 ms" in live
+
+
+def test_card_gives_a_checkpoints_own_training_time() -> None:
+    from training.evaluation.card import training_section
+
+    plain = "\n".join(training_section({"command": "python -m training.train", "seconds": 21845.0, "epochs": 103}))
+    assert "Training took 6.07 h (21845 s) on the training machine. 103 epochs." in plain
+    kept = "\n".join(training_section({"seconds": 21845.0, "epochs": 103, "checkpoint": "best-quality.weights.h5",
+                                       "metrics": {"val_step": 50000.0, "val_train_hours": 5.747}}))
+    assert "Training took" not in kept
+    assert ("The exported checkpoint (`best-quality.weights.h5`) is the one of step 50,000, after 5.75 h of training; "
+            "the run had trained 6.07 h (21845 s) on the training machine when it was exported, 103 epochs.") in kept

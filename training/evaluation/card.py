@@ -66,6 +66,13 @@ def training_section(training: dict[str, Any]) -> list[str]:
         where = training.get("machine") or training.get("cpu") or "the training machine"
         lines += [f"Training took {_duration(float(seconds))} ({float(seconds):.0f} s) on {where}."
                   + (f" {training['epochs']} epochs." if "epochs" in training else ""), ""]
+        metrics = training.get("metrics") if isinstance(training.get("metrics"), dict) else {}
+        hours, step = metrics.get("val_train_hours"), metrics.get("val_step")
+        if "checkpoint" in training and isinstance(hours, (int, float)) and isinstance(step, (int, float)):
+            lines[-2:-1] = [f"The exported checkpoint (`{training['checkpoint']}`) is the one of step {int(step):,}, after "
+                            f"{_duration(3600 * float(hours))} of training; the run had trained {_duration(float(seconds))} "
+                            f"({float(seconds):.0f} s) on {where} when it was exported"
+                            + (f", {training['epochs']} epochs." if "epochs" in training else ".")]
     rest = {k: v for k, v in training.items() if k not in ("command",)}
     if rest:
         lines += ["Recorded with the model:", ""] + _bullets(rest) + [""]
@@ -89,6 +96,11 @@ def reproduction_section(training: dict[str, Any], report: dict[str, Any]) -> li
     text = (f"Reproducing it from the data with `make reproduce` took {_duration(total)} of recorded step time: {parts}"
             + (f" ({', '.join(missing)}: not recorded)." if missing else ".")
             + " Each step resumes or can be rerun on its own.")
+    planned = (training.get("hyperparameters") or {}).get("epochs")
+    done = training.get("epochs")
+    if isinstance(planned, int) and isinstance(done, int) and done < planned:
+        text += (f" The run was exported after {done} of its {planned} epochs, so a reproduction that trains it to"
+                 " the end takes longer.")
     return [text, ""]
 
 
