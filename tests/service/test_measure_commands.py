@@ -29,13 +29,31 @@ def test_benchmark_prints_the_service_path_and_the_model_alone(models) -> None:
         assert 0 < model_rtf < rtf  # the network is part of the service path
 
 
+def test_loadtest_baseline_runs_the_same_loop_without_the_service(models) -> None:
+    out = run(["service.loadtest", "--clients", "1", "2", "--seconds", "1", "--clip-seconds", "1", "--baseline"],
+              models["passthrough"])
+    baseline, served = out.split("start to /ready:")
+    assert baseline.startswith("baseline: the closed loop in this process, no HTTP")
+    for table in (baseline, served):
+        rows = [line.strip("|").split("|") for line in table.splitlines() if line.startswith("| ") and line[2].isdigit()]
+        assert [int(r[0]) for r in rows] == [1, 2], out
+        assert all(float(r[1]) > 0 and float(r[6]) > 0 for r in rows)
+
+
 def test_loadtest_prints_one_row_per_client_count(models) -> None:
-    out = run(["service.loadtest", "--clients", "1", "2", "--seconds", "1", "--clip-seconds", "1"], models["passthrough"])
+    out = run(["service.loadtest", "--clients", "1", "2", "--seconds", "1", "--clip-seconds", "1", "--runs", "2"],
+              models["passthrough"])
     assert "start to /ready:" in out and "idle RSS:" in out
-    rows = [line.strip("|").split("|") for line in out.splitlines() if line.startswith("| ") and line[2].isdigit()]
-    assert [int(r[0]) for r in rows] == [1, 2], out
+    table, summary = out.split("over 2 runs (min-max)")
+    rows = [line.strip("|").split("|") for line in table.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    assert [int(r[0]) for r in rows] == [1, 2, 1, 2], out
     for r in rows:
-        assert float(r[1]) > 0 and "200:" in r[6] and "503" not in r[6]
+        assert float(r[1]) > 0 and "200:" in r[7] and "503" not in r[7]
+        p99_ms, rps, clients = float(r[4]), float(r[2]), int(r[0])
+        assert float(r[6]) == pytest.approx(p99_ms / 1000 * rps / clients, abs=0.02)
+    ranges = [line.strip("|").split("|") for line in summary.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    assert [int(r[0]) for r in ranges] == [1, 2] and ranges[0][4].strip() == "1.00-1.00"
+    assert all(r[3].strip().endswith("of 2") for r in ranges)
 
 
 def test_stream_benchmark_prints_one_stream_and_batched_streams(models) -> None:
