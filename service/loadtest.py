@@ -137,8 +137,9 @@ class Phase:
                 f"{1000 * self.p99():.0f} | {1000 * bound:.0f} | {self.tail_ratio():.2f} | {codes} | {rss_mb:.0f} |")
 
 
-HEADER = ("| clients | audio s/s | requests/s | p50 ms | p99 ms | 1.3 x clients / rps, ms | p99 / (clients / rps) "
-          "| statuses | server RSS MB |\n|---|---|---|---|---|---|---|---|---|")
+def header(rss_of: str = "server") -> str:
+    return ("| clients | audio s/s | requests/s | p50 ms | p99 ms | 1.3 x clients / rps, ms | p99 / (clients / rps) "
+            f"| statuses | {rss_of} RSS MB |\n|---|---|---|---|---|---|---|---|---|")
 
 
 def summary(runs: list[list[Phase]]) -> list[str]:
@@ -253,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     body = wav_bytes(args.clip_seconds)
     if args.baseline:
         print(f"baseline: the closed loop in this process, no HTTP; {args.clip_seconds:g}-s clips, {args.seconds:g} s per row"
-              f"\n\n{HEADER}")
+              f"\n\n{header('load-test process')}")
         call, workers = model_call(body)
         for clients in args.clients:
             phase = asyncio.run(in_process_loop(call, workers, clients, args.seconds, args.clip_seconds))
@@ -266,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         runs: list[list[Phase]] = []
         for run in range(args.runs):
             label = f", run {run + 1} of {args.runs}" if args.runs > 1 else ""
-            print(f"\n{args.clip_seconds:g}-s clips, closed loop, {args.seconds:g} s per row{label}\n\n{HEADER}")
+            print(f"\n{args.clip_seconds:g}-s clips, closed loop, {args.seconds:g} s per row{label}\n\n{header()}")
             runs.append([])
             for clients in args.clients:
                 phase = asyncio.run(closed_loop(server.base, clients, args.seconds, body, args.clip_seconds))
