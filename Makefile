@@ -11,6 +11,8 @@ BUILD ?= build
 RUNS ?= ../runs
 BAND_DATASET ?= $(BUILD)/dataset-extra-noise
 BAND_RUN ?= $(RUNS)/band-L2
+# the long run's checkpoint that the ship rule chose (docs/model-gen2.md): the offline and streaming models
+SHIPPED_CHECKPOINT ?= quality-50000.weights.h5
 
 .PHONY: help venv install-service install-full install-browser serve test dataset dataset-band train-band keep-band-run export-stream evaluate-stream candidate arms export-band reproduce-gen1 train train-seed export export-seed evaluate evaluate-seed benchmark reproduce reproduce-seed training-report clean
 
@@ -68,7 +70,7 @@ keep-band-run:
 	mkdir -p $(BAND_KEPT)/backup
 	cp $(BAND_RUN)/backup/* $(BAND_KEPT)/backup/
 	cp $(BAND_RUN)/config.json $(BAND_RUN)/history.csv $(BAND_RUN)/time.json $(BAND_KEPT)/
-	for f in quality.csv best.weights.h5 best-quality.weights.h5; do [ ! -f $(BAND_RUN)/$$f ] || cp $(BAND_RUN)/$$f $(BAND_KEPT)/; done
+	for f in quality.csv best.weights.h5 best-quality.weights.h5 $(SHIPPED_CHECKPOINT); do [ ! -f $(BAND_RUN)/$$f ] || cp $(BAND_RUN)/$$f $(BAND_KEPT)/; done
 
 # the comparison arms of docs/model-gen2.md, one after another at equal steps; each arm's
 # result.json marks it done, and an interrupted arm resumes when `make arms` runs again
@@ -102,7 +104,7 @@ candidate: install-full
 # the streaming model (WS /stream): the long run's best-quality checkpoint in its streaming form,
 # scored on the test split as a stream (20-ms blocks), beside the offline model (the peers are
 # in the offline model's evaluation, on the same mixtures)
-STREAM_CHECKPOINT ?= best-quality.weights.h5
+STREAM_CHECKPOINT ?= $(SHIPPED_CHECKPOINT)
 export-stream: install-full
 	$(PY) -m training.export_stream --run $(BAND_RUN) --checkpoint $(STREAM_CHECKPOINT) --out models/denoiser-stream.onnx
 
@@ -176,7 +178,7 @@ container-footprint: | $(VENV)/bin/python
 reproduce: dataset dataset-band train-band export-band evaluate
 
 export-band: install-full
-	$(PY) -m training.export --run $(BAND_RUN) --checkpoint best-quality.weights.h5 --out models/denoiser.onnx
+	$(PY) -m training.export --run $(BAND_RUN) --checkpoint $(SHIPPED_CHECKPOINT) --out models/denoiser.onnx
 
 # the first generation (the default preset, 72 minutes), shipped until 2026-12-03
 reproduce-gen1: dataset train export evaluate

@@ -66,15 +66,21 @@ def load_run(run: Path, checkpoint: str | None = None) -> tuple[keras.Model, dic
     net.load_weights(str(weights))
     progress = json.loads((run / "time.json").read_text()) if (run / "time.json").exists() else {}
     result = {"train_seconds": progress.get("seconds"), "epochs_run": progress.get("epoch"), "checkpoint": checkpoint,
-              "parameters": int(net.count_params()), "metrics": best_quality(run)}
+              "parameters": int(net.count_params()), "metrics": checkpoint_quality(run, checkpoint)}
     return net, config, result
 
 
-def best_quality(run: Path) -> dict[str, float]:
-    """The row of the run's ``quality.csv`` with the best score (the best-quality checkpoint's), or {}."""
-    from training.quality import read_log
+def checkpoint_quality(run: Path, checkpoint: str) -> dict[str, float]:
+    """The row of the run's ``quality.csv`` that scored ``checkpoint``, or {}.
+
+    ``quality-<step>.weights.h5`` is the row of that step; any other file is taken to be the
+    best-quality checkpoint, the row with the best score."""
+    from training.quality import STEP_WEIGHTS, read_log
 
     rows = read_log(run)
+    kept = STEP_WEIGHTS.fullmatch(checkpoint)
+    if kept:
+        rows = [r for r in rows if int(r["step"]) == int(kept.group(1))]
     if not rows:
         return {}
     best = max(rows, key=lambda r: float(r["score"]))

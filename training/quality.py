@@ -2,8 +2,9 @@
 
 Every few epochs :class:`QualityCheck` enhances the whole validation split through the
 shared signal contract, scores SI-SDR, PESQ-WB, STOI and DNSMOS OVRL, appends the means
-to ``quality.csv`` in the run directory and keeps the weights with the best
-:func:`quality_score` in ``best-quality.weights.h5``.
+to ``quality.csv`` in the run directory, keeps the weights of every scored step in
+``quality-<step>.weights.h5`` and those with the best :func:`quality_score` in
+``best-quality.weights.h5``.
 
 The score is fixed before the runs it decides: the mean, over the four figures, of each
 figure divided by its target on the project's own test split (the model issue's bar:
@@ -16,6 +17,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,12 @@ from training.evaluation.ship_rule import TARGETS, quality_score
 
 QUALITY_WEIGHTS = "best-quality.weights.h5"
 QUALITY_LOG = "quality.csv"
+STEP_WEIGHTS = re.compile(r"quality-(\d+)\.weights\.h5")
+
+
+def step_weights(step: int) -> str:
+    """The weights file that keeps the checkpoint scored at ``step``."""
+    return f"quality-{step}.weights.h5"
 COLUMNS = ("epoch", "step", "train_hours", *TARGETS, "score", "seconds")
 
 
@@ -63,7 +71,7 @@ def read_log(run: Path) -> list[dict[str, str]]:
 
 
 class QualityCheck(keras.callbacks.Callback):
-    """Score the validation split every ``every`` epochs; keep the best weights by quality score."""
+    """Score the validation split every ``every`` epochs; keep each scored checkpoint and the best by quality score."""
 
     def __init__(self, net: keras.Model, spec: SignalSpec, arrays: SplitArrays, run: Path, every: int, steps_per_epoch: int) -> None:
         super().__init__()
@@ -89,6 +97,7 @@ class QualityCheck(keras.callbacks.Callback):
             if new:
                 writer.writeheader()
             writer.writerow(row)
+        self.net.save_weights(str(self.run / step_weights(row["step"])))
         improved = math.isfinite(score) and score > self.best
         if improved:
             self.best = score

@@ -31,6 +31,7 @@ def unfinished_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, obje
     rng = np.random.default_rng(0)
     net.set_weights([w + 0.2 * rng.standard_normal(w.shape).astype(np.float32) for w in net.get_weights()])
     net.save_weights(str(run / "best-quality.weights.h5"))
+    net.save_weights(str(run / "quality-15000.weights.h5"))
     (run / "config.json").write_text(json.dumps({"preset": "band", "signal": spec.to_dict(),
                                                  "train": {"model_options": TINY, "width": 1.0}}))
     (run / "time.json").write_text(json.dumps({"seconds": 3600.0, "epoch": 30}))
@@ -53,6 +54,15 @@ def test_a_checkpoint_exports_with_its_weights_and_progress(unfinished_run, tmp_
     assert training["metrics"]["val_epoch"] == 20 and training["metrics"]["val_score"] == pytest.approx(0.85)
 
 
+def test_a_kept_step_checkpoint_records_its_own_quality_row(unfinished_run, tmp_path: Path) -> None:
+    run, _ = unfinished_run
+    out = tmp_path / "step.onnx"
+    assert export_main(["--run", str(run), "--out", str(out), "--checkpoint", "quality-15000.weights.h5"]) == 0
+    training = OnnxModel(out).info.training
+    assert training["checkpoint"] == "quality-15000.weights.h5"
+    assert training["metrics"]["val_step"] == 15000 and training["metrics"]["val_score"] == pytest.approx(0.83)
+
+
 def test_a_checkpoint_exports_in_streaming_form(unfinished_run, tmp_path: Path) -> None:
     run, _ = unfinished_run
     out = tmp_path / "stream.onnx"
@@ -67,3 +77,16 @@ def test_a_missing_checkpoint_or_unfinished_run_is_an_error(unfinished_run, tmp_
     assert "no checkpoint" in capsys.readouterr().err
     assert export_main(["--run", str(run), "--out", str(tmp_path / "b.onnx")]) == 2
     assert "--checkpoint" in capsys.readouterr().err
+
+
+def test_the_kept_shipped_checkpoint_is_the_shipped_model() -> None:
+    """`make export-band` exports SHIPPED_CHECKPOINT from the kept run state: it must be the shipped network."""
+    import re
+
+    from training.export import load_run
+
+    checkpoint = re.search(r"^SHIPPED_CHECKPOINT \?= (\S+)$", Path("Makefile").read_text(), re.M).group(1)
+    net, _, _ = load_run(Path("models/checkpoints/band-L2"), checkpoint)
+    model = OnnxModel(Path("models/denoiser.onnx"))
+    x = np.random.default_rng(2).uniform(0, 1, (1, 257, 50, 3)).astype(np.float32)
+    np.testing.assert_allclose(model.predict(x), net(x, training=False).numpy(), rtol=0, atol=1e-4)

@@ -263,6 +263,7 @@ def test_band_run_keeps_its_best_quality_checkpoint(band_run: Path) -> None:
     rows = read_log(band_run)
     assert [r["epoch"] for r in rows] == ["1"] and float(rows[0]["score"]) > 0
     assert (band_run / "best-quality.weights.h5").exists()
+    assert (band_run / f"quality-{rows[0]['step']}.weights.h5").exists()  # every scored checkpoint is kept
     config = json.loads((band_run / "config.json").read_text())
     assert config["train"]["wave_loss"] == "si_sdr+spectral" and config["train"]["lr_schedule"] == "cosine-steps"
 
