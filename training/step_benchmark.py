@@ -4,7 +4,7 @@ On a CPU-only machine the training budget is wall-clock time, so the number of
 optimiser steps a design gets is part of its quality. This prints, for each
 ``--model-options`` JSON given, the parameter count and the mean seconds per
 training step on fresh batches from the dataset's mixer (data preparation timed
-apart), with the preset's own loss. Each ``--preset`` is timed with each ``--model-options``. Nothing else should run on the machine while it measures.
+apart), with the preset's own loss or the one ``--wave-loss`` names. Each ``--preset`` is timed with each ``--model-options``. Nothing else should run on the machine while it measures.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from training.train import compile_signal_model, resolve_spec
 
 
 def time_steps(data: Dataset, options: dict[str, Any], batch_size: int, crop_seconds: float, steps: int, jit_compile: bool = False,
-               preset_name: str = "default") -> dict[str, Any]:
-    """Parameters, data seconds per batch and training seconds per step for ``options``."""
+               preset_name: str = "default", wave_loss_kind: str | None = None) -> dict[str, Any]:
+    """Parameters, data seconds per batch and training seconds per step for ``options``,
+    with the preset's waveform loss or ``wave_loss_kind``."""
     preset = get_preset(preset_name)
     spec = resolve_spec(preset, data)
     mixer = OnTheFlyMixer(data.split("train"), data.noise("train"), spec, batch_size, 0, MixerConfig.from_options(crop_seconds, preset.defaults.get("mixer_options", {})))
@@ -33,14 +34,16 @@ def time_steps(data: Dataset, options: dict[str, Any], batch_size: int, crop_sec
     net = preset.build(spec, options)
     model = signal_training_model(net, spec)
     d = preset.defaults
-    compile_signal_model(model, d["lr"], d["mag_loss_weight"], jit_compile=jit_compile, wave_loss_kind=d.get("wave_loss", "si_sdr"),
+    loss = wave_loss_kind or d.get("wave_loss", "si_sdr")
+    compile_signal_model(model, d["lr"], d["mag_loss_weight"], jit_compile=jit_compile, wave_loss_kind=loss,
                          spectral_weight=d.get("spectral_weight", 100.0))
     model.train_on_batch(*batches[0])  # trace and warm up
     started = time.perf_counter()
     for i in range(steps):
         model.train_on_batch(*batches[i % len(batches)])
     step_seconds = (time.perf_counter() - started) / steps
-    return {"preset": preset_name, "options": options, "parameters": int(net.count_params()), "data_s_per_batch": data_seconds, "train_s_per_step": step_seconds}
+    return {"preset": preset_name, "options": options, "parameters": int(net.count_params()), "data_s_per_batch": data_seconds, "train_s_per_step": step_seconds,
+            "wave_loss": loss}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,12 +56,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--crop-seconds", type=float, default=get_preset("default").defaults["crop_seconds"])
     p.add_argument("--steps", type=int, default=8)
     p.add_argument("--jit-compile", action="store_true", help="compile the training step with XLA (Keras leaves it off on CPU-only machines; the trainer does not use it)")
+    p.add_argument("--wave-loss", choices=["si_sdr", "si_sdr+spectral"], default=None,
+                   help="time every row with this waveform loss instead of each preset's own (how much of a step the loss is)")
     args = p.parse_args(argv)
     data = Dataset.open(args.data)
+    own = "each preset's own"
+    print(f"wave loss: {args.wave_loss or own}")
     print(f"{'preset':<10} {'model options':<50} {'parameters':>10} {'data s/batch':>12} {'train s/step':>12}")
     for preset in args.preset or ["default"]:
         for options in args.model_options or [{}]:
-            r = time_steps(data, options, args.batch_size, args.crop_seconds, args.steps, args.jit_compile, preset)
+            r = time_steps(data, options, args.batch_size, args.crop_seconds, args.steps, args.jit_compile, preset, args.wave_loss)
             print(f"{preset:<10} {json.dumps(r['options']):<50} {r['parameters']:>10} {r['data_s_per_batch']:>12.3f} "
                   f"{r['train_s_per_step']:>12.3f}", flush=True)
     return 0
