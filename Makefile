@@ -75,7 +75,7 @@ keep-band-run:
 # the comparison arms of docs/model-gen2.md, one after another at equal steps; each arm's
 # result.json marks it done, and an interrupted arm resumes when `make arms` runs again
 ARM_TRAIN = $(PY) -m training.train --data $(BAND_DATASET) --epochs 16 --quality-every 8
-ARMS := ab-band-L2 ab-band-L2-seed1 ab-band-L0 ab-band-Lnone ab-band-oldloss ab-band-mask
+ARMS := ab-band-L2 ab-band-L2-seed1 ab-band-L0 ab-band-Lnone ab-band-oldloss ab-band-wide ab-band-mask
 arms: $(foreach arm,$(ARMS),$(RUNS)/$(arm)/result.json)
 $(RUNS)/ab-band-L2/result.json: | install-full
 	$(ARM_TRAIN) --preset band --out $(@D)
@@ -89,6 +89,8 @@ $(RUNS)/ab-band-mask/result.json: | install-full
 	$(ARM_TRAIN) --preset band-mask --out $(@D)
 $(RUNS)/ab-band-oldloss/result.json: | install-full
 	$(ARM_TRAIN) --preset band --wave-loss si_sdr --mag-loss-weight 1500 --out $(@D)
+$(RUNS)/ab-band-wide/result.json: | install-full
+	$(ARM_TRAIN) --preset band --model-options '{"channels": [24, 32], "bottleneck": 256}' --out $(@D)
 
 # the ship rule of docs/model-gen2.md: the long run's best-quality checkpoint exported as a
 # candidate, scored on the test split, then the rule's verdict against the shipped model and
