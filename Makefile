@@ -14,7 +14,7 @@ BAND_RUN ?= $(RUNS)/band-L2
 # the long run's checkpoint that the ship rule chose (docs/model-gen2.md): the offline and streaming models
 SHIPPED_CHECKPOINT ?= quality-50000.weights.h5
 
-.PHONY: help venv install-service install-full install-browser serve test dataset dataset-band train-band keep-band-run export-stream evaluate-stream candidate arms export-band reproduce-gen1 train train-seed export export-seed evaluate evaluate-seed benchmark reproduce reproduce-seed training-report clean
+.PHONY: help venv install-service install-full install-browser serve test dataset dataset-band train-band keep-band-run export-stream evaluate-stream candidate arms arms-report export-band reproduce-gen1 train train-seed export export-seed evaluate evaluate-seed benchmark reproduce reproduce-seed training-report clean
 
 help:
 	@echo "make serve   - create .venv, install the service (no TensorFlow), serve models/ on port $(PORT)"
@@ -91,6 +91,12 @@ $(RUNS)/ab-band-oldloss/result.json: | install-full
 	$(ARM_TRAIN) --preset band --wave-loss si_sdr --mag-loss-weight 1500 --out $(@D)
 $(RUNS)/ab-band-wide/result.json: | install-full
 	$(ARM_TRAIN) --preset band --model-options '{"channels": [24, 32], "bottleneck": 256}' --out $(@D)
+
+# the arms at their best-quality checkpoints against the base recipe's two seeds (from the records
+# that `make training-report` archives in docs/runs)
+arms-report: training-report
+	$(PY) -m training.compare_arms docs/runs/ab-band-L2 docs/runs/ab-band-L2-seed1 \
+		$(wildcard $(addprefix docs/runs/,$(filter-out ab-band-L2 ab-band-L2-seed1,$(ARMS)))) --out docs/arms-report.md
 
 # the ship rule of docs/model-gen2.md: the long run's best-quality checkpoint exported as a
 # candidate, scored on the test split, then the rule's verdict against the shipped model and
