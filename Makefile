@@ -109,7 +109,7 @@ candidate: install-full
 	$(PY) -m training.evaluation.ship_rule models/evaluation/report.json $(BUILD)/eval/candidate/report.json
 	$(PY) -m training.evaluation.paired models/evaluation/report.json $(BUILD)/eval/candidate/report.json
 
-# the streaming model (WS /stream): the long run's best-quality checkpoint in its streaming form,
+# the streaming model (WS /stream): the shipped checkpoint of the long run in its streaming form,
 # scored on the test split as a stream (20-ms blocks), beside the offline model (the peers are
 # in the offline model's evaluation, on the same mixtures)
 STREAM_CHECKPOINT ?= $(SHIPPED_CHECKPOINT)

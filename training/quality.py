@@ -34,12 +34,12 @@ from training.evaluation.ship_rule import TARGETS, quality_score
 QUALITY_WEIGHTS = "best-quality.weights.h5"
 QUALITY_LOG = "quality.csv"
 STEP_WEIGHTS = re.compile(r"quality-(\d+)\.weights\.h5")
+COLUMNS = ("epoch", "step", "train_hours", *TARGETS, "score", "seconds")
 
 
 def step_weights(step: int) -> str:
     """The weights file that keeps the checkpoint scored at ``step``."""
     return f"quality-{step}.weights.h5"
-COLUMNS = ("epoch", "step", "train_hours", *TARGETS, "score", "seconds")
 
 
 def score_split(net: keras.Model, spec: SignalSpec, arrays: SplitArrays) -> dict[str, float]:
