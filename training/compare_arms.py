@@ -3,7 +3,8 @@
 
 Each argument is a run directory with a ``quality.csv`` (whole-validation scores during
 training). Every run is represented by its best-quality row, the checkpoint that the
-rule of ``docs/model-gen2.md`` keeps. ``BASE`` and ``SEED2`` are two seeds of one
+rule of ``docs/model-gen2.md`` keeps, with its step and training hours (arms of unequal
+cost per step compare at equal steps, not equal time). ``BASE`` and ``SEED2`` are two seeds of one
 recipe: the absolute difference of their figures is the spread. Each arm's gap is taken
 to the mean of the two seeds, and an arm whose score gap is no larger than the spread is
 marked ``inside the spread`` (the rule repeats it with a second seed before it decides
@@ -41,16 +42,16 @@ def report(base: Path, seed2: Path, arms: list[Path]) -> str:
     seeds = [best_row(base), best_row(seed2)]
     mean = {k: (seeds[0][k] + seeds[1][k]) / 2 for k in FIGURES}
     spread = {k: abs(seeds[0][k] - seeds[1][k]) for k in FIGURES}
-    head = "| run | step | " + " | ".join(LABELS[k] for k in FIGURES) + " | score − base mean | verdict |"
-    lines = [head, "|" + "---|" * (len(FIGURES) + 4)]
+    head = "| run | step | training hours | " + " | ".join(LABELS[k] for k in FIGURES) + " | score − base mean | verdict |"
+    lines = [head, "|" + "---|" * (len(FIGURES) + 5)]
 
     def row(name: str, r: dict[str, float], gap: str, mark: str) -> str:
-        return (f"| {name} | {int(r['step']):,} | " + " | ".join(f"{r[k]:.2f}" if k == "si_sdr" else f"{r[k]:.4f}" if k == "score"
+        return (f"| {name} | {int(r['step']):,} | {r['train_hours']:.2f} | " + " | ".join(f"{r[k]:.2f}" if k == "si_sdr" else f"{r[k]:.4f}" if k == "score"
                                                              else f"{r[k]:.3f}" for k in FIGURES) + f" | {gap} | {mark} |")
 
     for run, r in zip((base, seed2), seeds):
         lines.append(row(run.name, r, f"{r['score'] - mean['score']:+.4f}", "base recipe"))
-    lines.append("| spread (seed difference) | | " + " | ".join(f"{spread[k]:.3f}" if k != "score" else f"{spread[k]:.4f}"
+    lines.append("| spread (seed difference) | | | " + " | ".join(f"{spread[k]:.3f}" if k != "score" else f"{spread[k]:.4f}"
                                                               for k in FIGURES) + " | | |")
     for run in arms:
         r = best_row(run)

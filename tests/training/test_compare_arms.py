@@ -30,9 +30,9 @@ def test_gaps_are_taken_to_the_seed_mean_and_judged_by_the_spread(tmp_path: Path
     out = tmp_path / "arms.md"
     assert main([str(base), str(seed), str(better), str(close), str(worse), "--out", str(out)]) == 0
     rows = table_rows(out.read_text())
-    assert rows["base"][0] == "4,000" and rows["base"][-2:] == ["+0.0020", "base recipe"]  # the best row, not the last
-    assert rows["spread (seed difference)"][1:6] == ["0.100", "0.020", "0.000", "0.020", "0.0040"]
-    assert rows["wide"][-2:] == ["+0.0220", "above"]
+    assert rows["base"][:2] == ["4,000", "0.60"] and rows["base"][-2:] == ["+0.0020", "base recipe"]  # the best row, not the last
+    assert rows["spread (seed difference)"][2:7] == ["0.100", "0.020", "0.000", "0.020", "0.0040"]
+    assert rows["wide"][1] == "1.50" and rows["wide"][-2:] == ["+0.0220", "above"]
     assert rows["L0"][-2:] == ["-0.0010", "inside the spread"]
     assert rows["mask"][-2:] == ["-0.0380", "below"]
     assert capsys.readouterr().out.strip() == out.read_text().strip()
