@@ -75,7 +75,7 @@ keep-band-run:
 # the comparison arms of docs/model-gen2.md, one after another at equal steps; each arm's
 # result.json marks it done, and an interrupted arm resumes when `make arms` runs again
 ARM_TRAIN = $(PY) -m training.train --data $(BAND_DATASET) --epochs 16 --quality-every 8
-ARMS := ab-band-L2 ab-band-L2-seed1 ab-band-wide ab-band-oldloss ab-band-L0 ab-band-Lnone ab-band-mask
+ARMS := ab-band-L2 ab-band-L2-seed1 ab-band-L0 ab-band-wide ab-band-oldloss ab-band-Lnone ab-band-mask
 arms: $(foreach arm,$(ARMS),$(RUNS)/$(arm)/result.json)
 $(RUNS)/ab-band-L2/result.json: | install-full
 	$(ARM_TRAIN) --preset band --out $(@D)

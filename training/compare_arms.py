@@ -8,7 +8,7 @@ cost per step compare at equal steps, not equal time). ``BASE`` and ``SEED2`` ar
 recipe: the absolute difference of their figures is the spread. Each arm's gap is taken
 to the mean of the two seeds, and an arm whose score gap is no larger than the spread is
 marked ``inside the spread`` (the rule repeats it with a second seed before it decides
-anything).
+anything). An arm still training that has no scored checkpoint yet gets an empty row.
 """
 
 from __future__ import annotations
@@ -54,6 +54,9 @@ def report(base: Path, seed2: Path, arms: list[Path]) -> str:
     lines.append("| spread (seed difference) | | | " + " | ".join(f"{spread[k]:.3f}" if k != "score" else f"{spread[k]:.4f}"
                                                               for k in FIGURES) + " | | |")
     for run in arms:
+        if not read_log(run):
+            lines.append(f"| {run.name} |" + " |" * (len(FIGURES) + 3) + " not scored yet |")
+            continue
         r = best_row(run)
         gap = r["score"] - mean["score"]
         lines.append(row(run.name, r, f"{gap:+.4f}", verdict(gap, spread["score"])))

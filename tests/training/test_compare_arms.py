@@ -27,14 +27,17 @@ def test_gaps_are_taken_to_the_seed_mean_and_judged_by_the_spread(tmp_path: Path
     better = arm(tmp_path, "wide", "16,8000,1.5,11.9,1.90,0.85,2.60,0.8800,300")
     close = arm(tmp_path, "L0", "16,8000,1.2,11.3,1.79,0.84,2.49,0.8570,300")
     worse = arm(tmp_path, "mask", "8,4000,0.6,10.0,1.60,0.82,2.40,0.8100,300", "16,8000,1.2,10.5,1.62,0.82,2.41,0.8200,300")
+    started = tmp_path / "Lnone"
+    started.mkdir()  # an arm still before its first scoring
     out = tmp_path / "arms.md"
-    assert main([str(base), str(seed), str(better), str(close), str(worse), "--out", str(out)]) == 0
+    assert main([str(base), str(seed), str(better), str(close), str(worse), str(started), "--out", str(out)]) == 0
     rows = table_rows(out.read_text())
     assert rows["base"][:2] == ["4,000", "0.60"] and rows["base"][-2:] == ["+0.0020", "base recipe"]  # the best row, not the last
     assert rows["spread (seed difference)"][2:7] == ["0.100", "0.020", "0.000", "0.020", "0.0040"]
     assert rows["wide"][1] == "1.50" and rows["wide"][-2:] == ["+0.0220", "above"]
     assert rows["L0"][-2:] == ["-0.0010", "inside the spread"]
     assert rows["mask"][-2:] == ["-0.0380", "below"]
+    assert rows["Lnone"][-1] == "not scored yet" and len(rows["Lnone"]) == len(rows["mask"])
     assert capsys.readouterr().out.strip() == out.read_text().strip()
 
 
