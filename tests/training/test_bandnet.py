@@ -50,9 +50,10 @@ def test_any_frame_count_and_both_output_kinds(complex_mask: bool, frames: int) 
         assert np.all((y >= 0) & (y <= 1))
 
 
+@pytest.mark.parametrize("context", [(), (1, 2)])
 @pytest.mark.parametrize("lookahead", [0, 2, None])
-def test_output_at_frame_t_ignores_input_after_t_plus_lookahead(lookahead: int | None) -> None:
-    config = BandConfig(**TINY, lookahead=lookahead)
+def test_output_at_frame_t_ignores_input_after_t_plus_lookahead(lookahead: int | None, context: tuple[int, ...]) -> None:
+    config = BandConfig(**TINY, lookahead=lookahead, context=context)
     net = build_bandnet(257, config)
     rng = np.random.default_rng(1)
     x = rng.uniform(0, 1, (1, 257, 60, 3)).astype(np.float32)
@@ -68,3 +69,18 @@ def test_output_at_frame_t_ignores_input_after_t_plus_lookahead(lookahead: int |
     edge = x.copy()
     edge[:, :, t + future] += 0.5
     assert np.abs(np.asarray(net(edge))[:, :, t] - a[:, :, t]).max() > 0
+
+
+def test_context_blocks_look_back_and_add_no_lookahead() -> None:
+    plain = build_bandnet(257, BandConfig(**TINY, lookahead=0))
+    config = BandConfig(**TINY, lookahead=0, context=(1, 2))
+    net = build_bandnet(257, config)
+    assert net.count_params() > plain.count_params()
+    assert receptive_future(config) == 0
+    # the causal blocks read (3 - 1) * d frames back at each of the two encoder levels
+    assert [tuple(net.get_layer(f"enc{i}_ctx{k}_tpad").padding[0]) for i in range(2) for k in range(2)] == [(2, 0), (4, 0)] * 2
+
+
+def test_an_even_context_frequency_kernel_is_refused() -> None:
+    with pytest.raises(ValueError, match="frequency taps odd"):
+        build_bandnet(257, BandConfig(**TINY, context=(1,), context_kernel=(3, 4)))

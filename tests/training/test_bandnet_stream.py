@@ -30,10 +30,11 @@ def features(frames: int, complex_mask: bool, seed: int = 1, batch: int = 1) -> 
     return np.random.default_rng(seed).uniform(0, 1, (batch, 257, frames, 3 if complex_mask else 1)).astype(np.float32)
 
 
-@pytest.mark.parametrize("complex_mask", [True, False])
-@pytest.mark.parametrize("lookahead", [0, 2, 3])
-def test_stream_in_random_blocks_equals_offline(lookahead: int, complex_mask: bool) -> None:
-    config = BandConfig(**TINY, lookahead=lookahead)
+@pytest.mark.parametrize("complex_mask,lookahead,context",
+                         [(True, 0, ()), (True, 2, ()), (True, 3, ()), (False, 0, ()), (False, 2, ()), (False, 3, ()),
+                          (True, 0, (1, 2)), (True, 2, (1, 2)), (False, 3, (2,))])
+def test_stream_in_random_blocks_equals_offline(lookahead: int, complex_mask: bool, context: tuple[int, ...]) -> None:
+    config = BandConfig(**TINY, lookahead=lookahead, context=context)
     offline = perturbed_bandnet(config, complex_mask)
     stream = build_bandnet_stream(offline, config)
     assert stream.layout.delay == lookahead
@@ -81,22 +82,38 @@ def test_a_config_that_does_not_match_the_model_is_refused() -> None:
     offline = build_bandnet(257, BandConfig(**TINY, lookahead=2))
     with pytest.raises(ValueError, match="wrong BandConfig"):
         build_bandnet_stream(offline, BandConfig(**TINY, lookahead=3))
+    with pytest.raises(ValueError, match="wrong BandConfig"):
+        build_bandnet_stream(offline, BandConfig(**TINY, lookahead=2, context=(1,)))
+    with_context = build_bandnet(257, BandConfig(**TINY, lookahead=2, context=(1, 2)))
+    with pytest.raises(ValueError, match="wrong BandConfig"):
+        build_bandnet_stream(with_context, BandConfig(**TINY, lookahead=2, context=(2, 2)))
+    with pytest.raises(ValueError, match="more encoder context blocks"):
+        build_bandnet_stream(with_context, BandConfig(**TINY, lookahead=2, context=(1,)))
 
 
-@pytest.mark.parametrize("complex_mask,lookahead", [(True, 3), (False, 2)])
-def test_exported_onnx_streams_like_the_offline_model(tmp_path: Path, complex_mask: bool, lookahead: int) -> None:
+def test_context_blocks_carry_their_history_as_state() -> None:
+    config = BandConfig(**TINY, lookahead=1, context=(1, 2))
+    stream = build_bandnet_stream(perturbed_bandnet(config, True), config)
+    shapes = {s.name: s.shape for s in stream.layout.states}
+    assert {k: v for k, v in shapes.items() if "ctx" in k} == {
+        "enc0_ctx0": (2, 66, 4), "enc0_ctx1": (4, 66, 4), "enc1_ctx0": (2, 33, 6), "enc1_ctx1": (4, 33, 6)}
+
+
+@pytest.mark.parametrize("complex_mask,lookahead,context", [(True, 3, ()), (False, 2, ()), (True, 2, (1,))])
+def test_exported_onnx_streams_like_the_offline_model(tmp_path: Path, complex_mask: bool, lookahead: int, context: tuple[int, ...]) -> None:
     import onnxruntime as ort
 
     from training.export_stream import main, onnx_step
     from training.models.bandnet_stream import StreamLayout
 
-    config = BandConfig(**TINY, lookahead=lookahead)
+    config = BandConfig(**TINY, lookahead=lookahead, context=context)
     offline = perturbed_bandnet(config, complex_mask, seed=3)
     run = tmp_path / "run"
     run.mkdir()
     offline.save(str(run / "model.keras"))
     spec = SignalSpec(output="complex_mask" if complex_mask else "mask", lookahead_frames=lookahead)
-    options = {"channels": list(TINY["channels"]), "bottleneck": 16, "dilations": list(TINY["dilations"]), "lookahead": lookahead}
+    options = {"channels": list(TINY["channels"]), "bottleneck": 16, "dilations": list(TINY["dilations"]), "lookahead": lookahead,
+               "context": list(context)}
     (run / "config.json").write_text(json.dumps({"signal": spec.to_dict(), "train": {"model_options": options},
                                                  "preset": "band" if complex_mask else "band-mask"}))
     out = tmp_path / "stream.onnx"

@@ -9,7 +9,9 @@ blocks of dilated depthwise-separable 1-D convolutions along time; the decoder m
 the encoder with additive skips, and the output (a sigmoid magnitude mask or a bounded
 complex mask) is spread back from bands to bins by the filterbank's transpose.
 
-Only the temporal blocks look along time. ``lookahead=None`` centres their kernels
+The bottleneck's temporal blocks look along time in both directions; the optional
+``context`` blocks after each encoder level look back only (causal), so they add no delay.
+``lookahead=None`` centres their kernels
 (the output at frame t depends on frames up to t + sum of dilations); an integer L
 makes them causal except for L frames of lookahead in total, given to the first blocks
 whose dilation still fits, so the output at frame t depends on frames <= t + L only.
@@ -42,6 +44,11 @@ class BandConfig:
     lookahead: int | None = 2
     #: LayerNorm on the 2-D maps (the temporal blocks always normalise): better steps, slower ones
     conv_norm: bool = False
+    #: time dilations of causal residual time-frequency convolutions after each encoder level
+    #: (none by default); they add local time context to the maps the decoder's skips carry
+    context: tuple[int, ...] = ()
+    #: (time, frequency) kernel of those convolutions; time taps reach back, never ahead
+    context_kernel: tuple[int, int] = (3, 3)
 
 
 def erb_rate(hz: np.ndarray) -> np.ndarray:
@@ -136,6 +143,23 @@ def receptive_future(config: BandConfig) -> int:
     return sum(future for _, future in time_padding(config.dilations, config.kernel_time, config.lookahead))
 
 
+def context_past(config: BandConfig) -> list[int]:
+    """Frames of history each ``context`` block reads (its causal time padding)."""
+    return [(config.context_kernel[0] - 1) * d for d in config.context]
+
+
+def _context_block(x: keras.KerasTensor, name: str, past: int, config: BandConfig, dilation: int) -> keras.KerasTensor:
+    """``x + elu(conv(x))`` with a causal time kernel and a centred frequency kernel."""
+    kt, kf = config.context_kernel
+    if kt < 1 or kf < 1 or kf % 2 == 0:
+        raise ValueError(f"context_kernel {config.context_kernel}: the time taps must be >= 1 and the frequency taps odd")
+    y = layers.ZeroPadding2D(((past, 0), (0, 0)), name=f"{name}_tpad")(x)
+    y = layers.ZeroPadding2D(((0, 0), (kf // 2, kf // 2)), name=f"{name}_fpad")(y)
+    y = layers.Conv2D(int(x.shape[-1]), (kt, kf), dilation_rate=(dilation, 1), padding="valid", name=f"{name}_conv")(y)
+    y = layers.Activation("elu", name=f"{name}_act")(y)
+    return layers.Add(name=f"{name}_res")([x, y])
+
+
 def _norm_act(x: keras.KerasTensor, name: str, norm: bool) -> keras.KerasTensor:
     if norm:
         x = layers.LayerNormalization(axis=-1, epsilon=1e-5, name=f"{name}_ln")(x)
@@ -159,6 +183,8 @@ def build_bandnet(n_freq: int = 257, config: BandConfig = BandConfig(), complex_
     for i, ch in enumerate(config.channels):
         x = layers.Conv2D(ch, (1, config.kernel_freq), strides=(1, 2), padding="same", name=f"enc{i}_conv")(x)
         x = _norm_act(x, f"enc{i}", config.conv_norm)
+        for k, (d, past) in enumerate(zip(config.context, context_past(config))):
+            x = _context_block(x, f"enc{i}_ctx{k}", past, config, d)
         skips.append(x)
     f_low, c_low = padded // step, config.channels[-1]
     x = layers.Reshape((-1, f_low * c_low), name="flatten_freq")(x)

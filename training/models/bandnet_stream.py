@@ -5,7 +5,8 @@ model into a Keras model that takes a block of ``B >= 1`` new feature frames plu
 left by the previous call, and returns the masks for ``B`` frames plus the new state. It is
 not the offline model re-run on overlapping windows: every frame goes through each layer once.
 
-Why it is exact. Only the temporal blocks ``tcn{j}`` look along time; everything else
+Why it is exact. Only the temporal blocks ``tcn{j}`` look ahead in time, and only they and
+the optional causal encoder context blocks ``enc{i}_ctx{k}`` look along time; everything else
 (band merge and spread, the ``(1, k)`` convolutions over frequency, LayerNorms over
 channels, Dense layers, skips, the mask) works frame by frame. Block ``j`` pads its
 normalised input by ``(past_j, future_j)`` frames (:func:`~training.models.bandnet.time_padding`),
@@ -38,6 +39,8 @@ every state, to pass back in as ``state_<name>`` on the next call.
   normalised (LayerNorm) input, i.e. its depthwise convolution's history;
 - ``tcn{j}_res``: ``(future_j, bottleneck)`` for blocks with ``future_j > 0``: the residual
   path's delay line, so it meets the convolution's output for the same frame;
+- ``enc{i}_ctx{k}``: ``((kt - 1) * d_k, freq_i, channels_i)`` the last input frames of
+  encoder context block ``k`` at level ``i`` (zeros at the start, as the offline causal padding);
 - ``skip{i}``: ``(L, freq_i, channels_i)`` delay lines for the encoder outputs that the
   decoder adds back (``skip0`` is the band-merged, padded input), so they meet the
   bottleneck ``L`` frames later. Absent when ``L == 0``.
@@ -57,7 +60,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from training.models.bandnet import BandConfig, receptive_future, time_padding
+from training.models.bandnet import BandConfig, context_past, receptive_future, time_padding
 
 FEATURES = "features"
 VALID = "valid"
@@ -229,6 +232,12 @@ def build_bandnet_stream(offline: keras.Model, config: BandConfig) -> StreamingB
             raise ValueError(f"offline block tcn{j} pads {have}, config says {tuple(pad)}: wrong BandConfig for this model")
     if any(layer.name == f"tcn{len(pads)}_pad" for layer in offline.layers):
         raise ValueError("the offline model has more temporal blocks than config.dilations")
+    for k, past in enumerate(context_past(config)):
+        name = f"enc0_ctx{k}_tpad"
+        if not any(layer.name == name for layer in offline.layers) or tuple(offline.get_layer(name).padding[0]) != (past, 0):
+            raise ValueError(f"offline model has no encoder context block {k} reading {past} frames back: wrong BandConfig for this model")
+    if any(layer.name == f"enc0_ctx{len(config.context)}_tpad" for layer in offline.layers):
+        raise ValueError("the offline model has more encoder context blocks than config.context")
 
     n_freq, in_ch = int(offline.input_shape[1]), int(offline.input_shape[3])
     out_ch = int(offline.output_shape[3])
@@ -283,6 +292,13 @@ def build_bandnet_stream(offline: keras.Model, config: BandConfig) -> StreamingB
         if config.conv_norm:
             x = clone(f"enc{i}_ln")(x)
         x = clone(f"enc{i}_act")(x)
+        for k, past in enumerate(context_past(config)):  # causal: history from the state, no delay
+            name = f"enc{i}_ctx{k}"
+            y = buffered(name, x, past, f"encoder context block {i}.{k}: last {past} frames of its input") if past else x
+            y = clone(f"{name}_fpad")(y)
+            y = clone(f"{name}_conv")(y)
+            y = clone(f"{name}_act")(y)
+            x = clone(f"{name}_res")([x, y])
         skips.append(x)
     x = clone("flatten_freq")(x)
     x = clone("bn_in")(x)
