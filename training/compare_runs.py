@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
 import shutil
 from pathlib import Path
@@ -84,7 +85,7 @@ def summarise(run: Path) -> dict[str, Any]:
 
 
 def fmt(value: Any, digits: int = 2) -> str:
-    if value is None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     if isinstance(value, float):
         return f"{value:.{digits}f}"

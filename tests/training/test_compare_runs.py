@@ -76,3 +76,14 @@ def test_a_run_with_quality_scores_gets_its_learning_curve(tmp_path: Path) -> No
     assert rows == ["| 10 | 5000 | 0.37 | 11.03 | 1.689 | 0.828 | 2.446 | 0.8332 |",
                     "| 20 | 10000 | 0.88 | 11.47 | 1.752 | 0.842 | 2.521 | 0.8585 (best) |"]
     assert (archive / "long" / "quality.csv").is_file()
+
+
+def test_a_run_before_its_first_epoch_shows_dashes_not_nan(tmp_path: Path) -> None:
+    run = fake_run(tmp_path, "started", [-5.0], {})
+    for name in ("history.csv", "time.json", "result.json"):
+        (run / name).unlink()
+    out = tmp_path / "report.md"
+    assert main([str(run), "--out", str(out)]) == 0
+    line = next(line for line in out.read_text().splitlines() if line.startswith("| started |"))
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    assert "nan" not in line and cells[7] == "-" and cells[8] == "0"  # train minutes unknown, no epoch yet
