@@ -75,7 +75,7 @@ keep-band-run:
 # the comparison arms of docs/model-gen2.md, one after another at equal steps; each arm's
 # result.json marks it done, and an interrupted arm resumes when `make arms` runs again
 ARM_TRAIN = $(PY) -m training.train --data $(BAND_DATASET) --epochs 16 --quality-every 8
-ARMS := ab-band-L2 ab-band-L2-seed1 ab-band-L0 ab-band-wide ab-band-ctx ab-band-oldloss ab-band-Lnone ab-band-mask
+ARMS := ab-band-L2 ab-band-L2-seed1 ab-band-L0 ab-band-wide ab-band-ctx-relu ab-band-oldloss ab-band-Lnone ab-band-mask
 arms: $(foreach arm,$(ARMS),$(RUNS)/$(arm)/result.json)
 $(RUNS)/ab-band-L2/result.json: | install-full
 	$(ARM_TRAIN) --preset band --out $(@D)
@@ -91,8 +91,8 @@ $(RUNS)/ab-band-oldloss/result.json: | install-full
 	$(ARM_TRAIN) --preset band --wave-loss si_sdr --mag-loss-weight 1500 --out $(@D)
 $(RUNS)/ab-band-wide/result.json: | install-full
 	$(ARM_TRAIN) --preset band --model-options '{"channels": [24, 32], "bottleneck": 256}' --out $(@D)
-$(RUNS)/ab-band-ctx/result.json: | install-full
-	$(ARM_TRAIN) --preset band --model-options '{"context": [1, 2]}' --out $(@D)
+$(RUNS)/ab-band-ctx-relu/result.json: | install-full
+	$(ARM_TRAIN) --preset band --model-options '{"context": [1, 2], "activation": "relu"}' --out $(@D)
 
 # the arms at their best-quality checkpoints against the base recipe's two seeds (from the records
 # that `make training-report` archives in docs/runs)

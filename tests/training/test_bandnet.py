@@ -81,6 +81,12 @@ def test_context_blocks_look_back_and_add_no_lookahead() -> None:
     assert [tuple(net.get_layer(f"enc{i}_ctx{k}_tpad").padding[0]) for i in range(2) for k in range(2)] == [(2, 0), (4, 0)] * 2
 
 
+def test_the_activation_is_an_option() -> None:
+    net = build_bandnet(257, BandConfig(**TINY, context=(1,), activation="relu"))
+    acts = {layer.get_config()["activation"] for layer in net.layers if layer.name.endswith("_act")}
+    assert acts == {"relu"}
+
+
 def test_an_even_context_frequency_kernel_is_refused() -> None:
     with pytest.raises(ValueError, match="frequency taps odd"):
         build_bandnet(257, BandConfig(**TINY, context=(1,), context_kernel=(3, 4)))

@@ -30,11 +30,12 @@ def features(frames: int, complex_mask: bool, seed: int = 1, batch: int = 1) -> 
     return np.random.default_rng(seed).uniform(0, 1, (batch, 257, frames, 3 if complex_mask else 1)).astype(np.float32)
 
 
-@pytest.mark.parametrize("complex_mask,lookahead,context",
-                         [(True, 0, ()), (True, 2, ()), (True, 3, ()), (False, 0, ()), (False, 2, ()), (False, 3, ()),
-                          (True, 0, (1, 2)), (True, 2, (1, 2)), (False, 3, (2,))])
-def test_stream_in_random_blocks_equals_offline(lookahead: int, complex_mask: bool, context: tuple[int, ...]) -> None:
-    config = BandConfig(**TINY, lookahead=lookahead, context=context)
+@pytest.mark.parametrize("complex_mask,lookahead,context,activation",
+                         [(True, 0, (), "elu"), (True, 2, (), "elu"), (True, 3, (), "elu"), (False, 0, (), "elu"),
+                          (False, 2, (), "elu"), (False, 3, (), "elu"), (True, 0, (1, 2), "elu"), (True, 2, (1, 2), "relu"),
+                          (False, 3, (2,), "elu")])
+def test_stream_in_random_blocks_equals_offline(lookahead: int, complex_mask: bool, context: tuple[int, ...], activation: str) -> None:
+    config = BandConfig(**TINY, lookahead=lookahead, context=context, activation=activation)
     offline = perturbed_bandnet(config, complex_mask)
     stream = build_bandnet_stream(offline, config)
     assert stream.layout.delay == lookahead

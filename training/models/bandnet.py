@@ -49,6 +49,9 @@ class BandConfig:
     context: tuple[int, ...] = ()
     #: (time, frequency) kernel of those convolutions; time taps reach back, never ahead
     context_kernel: tuple[int, int] = (3, 3)
+    #: the nonlinearity of every block (a Keras activation name); ``relu`` fuses into the
+    #: convolutions in onnxruntime, ``elu`` does not
+    activation: str = "elu"
 
 
 def erb_rate(hz: np.ndarray) -> np.ndarray:
@@ -149,21 +152,21 @@ def context_past(config: BandConfig) -> list[int]:
 
 
 def _context_block(x: keras.KerasTensor, name: str, past: int, config: BandConfig, dilation: int) -> keras.KerasTensor:
-    """``x + elu(conv(x))`` with a causal time kernel and a centred frequency kernel."""
+    """``x + act(conv(x))`` with a causal time kernel and a centred frequency kernel."""
     kt, kf = config.context_kernel
     if kt < 1 or kf < 1 or kf % 2 == 0:
         raise ValueError(f"context_kernel {config.context_kernel}: the time taps must be >= 1 and the frequency taps odd")
     y = layers.ZeroPadding2D(((past, 0), (0, 0)), name=f"{name}_tpad")(x)
     y = layers.ZeroPadding2D(((0, 0), (kf // 2, kf // 2)), name=f"{name}_fpad")(y)
     y = layers.Conv2D(int(x.shape[-1]), (kt, kf), dilation_rate=(dilation, 1), padding="valid", name=f"{name}_conv")(y)
-    y = layers.Activation("elu", name=f"{name}_act")(y)
+    y = layers.Activation(config.activation, name=f"{name}_act")(y)
     return layers.Add(name=f"{name}_res")([x, y])
 
 
-def _norm_act(x: keras.KerasTensor, name: str, norm: bool) -> keras.KerasTensor:
+def _norm_act(x: keras.KerasTensor, name: str, norm: bool, activation: str) -> keras.KerasTensor:
     if norm:
         x = layers.LayerNormalization(axis=-1, epsilon=1e-5, name=f"{name}_ln")(x)
-    return layers.Activation("elu", name=f"{name}_act")(x)
+    return layers.Activation(activation, name=f"{name}_act")(x)
 
 
 def build_bandnet(n_freq: int = 257, config: BandConfig = BandConfig(), complex_mask: bool = True, sample_rate: int = 16000) -> keras.Model:
@@ -182,7 +185,7 @@ def build_bandnet(n_freq: int = 257, config: BandConfig = BandConfig(), complex_
     skips = [x]
     for i, ch in enumerate(config.channels):
         x = layers.Conv2D(ch, (1, config.kernel_freq), strides=(1, 2), padding="same", name=f"enc{i}_conv")(x)
-        x = _norm_act(x, f"enc{i}", config.conv_norm)
+        x = _norm_act(x, f"enc{i}", config.conv_norm, config.activation)
         for k, (d, past) in enumerate(zip(config.context, context_past(config))):
             x = _context_block(x, f"enc{i}_ctx{k}", past, config, d)
         skips.append(x)
@@ -193,7 +196,7 @@ def build_bandnet(n_freq: int = 257, config: BandConfig = BandConfig(), complex_
         y = layers.LayerNormalization(epsilon=1e-5, name=f"tcn{j}_ln")(x)
         y = layers.ZeroPadding1D((past, future), name=f"tcn{j}_pad")(y)
         y = layers.DepthwiseConv1D(config.kernel_time, dilation_rate=d, padding="valid", name=f"tcn{j}_dw")(y)
-        y = layers.Activation("elu", name=f"tcn{j}_act")(y)
+        y = layers.Activation(config.activation, name=f"tcn{j}_act")(y)
         y = layers.Dense(config.bottleneck, name=f"tcn{j}_pw")(y)
         x = layers.Add(name=f"tcn{j}_res")([x, y])
     x = layers.Dense(f_low * c_low, name="bn_out")(x)
@@ -202,7 +205,7 @@ def build_bandnet(n_freq: int = 257, config: BandConfig = BandConfig(), complex_
         x = layers.Add(name=f"dec{i}_skip")([x, skips[i + 1]])
         out_ch = config.channels[i - 1] if i > 0 else config.channels[0]
         x = layers.Conv2DTranspose(out_ch, (1, config.kernel_freq), strides=(1, 2), padding="same", name=f"dec{i}_deconv")(x)
-        x = _norm_act(x, f"dec{i}", config.conv_norm)
+        x = _norm_act(x, f"dec{i}", config.conv_norm, config.activation)
     x = layers.Concatenate(name="out_skip")([x, skips[0]])
     x = layers.Cropping2D(((0, 0), (0, padded - n_band)), name="crop_bands")(x)
     if complex_mask:

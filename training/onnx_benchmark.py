@@ -1,0 +1,78 @@
+"""Time a design's exported network before training it: ``python -m training.onnx_benchmark --preset band --model-options JSON ...``.
+
+For each ``--preset`` and each ``--model-options`` JSON given, the untrained network is
+converted to ONNX exactly as ``training.export`` converts a trained one, and onnxruntime
+runs it on one thread (as ``make benchmark`` does) on random network input of each
+``--seconds`` length. It prints the median seconds of network time per audio second.
+Weights do not change the time, so a design's speed is known before its training run.
+Nothing else should run on the machine while it measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from denoise_core.model_file import cpu_session
+from denoise_core.signal import SignalSpec, n_frames
+from training.export import to_onnx
+from training.presets import get_preset
+
+
+def seconds_per_audio_second(path: Path, spec: SignalSpec, seconds: float, repeats: int) -> float:
+    """Median onnxruntime seconds (one thread) per audio second on ``seconds`` of random input."""
+    session = cpu_session(path, intra_op_threads=1, inter_op_threads=1)
+    name = session.get_inputs()[0].name
+    frames = n_frames(int(seconds * spec.sample_rate), spec)
+    x = np.random.default_rng(0).uniform(0, 1, (1, spec.n_freq, frames, spec.input_channels)).astype(np.float32)
+    session.run(None, {name: x})  # warm-up
+    runs = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        session.run(None, {name: x})
+        runs.append(time.perf_counter() - started)
+    return statistics.median(runs) / seconds
+
+
+def time_design(preset_name: str, options: dict[str, Any], seconds: list[float], repeats: int) -> dict[str, Any]:
+    """Parameters and seconds per audio second at each length for one design."""
+    preset = get_preset(preset_name)
+    spec = preset.signal
+    net = preset.build(spec, options)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "design.onnx"
+        onnx.save(to_onnx(net, spec), str(path))
+        timings = {s: seconds_per_audio_second(path, spec, s, repeats) for s in seconds}
+    return {"preset": preset_name, "options": options, "parameters": int(net.count_params()), "s_per_s": timings}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m training.onnx_benchmark", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", action="append", default=None, help="preset to time; repeat to compare (default: band)")
+    p.add_argument("--model-options", type=json.loads, action="append", default=None,
+                   help="JSON model-config overrides; repeat to compare designs (default: the preset as is)")
+    p.add_argument("--seconds", type=float, nargs="+", default=[5.0, 30.0],
+                   help="input lengths (default 5 s and 30 s, the service's chunk)")
+    p.add_argument("--repeats", type=int, default=7)
+    args = p.parse_args(argv)
+    lengths = "".join(f" {f'{s:g} s s/s':>10}" for s in args.seconds)
+    print("onnxruntime, one thread, untrained networks converted as training.export converts")
+    print(f"{'preset':<10} {'model options':<50} {'parameters':>10}{lengths}")
+    for preset in args.preset or ["band"]:
+        for options in args.model_options or [{}]:
+            r = time_design(preset, options, args.seconds, args.repeats)
+            cells = "".join(f" {r['s_per_s'][s]:>10.4f}" for s in args.seconds)
+            print(f"{preset:<10} {json.dumps(r['options']):<50} {r['parameters']:>10}{cells}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
