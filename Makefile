@@ -14,7 +14,7 @@ BAND_RUN ?= $(RUNS)/band-L2
 # the long run's checkpoint that the ship rule chose (docs/model-gen2.md): the offline and streaming models
 SHIPPED_CHECKPOINT ?= quality-50000.weights.h5
 
-.PHONY: help venv install-service install-full install-browser serve test dataset dataset-band train-band keep-band-run export-stream evaluate-stream candidate arms arms-report export-band reproduce-gen1 train train-seed export export-seed evaluate evaluate-seed benchmark reproduce reproduce-seed training-report clean
+.PHONY: help venv install-service install-full install-browser serve test dataset dataset-band train-band train-next keep-run restore-run keep-band-run export-stream evaluate-stream candidate arms arms-report export-band reproduce-gen1 train train-seed export export-seed evaluate evaluate-seed benchmark reproduce reproduce-seed training-report clean
 
 help:
 	@echo "make serve   - create .venv, install the service (no TensorFlow), serve models/ on port $(PORT)"
@@ -58,25 +58,48 @@ dataset-band: install-full
 	$(PY) -m training.data build --librispeech $(DATA)/LibriSpeech --esc50 $(DATA)/ESC-50 --out $(BAND_DATASET) --segment --mix snr \
 		--extra-noise $(DATA)/extra-noise
 
-# step-based and resumable: rerun after an interruption (a session's end) and it goes on from the last epoch.
-# A machine without the run directory starts from the resume state kept in the repository, if any.
-BAND_KEPT := models/checkpoints/$(notdir $(BAND_RUN))
+# Runs are step-based and resumable: rerun after an interruption (a session's end) and a run goes
+# on from its last epoch. `make keep-run RUN=<run directory>` keeps a run's resume state (last-epoch
+# backup, logs, best-quality checkpoint) in the repository under $(KEEP_DIR)/<run name>, and
+# `make restore-run RUN=<run directory>` (each training rule runs it first) copies it back on a
+# machine without the run directory.
+KEEP_DIR ?= models/checkpoints
+KEPT = $(KEEP_DIR)/$(notdir $(RUN))
+RESTORE = $(MAKE) --no-print-directory restore-run RUN=$(1)
+BAND_KEPT := $(KEEP_DIR)/$(notdir $(BAND_RUN))
 train-band: install-full
-	@if [ ! -d $(BAND_RUN) ] && [ -d $(BAND_KEPT) ]; then mkdir -p $(BAND_RUN) && cp -r $(BAND_KEPT)/. $(BAND_RUN)/; fi
+	@$(call RESTORE,$(BAND_RUN))
 	$(PY) -m training.train --data $(BAND_DATASET) --preset band --out $(BAND_RUN)
 
-# keep the run's resume state (last-epoch backup, best checkpoints, logs) in the repository
+# the next long run (docs/model-gen2.md): the band-ctx preset, 50,000 steps
+NEXT_RUN ?= $(RUNS)/band-ctx
+train-next: install-full
+	@$(call RESTORE,$(NEXT_RUN))
+	$(PY) -m training.train --data $(BAND_DATASET) --preset band-ctx --out $(NEXT_RUN)
+
+keep-run:
+	@test -n "$(RUN)" && test -d "$(RUN)" || { echo "usage: make keep-run RUN=<run directory>"; exit 2; }
+	mkdir -p $(KEPT)
+	[ ! -d $(RUN)/backup ] || { mkdir -p $(KEPT)/backup && cp $(RUN)/backup/* $(KEPT)/backup/; }
+	for f in config.json history.csv time.json quality.csv best-quality.weights.h5 result.json; do \
+		[ ! -f $(RUN)/$$f ] || cp $(RUN)/$$f $(KEPT)/; done
+
+restore-run:
+	@test -n "$(RUN)" || { echo "usage: make restore-run RUN=<run directory>"; exit 2; }
+	@if [ ! -d $(RUN) ] && [ -d $(KEPT) ]; then mkdir -p $(RUN) && cp -r $(KEPT)/. $(RUN)/ && echo "resuming $(RUN) from $(KEPT)"; fi
+
+# the shipped run's kept state also holds its best-validation and shipped checkpoints
 keep-band-run:
-	mkdir -p $(BAND_KEPT)/backup
-	cp $(BAND_RUN)/backup/* $(BAND_KEPT)/backup/
-	cp $(BAND_RUN)/config.json $(BAND_RUN)/history.csv $(BAND_RUN)/time.json $(BAND_KEPT)/
-	for f in quality.csv best.weights.h5 best-quality.weights.h5 $(SHIPPED_CHECKPOINT); do [ ! -f $(BAND_RUN)/$$f ] || cp $(BAND_RUN)/$$f $(BAND_KEPT)/; done
+	$(MAKE) --no-print-directory keep-run RUN=$(BAND_RUN)
+	for f in best.weights.h5 $(SHIPPED_CHECKPOINT); do [ ! -f $(BAND_RUN)/$$f ] || cp $(BAND_RUN)/$$f $(BAND_KEPT)/; done
 
 # the comparison arms of docs/model-gen2.md, one after another at equal steps; each arm's
 # result.json marks it done, and an interrupted arm resumes when `make arms` runs again
-ARM_TRAIN = $(PY) -m training.train --data $(BAND_DATASET) --epochs 16 --quality-every 8
+ARM_TRAIN = $(call RESTORE,$(@D)) && $(PY) -m training.train --data $(BAND_DATASET) --epochs 16 --quality-every 8
 ARMS := ab-band-L2 ab-band-L2-seed1 ab-band-L0 ab-band-wide ab-band-ctx-relu ab-band-oldloss ab-band-Lnone ab-band-mask
-arms: $(foreach arm,$(ARMS),$(RUNS)/$(arm)/result.json)
+# an arm whose result is archived in docs/runs (`make training-report`) is done on any machine
+ARMS_ARCHIVED := $(patsubst docs/runs/%/result.json,%,$(wildcard $(addprefix docs/runs/,$(addsuffix /result.json,$(ARMS)))))
+arms: $(foreach arm,$(filter-out $(ARMS_ARCHIVED),$(ARMS)),$(RUNS)/$(arm)/result.json)
 $(RUNS)/ab-band-L2/result.json: | install-full
 	$(ARM_TRAIN) --preset band --out $(@D)
 $(RUNS)/ab-band-L2-seed1/result.json: | install-full

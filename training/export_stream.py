@@ -154,7 +154,7 @@ def export_stream(run: Path, out: Path, name: str | None = None, version: str | 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.export_stream", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--run", required=True, type=Path, help="run directory of a band network (preset band or band-mask)")
+    p.add_argument("--run", required=True, type=Path, help="run directory of a band network (presets band, band-mask, band-ctx)")
     p.add_argument("--out", required=True, type=Path, help="ONNX file to write")
     p.add_argument("--name", default=None, help="model name (default rainclean-<preset>-stream)")
     p.add_argument("--version", default=None, help="model version (default <date>-<commit>)")

@@ -46,6 +46,7 @@ def time_design(preset_name: str, options: dict[str, Any], seconds: list[float],
     """Parameters and seconds per audio second at each length for one design."""
     preset = get_preset(preset_name)
     spec = preset.signal
+    options = preset.options(options)
     net = preset.build(spec, options)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "design.onnx"

@@ -32,6 +32,12 @@ class Preset:
     defaults: dict[str, Any] = field(default_factory=dict)
     #: frames after t that the output at frame t depends on, from the model options (None: not bounded by design)
     lookahead: Callable[[dict[str, Any]], int | None] = lambda options: None
+    #: the network's options where the command line does not override them (key by key)
+    model_options: dict[str, Any] = field(default_factory=dict)
+
+    def options(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        """The preset's model options with ``overrides`` on top."""
+        return {**self.model_options, **overrides}
 
 
 def _build_seed(spec: SignalSpec, options: dict[str, Any]) -> keras.Model:
@@ -108,6 +114,10 @@ _BAND = Preset(
 PRESETS["band"] = _BAND
 # the same with a magnitude mask on the noisy phase
 PRESETS["band-mask"] = replace(_BAND, name="band-mask", signal=replace(_BAND.signal, output="mask"))
+# the band network with causal time-frequency context blocks (dilations 1 and 2) after each
+# encoder level and ReLU activations, trained for 50,000 steps
+PRESETS["band-ctx"] = replace(_BAND, name="band-ctx", model_options={"context": [1, 2], "activation": "relu"},
+                              defaults={**_BAND.defaults, "epochs": 100})
 
 
 def get_preset(name: str) -> Preset:

@@ -31,6 +31,7 @@ def time_steps(data: Dataset, options: dict[str, Any], batch_size: int, crop_sec
     started = time.perf_counter()
     batches = [next(stream) for _ in range(4)]
     data_seconds = (time.perf_counter() - started) / len(batches)
+    options = preset.options(options)
     net = preset.build(spec, options)
     model = signal_training_model(net, spec)
     d = preset.defaults

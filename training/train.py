@@ -313,6 +313,7 @@ def run_training(cfg: TrainConfig, verbose: int = 1) -> dict[str, Any]:
     """Train (or resume) a run; writes config.json, model.keras and result.json to ``cfg.out``."""
     keras.utils.set_random_seed(cfg.seed)
     preset = get_preset(cfg.preset)
+    cfg = replace(cfg, model_options=preset.options(cfg.model_options))
     run = Path(cfg.out)
     run.mkdir(parents=True, exist_ok=True)
     data = Dataset.open(cfg.data)
@@ -372,7 +373,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--monitor", choices=MONITORS, default=TrainConfig.monitor,
                    help="validation figure for the best checkpoint and early stopping (default preset: val_wave_si_sdr_db, "
                         "the waveform SI-SDR; the loss also carries the magnitude term)")
-    p.add_argument("--model-options", type=json.loads, default={}, help='JSON, e.g. \'{"bottleneck": 128}\'')
+    p.add_argument("--model-options", type=json.loads, default={}, help='JSON over the preset\'s own options, key by key, e.g. \'{"bottleneck": 128}\'')
     p.add_argument("--mixer-options", type=json.loads, default={},
                    help='default preset: JSON overriding training.datasets.MixerConfig, e.g. \'{"snr_high": 12.5}\'')
     args = p.parse_args(argv)

@@ -54,6 +54,11 @@ def band_run(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
 
 
 @pytest.fixture(scope="module")
+def band_ctx_run(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_signal_run("band-ctx", tiny_dataset, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
 def default_run(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tiny_signal_run("default", tiny_dataset, tmp_path_factory)
 
@@ -300,3 +305,22 @@ def test_killed_band_run_resumes_on_the_same_step_schedule(tiny_dataset: Path, t
     from training.quality import read_log
 
     assert [r["epoch"] for r in read_log(out)] == ["1", "2", "3"]  # scored once each, across the kill
+
+
+def test_a_preset_with_model_options_records_them_and_exports_both_forms(band_ctx_run: Path, tmp_path: Path) -> None:
+    """band-ctx: the preset's options under the command line's, recorded whole, so both exports rebuild its network."""
+    from denoise_core.model_file import OnnxModel
+    from training.export import check_parity, export_run, load_run
+    from training.export_stream import export_stream
+    from training.presets import get_preset
+
+    config = json.loads((band_ctx_run / "config.json").read_text())
+    assert config["train"]["model_options"] == {**get_preset("band-ctx").model_options, **json.loads(TINY_BAND)}
+    net, _, _ = load_run(band_ctx_run)
+    assert any("_ctx" in layer.name for layer in net.layers)
+    offline = tmp_path / "ctx.onnx"
+    export_run(band_ctx_run, offline)
+    assert check_parity(net, offline) < 1e-4
+    assert OnnxModel(offline).info.preset == "band-ctx" and OnnxModel(offline).info.signal.lookahead_frames == 2
+    stream = export_stream(band_ctx_run, tmp_path / "ctx-stream.onnx")  # checks stream parity itself
+    assert stream.name == "rainclean-band-ctx-stream"
