@@ -30,6 +30,7 @@ from denoise_core.model_file import INPUT_NAME, ModelInfo, OnnxModel  # noqa: E4
 from denoise_core.signal import SignalSpec, run_network  # noqa: E402
 from training.models.bandnet import FreqMatrix  # noqa: E402,F401  (registers the layers for load_model)
 from training.models.default import BoundedComplexMask  # noqa: E402,F401
+from training.models.subpixel import replace_transposed_convolutions  # noqa: E402
 
 PARITY_TOLERANCE = 1e-4
 OPSET = 17
@@ -88,7 +89,9 @@ def checkpoint_quality(run: Path, checkpoint: str) -> dict[str, float]:
 
 
 def to_onnx(net: keras.Model, spec: SignalSpec) -> onnx.ModelProto:
-    """Convert with tf2onnx; batch and time axes stay dynamic."""
+    """Convert with tf2onnx; batch and time axes stay dynamic. Stride-2 frequency transposed
+    convolutions are converted as their equivalent sub-pixel convolutions (faster in onnxruntime)."""
+    net = replace_transposed_convolutions(net)
     signature = (tf.TensorSpec((None, spec.n_freq, None, spec.input_channels), tf.float32, name=INPUT_NAME),)
 
     @tf.function(input_signature=signature)

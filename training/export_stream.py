@@ -44,6 +44,7 @@ from training.models.bandnet import BandConfig  # noqa: E402
 from training.models.bandnet_stream import (  # noqa: E402
     FEATURES, VALID, Step, StreamingBandNet, StreamLayout, build_bandnet_stream, stream_features,
 )
+from training.models.subpixel import replace_transposed_convolutions  # noqa: E402
 
 PROTOCOL = ("Start with every state_* input at zeros of its shape. Each call: features (batch, n_freq, B, channels) for "
             "B >= 1 new frames, valid (batch, B) = 1, and the state_* tensors; it returns mask for the B frames that "
@@ -135,7 +136,7 @@ def export_stream(run: Path, out: Path, name: str | None = None, version: str | 
     """Build the streaming model from the run, convert, attach metadata, save and check parity."""
     started = time.monotonic()
     net, config, result = load_run(run, checkpoint)
-    stream = build_bandnet_stream(net, band_config(config))
+    stream = build_bandnet_stream(replace_transposed_convolutions(net), band_config(config))
     info = model_info(config, result, name or f"rainclean-{config['preset']}-stream", version)
     model = to_onnx(stream)
     write_metadata(model, info, stream.layout)
