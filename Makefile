@@ -71,7 +71,7 @@ train-band: install-full
 	@$(call RESTORE,$(BAND_RUN))
 	$(PY) -m training.train --data $(BAND_DATASET) --preset band --out $(BAND_RUN)
 
-# the next long run (docs/model-gen2.md): the band-ctx preset, 50,000 steps
+# the next long run (docs/model-gen2.md): the band-ctx preset, 70,000 steps
 NEXT_RUN ?= $(RUNS)/band-ctx
 train-next: install-full
 	@$(call RESTORE,$(NEXT_RUN))

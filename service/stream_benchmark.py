@@ -39,13 +39,12 @@ def export_default_band(out: Path) -> Path:
 
     from denoise_core.model_file import ModelInfo
     from denoise_core.signal import SignalSpec
-    from training.export_stream import to_onnx, write_metadata
+    from training.export_stream import streaming_form, to_onnx, write_metadata
     from training.models.bandnet import BandConfig, build_bandnet
-    from training.models.bandnet_stream import build_bandnet_stream
 
     config = BandConfig()
     net = build_bandnet(257, config, complex_mask=True)
-    stream = build_bandnet_stream(net, config)
+    stream = streaming_form(net, config)
     spec = SignalSpec(output="complex_mask", lookahead_frames=stream.layout.delay)
     model = to_onnx(stream)
     write_metadata(model, ModelInfo(name="band-default-random", version="benchmark", preset="band", signal=spec), stream.layout)

@@ -32,6 +32,7 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import keras  # noqa: E402
 import onnx  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -108,6 +109,11 @@ def stream_props(layout: StreamLayout, spec: SignalSpec) -> dict[str, str]:
     }
 
 
+def streaming_form(net: keras.Model, config: BandConfig) -> StreamingBandNet:
+    """The offline network's streaming form, its transposed convolutions in their sub-pixel form."""
+    return build_bandnet_stream(replace_transposed_convolutions(net), config)
+
+
 def write_metadata(model: onnx.ModelProto, info: ModelInfo, layout: StreamLayout) -> None:
     attach_metadata(model, info)
     for key, value in stream_props(layout, info.signal).items():
@@ -136,7 +142,7 @@ def export_stream(run: Path, out: Path, name: str | None = None, version: str | 
     """Build the streaming model from the run, convert, attach metadata, save and check parity."""
     started = time.monotonic()
     net, config, result = load_run(run, checkpoint)
-    stream = build_bandnet_stream(replace_transposed_convolutions(net), band_config(config))
+    stream = streaming_form(net, band_config(config))
     info = model_info(config, result, name or f"rainclean-{config['preset']}-stream", version)
     model = to_onnx(stream)
     write_metadata(model, info, stream.layout)

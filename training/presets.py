@@ -115,9 +115,8 @@ PRESETS["band"] = _BAND
 # the same with a magnitude mask on the noisy phase
 PRESETS["band-mask"] = replace(_BAND, name="band-mask", signal=replace(_BAND.signal, output="mask"))
 # the band network with causal time-frequency context blocks (dilations 1 and 2) after each
-# encoder level and ReLU activations, trained for 50,000 steps
-PRESETS["band-ctx"] = replace(_BAND, name="band-ctx", model_options={"context": [1, 2], "activation": "relu"},
-                              defaults={**_BAND.defaults, "epochs": 100})
+# encoder level and ReLU activations, trained as the band preset is
+PRESETS["band-ctx"] = replace(_BAND, name="band-ctx", model_options={"context": [1, 2], "activation": "relu"})
 
 
 def get_preset(name: str) -> Preset:
