@@ -14,7 +14,7 @@ BAND_RUN ?= $(RUNS)/band-L2
 # the long run's checkpoint that the ship rule chose (docs/model-gen2.md): the offline and streaming models
 SHIPPED_CHECKPOINT ?= quality-50000.weights.h5
 
-.PHONY: help venv install-service install-full install-browser serve test dataset dataset-band train-band train-next keep-run restore-run keep-band-run export-stream evaluate-stream candidate arms arms-report export-band reproduce-gen1 train train-seed export export-seed evaluate evaluate-seed benchmark reproduce reproduce-seed training-report clean
+.PHONY: help venv install-service install-full install-browser serve test dataset dataset-band train-band train-next keep-run restore-run keep-band-run export-stream evaluate-stream candidate arms arms-report long-runs-report export-band reproduce-gen1 train train-seed export export-seed evaluate evaluate-seed benchmark reproduce reproduce-seed training-report clean
 
 help:
 	@echo "make serve   - create .venv, install the service (no TensorFlow), serve models/ on port $(PORT)"
@@ -122,6 +122,10 @@ $(RUNS)/ab-band-ctx-relu/result.json: | install-full
 arms-report: training-report
 	$(PY) -m training.compare_arms docs/runs/ab-band-L2 docs/runs/ab-band-L2-seed1 \
 		$(wildcard $(addprefix docs/runs/,$(filter-out ab-band-L2 ab-band-L2-seed1,$(ARMS)))) --out docs/arms-report.md
+
+# the second long run's learning curve against the first's at equal steps (from the archived records)
+long-runs-report: training-report
+	$(PY) -m training.compare_curves docs/runs/band-L2 docs/runs/$(notdir $(NEXT_RUN)) --out docs/long-runs-report.md
 
 # the ship rule of docs/model-gen2.md: the long run's best-quality checkpoint exported as a
 # candidate, scored on the test split, then the rule's verdict against the shipped model and
