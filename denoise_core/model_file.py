@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from denoise_core.signal import SignalSpec, enhance_audio
+from denoise_core.signal import CHUNK_OVERLAP_SECONDS, CHUNK_SECONDS, SignalSpec, enhance_audio
 
 #: metadata keys holding JSON values
 JSON_KEYS = ("signal", "data_summary", "evaluation", "training")
@@ -141,7 +141,7 @@ class OnnxModel:
         options = self._shrink if batch.shape[2] > SHRINK_ABOVE_FRAMES else None
         return self.session.run([self.output_name], {self.input_name: batch.astype(np.float32)}, options)[0]
 
-    def denoise(self, audio: np.ndarray, sample_rate: int, chunk_seconds: float = 30.0, overlap_seconds: float = 1.0,
+    def denoise(self, audio: np.ndarray, sample_rate: int, chunk_seconds: float = CHUNK_SECONDS, overlap_seconds: float = CHUNK_OVERLAP_SECONDS,
                 attenuation_limit_db: float | None = None) -> np.ndarray:
         """Denoise ``(frames, channels)`` audio at any rate; same shape out.
 

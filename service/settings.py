@@ -24,7 +24,7 @@ ORT_INTER_OP_THREADS        onnxruntime inter-op threads                1
 ORT_MEMORY_PATTERN          onnxruntime memory patterns (planned per    false
                             input shape: faster repeats of one length,
                             more memory when lengths vary)
-CHUNK_SECONDS               chunk length for long audio (seconds)       30
+CHUNK_SECONDS               chunk length for long audio (seconds)       15
 CHUNK_OVERLAP_SECONDS       cross-fade between chunks (seconds)         1
 LOG_LEVEL                   DEBUG, INFO, WARNING, ERROR                 INFO
 API_KEY                     when set, every endpoint but /health needs  (unset)
@@ -50,6 +50,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from denoise_core.signal import CHUNK_OVERLAP_SECONDS, CHUNK_SECONDS
+
 #: the shipped model, resolved from this package so any working directory works
 DEFAULT_MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "denoiser.onnx"
 #: the streaming export (training.export_stream)
@@ -72,8 +74,8 @@ class Settings(BaseSettings):
     ort_intra_op_threads: int = Field(0, ge=0)
     ort_inter_op_threads: int = Field(1, ge=1)
     ort_memory_pattern: bool = False
-    chunk_seconds: float = Field(30.0, gt=0)
-    chunk_overlap_seconds: float = Field(1.0, ge=0)
+    chunk_seconds: float = Field(CHUNK_SECONDS, gt=0)
+    chunk_overlap_seconds: float = Field(CHUNK_OVERLAP_SECONDS, ge=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     api_key: SecretStr | None = None
     stream_model_path: Path = DEFAULT_STREAM_MODEL_PATH
