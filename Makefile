@@ -127,13 +127,15 @@ arms-report: training-report
 long-runs-report: training-report
 	$(PY) -m training.compare_curves docs/runs/band-L2 docs/runs/$(notdir $(NEXT_RUN)) --out docs/long-runs-report.md
 
-# the ship rule of docs/model-gen2.md: the long run's best-quality checkpoint exported as a
+# the ship rule of docs/model-gen2.md: the long run's (CANDIDATE_RUN) best-quality checkpoint exported as a
 # candidate, scored on the test split, then the rule's verdict against the shipped model and
 # the paired per-mixture comparison
 CANDIDATE ?= $(BUILD)/candidate/denoiser.onnx
 CANDIDATE_CHECKPOINT ?= best-quality.weights.h5
+CANDIDATE_RUN ?= $(NEXT_RUN)
 candidate: install-full
-	$(PY) -m training.export --run $(BAND_RUN) --checkpoint $(CANDIDATE_CHECKPOINT) --out $(CANDIDATE)
+	@$(call RESTORE,$(CANDIDATE_RUN))
+	$(PY) -m training.export --run $(CANDIDATE_RUN) --checkpoint $(CANDIDATE_CHECKPOINT) --out $(CANDIDATE)
 	$(PY) -m training.evaluate --data $(BUILD)/dataset --model $(CANDIDATE) --out $(BUILD)/eval/candidate --peers none
 	$(PY) -m training.evaluation.ship_rule models/evaluation/report.json $(BUILD)/eval/candidate/report.json
 	$(PY) -m training.evaluation.paired models/evaluation/report.json $(BUILD)/eval/candidate/report.json

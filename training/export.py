@@ -88,10 +88,12 @@ def checkpoint_quality(run: Path, checkpoint: str) -> dict[str, float]:
     return {f"val_{k}": float(v) for k, v in best.items()}
 
 
-def to_onnx(net: keras.Model, spec: SignalSpec) -> onnx.ModelProto:
+def to_onnx(net: keras.Model, spec: SignalSpec, subpixel: bool = True) -> onnx.ModelProto:
     """Convert with tf2onnx; batch and time axes stay dynamic. Stride-2 frequency transposed
-    convolutions are converted as their equivalent sub-pixel convolutions (faster in onnxruntime)."""
-    net = replace_transposed_convolutions(net)
+    convolutions are converted as their equivalent sub-pixel convolutions (faster in
+    onnxruntime) unless ``subpixel`` is False."""
+    if subpixel:
+        net = replace_transposed_convolutions(net)
     signature = (tf.TensorSpec((None, spec.n_freq, None, spec.input_channels), tf.float32, name=INPUT_NAME),)
 
     @tf.function(input_signature=signature)

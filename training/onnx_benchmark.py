@@ -5,6 +5,8 @@ converted to ONNX exactly as ``training.export`` converts a trained one, and onn
 runs it on one thread (as ``make benchmark`` does) on random network input of each
 ``--seconds`` length. It prints the median seconds of network time per audio second.
 Weights do not change the time, so a design's speed is known before its training run.
+``--transposed`` adds a row per design with the decoder's transposed convolutions exported
+as they are (without the sub-pixel rewrite), to show what the rewrite saves.
 Nothing else should run on the machine while it measures.
 """
 
@@ -22,7 +24,7 @@ import numpy as np
 import onnx
 
 from denoise_core.model_file import cpu_session
-from denoise_core.signal import SignalSpec, n_frames
+from denoise_core.signal import CHUNK_SECONDS, SignalSpec, n_frames
 from training.export import to_onnx
 from training.presets import get_preset
 
@@ -42,7 +44,8 @@ def seconds_per_audio_second(path: Path, spec: SignalSpec, seconds: float, repea
     return statistics.median(runs) / seconds
 
 
-def time_design(preset_name: str, options: dict[str, Any], seconds: list[float], repeats: int) -> dict[str, Any]:
+def time_design(preset_name: str, options: dict[str, Any], seconds: list[float], repeats: int,
+                subpixel: bool = True) -> dict[str, Any]:
     """Parameters and seconds per audio second at each length for one design."""
     preset = get_preset(preset_name)
     spec = preset.signal
@@ -50,7 +53,7 @@ def time_design(preset_name: str, options: dict[str, Any], seconds: list[float],
     net = preset.build(spec, options)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "design.onnx"
-        onnx.save(to_onnx(net, spec), str(path))
+        onnx.save(to_onnx(net, spec, subpixel), str(path))
         timings = {s: seconds_per_audio_second(path, spec, s, repeats) for s in seconds}
     return {"preset": preset_name, "options": options, "parameters": int(net.count_params()), "s_per_s": timings}
 
@@ -60,18 +63,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--preset", action="append", default=None, help="preset to time; repeat to compare (default: band)")
     p.add_argument("--model-options", type=json.loads, action="append", default=None,
                    help="JSON model-config overrides; repeat to compare designs (default: the preset as is)")
-    p.add_argument("--seconds", type=float, nargs="+", default=[5.0, 30.0],
-                   help="input lengths (default 5 s and 30 s, the service's chunk)")
+    p.add_argument("--seconds", type=float, nargs="+", default=[5.0, CHUNK_SECONDS],
+                   help=f"input lengths (default 5 s and {CHUNK_SECONDS:g} s, the service's chunk)")
     p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--transposed", action="store_true",
+                   help="also time each design with its transposed convolutions exported as they are")
     args = p.parse_args(argv)
     lengths = "".join(f" {f'{s:g} s s/s':>10}" for s in args.seconds)
     print("onnxruntime, one thread, untrained networks converted as training.export converts")
-    print(f"{'preset':<10} {'model options':<50} {'parameters':>10}{lengths}")
+    print(f"{'preset':<10} {'model options':<50} {'decoder':<10} {'parameters':>10}{lengths}")
+    forms = (True, False) if args.transposed else (True,)
     for preset in args.preset or ["band"]:
         for options in args.model_options or [{}]:
-            r = time_design(preset, options, args.seconds, args.repeats)
-            cells = "".join(f" {r['s_per_s'][s]:>10.4f}" for s in args.seconds)
-            print(f"{preset:<10} {json.dumps(r['options']):<50} {r['parameters']:>10}{cells}", flush=True)
+            for subpixel in forms:
+                r = time_design(preset, options, args.seconds, args.repeats, subpixel)
+                cells = "".join(f" {r['s_per_s'][s]:>10.4f}" for s in args.seconds)
+                decoder = "sub-pixel" if subpixel else "transposed"
+                print(f"{preset:<10} {json.dumps(r['options']):<50} {decoder:<10} {r['parameters']:>10}{cells}", flush=True)
     return 0
 
 

@@ -30,3 +30,18 @@ def test_the_activation_option_reaches_the_exported_graph(activation: str, expor
     net = preset.build(preset.signal, {"channels": [4, 6], "bottleneck": 16, "dilations": [1, 2], "activation": activation})
     ops = {node.op_type for node in to_onnx(net, preset.signal).graph.node}
     assert exported in ops and ({"Elu", "Relu"} - {exported}).isdisjoint(ops)
+
+
+def test_transposed_adds_the_unrewritten_form_of_each_design(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--model-options", TINY, "--seconds", "0.5", "--repeats", "1", "--transposed"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("band ")]
+    assert [r[-3] for r in rows] == ["sub-pixel", "transposed"]
+    assert rows[0][-2] == rows[1][-2]  # the same network, the same parameters
+
+
+@pytest.mark.parametrize("subpixel,exported", [(True, "Conv"), (False, "ConvTranspose")])
+def test_the_decoder_form_reaches_the_exported_graph(subpixel: bool, exported: str) -> None:
+    preset = get_preset("band")
+    net = preset.build(preset.signal, {"channels": [4, 6], "bottleneck": 16, "dilations": [1, 2]})
+    ops = {node.op_type for node in to_onnx(net, preset.signal, subpixel).graph.node}
+    assert exported in ops and (subpixel == ("ConvTranspose" not in ops))

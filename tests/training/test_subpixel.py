@@ -57,12 +57,3 @@ def test_layer_config_round_trips() -> None:
     copy = SubPixelUpsample.from_config(layer.get_config())
     assert (copy.filters, copy.kernel_size, copy.name) == (6, 3, "dec0_deconv")
 
-
-def test_export_has_no_transposed_convolution() -> None:
-    from training.export import to_onnx
-    from training.presets import get_preset
-
-    preset = get_preset("band")
-    model = to_onnx(build_bandnet(257, BandConfig(channels=(4, 6), bottleneck=16, dilations=(1, 2))), preset.signal)
-    ops = {node.op_type for node in model.graph.node}
-    assert "ConvTranspose" not in ops and "Conv" in ops
