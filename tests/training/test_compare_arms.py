@@ -4,16 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.training.quality_logs import run_with_scores as arm
 from training.compare_arms import main
-
-HEADER = "epoch,step,train_hours,si_sdr,pesq,stoi,dnsmos_ovrl,score,seconds\n"
-
-
-def arm(root: Path, name: str, *rows: str) -> Path:
-    run = root / name
-    run.mkdir()
-    (run / "quality.csv").write_text(HEADER + "".join(r + "\n" for r in rows))
-    return run
 
 
 def table_rows(text: str) -> dict[str, list[str]]:

@@ -4,16 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.training.quality_logs import run_with_scores as run
 from training.compare_curves import main
-
-HEADER = "epoch,step,train_hours,si_sdr,pesq,stoi,dnsmos_ovrl,score,seconds\n"
-
-
-def run(root: Path, name: str, *rows: str) -> Path:
-    path = root / name
-    path.mkdir()
-    (path / "quality.csv").write_text(HEADER + "".join(r + "\n" for r in rows))
-    return path
 
 
 def rows_of(text: str) -> dict[str, list[str]]:
