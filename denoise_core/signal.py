@@ -34,9 +34,9 @@ Predict = Callable[[np.ndarray], np.ndarray]
 DB_AMIN = 1e-5
 
 #: default chunk length and cross-fade for long inputs: one onnxruntime thread runs the band
-#: network faster per audio second on 15-s chunks than on 30-s ones (its maps stay in cache;
-#: `python -m service.benchmark` with CHUNK_SECONDS set prints both)
-CHUNK_SECONDS = 15.0
+#: network faster per audio second on 10-s chunks than on longer ones, overlap included
+#: (`python -m service.benchmark --chunks 30 15 10` prints each)
+CHUNK_SECONDS = 10.0
 CHUNK_OVERLAP_SECONDS = 1.0
 
 

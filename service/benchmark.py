@@ -1,13 +1,14 @@
 """Processing speed through the service's own code path (not a test).
 
-    python -m service.benchmark [--model PATH] [--repeats 5] [--durations 5 60]
+    python -m service.benchmark [--model PATH] [--repeats 5] [--durations 5 60] [--chunks 30 15 10]
 
 Starts the real app with FastAPI's TestClient (lifespan, model load and warm-up
 included), POSTs a synthetic 16-bit mono WAV of speech-like noise at the model's
 sample rate for each duration, one request at a time, and prints the median
 wall-clock seconds and the real-time factor (processing seconds per audio second).
 Beside it, the model alone: the seconds onnxruntime spends in the network (one thread)
-per audio second, timed inside the same denoise path.
+per audio second, timed inside the same denoise path. ``--chunks`` then times the network
+alone at several chunk lengths, taking turns, which is how ``CHUNK_SECONDS`` was chosen.
 """
 
 from __future__ import annotations
@@ -34,12 +35,11 @@ def synthetic_wav(seconds: float, sample_rate: int, seed: int = 0) -> bytes:
     return buf.getvalue()
 
 
-def model_seconds_per_audio_second(model_path: Path, body: bytes, settings: object, repeats: int) -> float:
-    """Median seconds in the network per audio second, one onnxruntime thread, over ``repeats`` runs."""
+def _network_timer(model_path: Path) -> tuple[object, list[float]]:
+    """The model on one onnxruntime thread, its ``predict`` adding its seconds to the returned list's first item."""
     from denoise_core.model_file import OnnxModel
 
     model = OnnxModel(model_path, intra_op_threads=1, inter_op_threads=1)
-    audio, sr = sf.read(io.BytesIO(body), dtype="float32", always_2d=True)
     spent = [0.0]
     predict = model.predict
 
@@ -50,13 +50,28 @@ def model_seconds_per_audio_second(model_path: Path, body: bytes, settings: obje
         return out
 
     model.predict = timed  # type: ignore[method-assign]
-    model.denoise(audio, sr, settings.chunk_seconds, settings.chunk_overlap_seconds)  # warm-up
-    runs = []
+    return model, spent
+
+
+def network_seconds_by_chunk(model_path: Path, body: bytes, chunks: list[float], overlap: float, repeats: int) -> dict[float, float]:
+    """Median seconds in the network (one onnxruntime thread) per audio second for each chunk
+    length, the chunk lengths taking turns in every repeat so that a drifting machine affects all alike."""
+    model, spent = _network_timer(model_path)
+    audio, sr = sf.read(io.BytesIO(body), dtype="float32", always_2d=True)
+    runs: dict[float, list[float]] = {c: [] for c in chunks}
+    for c in chunks:
+        model.denoise(audio, sr, c, overlap)  # warm-up
     for _ in range(repeats):
-        spent[0] = 0.0
-        model.denoise(audio, sr, settings.chunk_seconds, settings.chunk_overlap_seconds)
-        runs.append(spent[0])
-    return statistics.median(runs) / (audio.shape[0] / sr)
+        for c in chunks:
+            spent[0] = 0.0
+            model.denoise(audio, sr, c, overlap)
+            runs[c].append(spent[0])
+    return {c: statistics.median(r) / (audio.shape[0] / sr) for c, r in runs.items()}
+
+
+def model_seconds_per_audio_second(model_path: Path, body: bytes, settings: object, repeats: int) -> float:
+    """Median seconds in the network per audio second, one onnxruntime thread, over ``repeats`` runs."""
+    return network_seconds_by_chunk(model_path, body, [settings.chunk_seconds], settings.chunk_overlap_seconds, repeats)[settings.chunk_seconds]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", type=Path, default=None, help="ONNX model (default: MODEL_PATH or the shipped model)")
     p.add_argument("--durations", type=float, nargs="+", default=[5.0, 60.0], help="audio lengths in seconds")
     p.add_argument("--repeats", type=int, default=5, help="requests per duration (median reported)")
+    p.add_argument("--chunks", type=float, nargs="+", default=None, metavar="SECONDS",
+                   help="then time the network alone at each of these chunk lengths (taking turns), for every duration")
     args = p.parse_args(argv)
     if args.model is not None:
         os.environ["MODEL_PATH"] = str(args.model)
@@ -104,6 +121,13 @@ def main(argv: list[str] | None = None) -> int:
             med = statistics.median(walls)
             network = model_seconds_per_audio_second(Path(settings.model_path), body, settings, args.repeats)
             print(f"{seconds:8.1f} {med:9.3f} {min(walls):8.3f} {statistics.median(server):9.3f} {med / seconds:10.4f} {network:10.4f}")
+        if args.chunks:
+            print(f"network alone, one thread, seconds per audio second by chunk length (overlap {settings.chunk_overlap_seconds:g} s)")
+            print(f"{'audio s':>8}" + "".join(f" {f'chunk {c:g} s':>11}" for c in args.chunks))
+            for seconds in args.durations:
+                by_chunk = network_seconds_by_chunk(Path(settings.model_path), synthetic_wav(seconds, sr), args.chunks,
+                                                    settings.chunk_overlap_seconds, args.repeats)
+                print(f"{seconds:8.1f}" + "".join(f" {by_chunk[c]:11.4f}" for c in args.chunks), flush=True)
     return 0
 
 

@@ -29,6 +29,17 @@ def test_benchmark_prints_the_service_path_and_the_model_alone(models) -> None:
         assert 0 < model_rtf < rtf  # the network is part of the service path
 
 
+def test_benchmark_times_the_network_at_each_chunk_length(models) -> None:
+    out = run(["service.benchmark", "--durations", "3", "--repeats", "5", "--chunks", "3", "1.5"], models["passthrough"])
+    table = out.split("by chunk length")[1]
+    assert "chunk 3 s" in table and "chunk 1.5 s" in table
+    rows = [line.split() for line in table.splitlines() if line.strip()[:1].isdigit()]
+    assert len(rows) == 1 and float(rows[0][0]) == 3.0, out
+    whole, chunked = float(rows[0][1]), float(rows[0][2])
+    # 3 s in one call against four overlapping 1.5-s calls (6 s of frames): the chunk length reaches the timed path
+    assert 0 < whole < chunked, out
+
+
 def test_loadtest_baseline_runs_the_same_loop_without_the_service(models) -> None:
     out = run(["service.loadtest", "--clients", "1", "2", "--seconds", "1", "--clip-seconds", "1", "--baseline"],
               models["passthrough"])
