@@ -19,9 +19,13 @@ import os
 import statistics
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import soundfile as sf
+
+if TYPE_CHECKING:
+    from denoise_core.model_file import OnnxModel
 
 
 def synthetic_wav(seconds: float, sample_rate: int, seed: int = 0) -> bytes:
@@ -35,7 +39,7 @@ def synthetic_wav(seconds: float, sample_rate: int, seed: int = 0) -> bytes:
     return buf.getvalue()
 
 
-def _network_timer(model_path: Path) -> tuple[object, list[float]]:
+def _network_timer(model_path: Path) -> tuple["OnnxModel", list[float]]:
     """The model on one onnxruntime thread, its ``predict`` adding its seconds to the returned list's first item."""
     from denoise_core.model_file import OnnxModel
 
