@@ -30,10 +30,16 @@ from denoise_core.model_file import INPUT_NAME, ModelInfo, OnnxModel  # noqa: E4
 from denoise_core.signal import SignalSpec, run_network  # noqa: E402
 from training.models.bandnet import FreqMatrix  # noqa: E402,F401  (registers the layers for load_model)
 from training.models.default import BoundedComplexMask  # noqa: E402,F401
+from training.models.bandnet_onnx import UnsupportedNetwork, bandnet_to_onnx  # noqa: E402
 from training.models.subpixel import replace_transposed_convolutions  # noqa: E402
 
 PARITY_TOLERANCE = 1e-4
 OPSET = 17
+#: how :func:`to_onnx` writes a network: ``graph`` writes a band network straight to a
+#: channels-first ONNX graph (any other network goes through tf2onnx as ``subpixel``);
+#: ``subpixel`` converts with tf2onnx after rewriting the transposed convolutions;
+#: ``transposed`` converts with tf2onnx as the network is
+EXPORT_FORMS = ("graph", "subpixel", "transposed")
 
 
 class ParityError(RuntimeError):
@@ -88,11 +94,16 @@ def checkpoint_quality(run: Path, checkpoint: str) -> dict[str, float]:
     return {f"val_{k}": float(v) for k, v in best.items()}
 
 
-def to_onnx(net: keras.Model, spec: SignalSpec, subpixel: bool = True) -> onnx.ModelProto:
-    """Convert with tf2onnx; batch and time axes stay dynamic. Stride-2 frequency transposed
-    convolutions are converted as their equivalent sub-pixel convolutions (faster in
-    onnxruntime) unless ``subpixel`` is False."""
-    if subpixel:
+def to_onnx(net: keras.Model, spec: SignalSpec, form: str = "graph") -> onnx.ModelProto:
+    """The network as ONNX in one of :data:`EXPORT_FORMS`; batch and time axes stay dynamic."""
+    if form not in EXPORT_FORMS:
+        raise ValueError(f"form must be one of {EXPORT_FORMS}, not {form!r}")
+    if form == "graph":
+        try:
+            return bandnet_to_onnx(net, OPSET, INPUT_NAME)
+        except UnsupportedNetwork:
+            form = "subpixel"
+    if form == "subpixel":
         net = replace_transposed_convolutions(net)
     signature = (tf.TensorSpec((None, spec.n_freq, None, spec.input_channels), tf.float32, name=INPUT_NAME),)
 

@@ -5,8 +5,9 @@ converted to ONNX exactly as ``training.export`` converts a trained one, and onn
 runs it on one thread (as ``make benchmark`` does) on random network input of each
 ``--seconds`` length. It prints the median seconds of network time per audio second.
 Weights do not change the time, so a design's speed is known before its training run.
-``--transposed`` adds a row per design with the decoder's transposed convolutions exported
-as they are (without the sub-pixel rewrite), to show what the rewrite saves.
+``--form`` names the export forms to time (``training.export.EXPORT_FORMS``: the band
+network written straight to ONNX, tf2onnx after the sub-pixel rewrite, tf2onnx as is), one
+row per design and form.
 Nothing else should run on the machine while it measures.
 """
 
@@ -25,7 +26,7 @@ import onnx
 
 from denoise_core.model_file import cpu_session
 from denoise_core.signal import CHUNK_SECONDS, SignalSpec, n_frames
-from training.export import to_onnx
+from training.export import EXPORT_FORMS, to_onnx
 from training.presets import get_preset
 
 
@@ -45,7 +46,7 @@ def seconds_per_audio_second(path: Path, spec: SignalSpec, seconds: float, repea
 
 
 def time_design(preset_name: str, options: dict[str, Any], seconds: list[float], repeats: int,
-                subpixel: bool = True) -> dict[str, Any]:
+                form: str = "graph") -> dict[str, Any]:
     """Parameters and seconds per audio second at each length for one design."""
     preset = get_preset(preset_name)
     spec = preset.signal
@@ -53,7 +54,7 @@ def time_design(preset_name: str, options: dict[str, Any], seconds: list[float],
     net = preset.build(spec, options)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "design.onnx"
-        onnx.save(to_onnx(net, spec, subpixel), str(path))
+        onnx.save(to_onnx(net, spec, form), str(path))
         timings = {s: seconds_per_audio_second(path, spec, s, repeats) for s in seconds}
     return {"preset": preset_name, "options": options, "parameters": int(net.count_params()), "s_per_s": timings}
 
@@ -66,20 +67,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, nargs="+", default=[5.0, CHUNK_SECONDS],
                    help=f"input lengths (default 5 s and {CHUNK_SECONDS:g} s, the service's chunk)")
     p.add_argument("--repeats", type=int, default=7)
-    p.add_argument("--transposed", action="store_true",
-                   help="also time each design with its transposed convolutions exported as they are")
+    p.add_argument("--form", choices=EXPORT_FORMS, action="append", default=None,
+                   help="export form to time; repeat to compare (default: graph)")
     args = p.parse_args(argv)
     lengths = "".join(f" {f'{s:g} s s/s':>10}" for s in args.seconds)
     print("onnxruntime, one thread, untrained networks converted as training.export converts")
-    print(f"{'preset':<10} {'model options':<50} {'decoder':<10} {'parameters':>10}{lengths}")
-    forms = (True, False) if args.transposed else (True,)
+    print(f"{'preset':<10} {'model options':<50} {'form':<10} {'parameters':>10}{lengths}")
     for preset in args.preset or ["band"]:
         for options in args.model_options or [{}]:
-            for subpixel in forms:
-                r = time_design(preset, options, args.seconds, args.repeats, subpixel)
+            for form in args.form or ["graph"]:
+                r = time_design(preset, options, args.seconds, args.repeats, form)
                 cells = "".join(f" {r['s_per_s'][s]:>10.4f}" for s in args.seconds)
-                decoder = "sub-pixel" if subpixel else "transposed"
-                print(f"{preset:<10} {json.dumps(r['options']):<50} {decoder:<10} {r['parameters']:>10}{cells}", flush=True)
+                print(f"{preset:<10} {json.dumps(r['options']):<50} {form:<10} {r['parameters']:>10}{cells}", flush=True)
     return 0
 
 

@@ -32,16 +32,19 @@ def test_the_activation_option_reaches_the_exported_graph(activation: str, expor
     assert exported in ops and ({"Elu", "Relu"} - {exported}).isdisjoint(ops)
 
 
-def test_transposed_adds_the_unrewritten_form_of_each_design(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--model-options", TINY, "--seconds", "0.5", "--repeats", "1", "--transposed"]) == 0
+def test_each_form_gets_a_row_per_design(capsys: pytest.CaptureFixture[str]) -> None:
+    forms = ["graph", "subpixel", "transposed"]
+    assert main(["--model-options", TINY, "--seconds", "0.5", "--repeats", "1"] + [a for f in forms for a in ("--form", f)]) == 0
     rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("band ")]
-    assert [r[-3] for r in rows] == ["sub-pixel", "transposed"]
-    assert rows[0][-2] == rows[1][-2]  # the same network, the same parameters
+    assert [r[-3] for r in rows] == forms
+    assert len({r[-2] for r in rows}) == 1  # the same network, the same parameters
 
 
-@pytest.mark.parametrize("subpixel,exported", [(True, "Conv"), (False, "ConvTranspose")])
-def test_the_decoder_form_reaches_the_exported_graph(subpixel: bool, exported: str) -> None:
+@pytest.mark.parametrize("form", ["graph", "subpixel", "transposed"])
+def test_the_export_form_reaches_the_exported_graph(form: str) -> None:
     preset = get_preset("band")
     net = preset.build(preset.signal, {"channels": [4, 6], "bottleneck": 16, "dilations": [1, 2]})
-    ops = {node.op_type for node in to_onnx(net, preset.signal, subpixel).graph.node}
-    assert exported in ops and (subpixel == ("ConvTranspose" not in ops))
+    model = to_onnx(net, preset.signal, form)
+    ops = {node.op_type for node in model.graph.node}
+    assert ("ConvTranspose" in ops) == (form == "transposed")
+    assert (model.producer_name == "rainclean") == (form == "graph")  # tf2onnx names itself

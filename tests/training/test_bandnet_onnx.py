@@ -1,0 +1,83 @@
+"""The band network written straight to ONNX computes what the Keras network computes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.training
+
+import keras  # noqa: E402
+import onnx  # noqa: E402
+import onnxruntime as ort  # noqa: E402
+
+from training.export import to_onnx  # noqa: E402
+from training.models.bandnet import BandConfig, build_bandnet  # noqa: E402
+from training.models.bandnet_onnx import UnsupportedNetwork, bandnet_to_onnx  # noqa: E402
+from training.models.default import DefaultConfig, build_default  # noqa: E402
+
+TINY: dict[str, Any] = {"channels": (4, 6), "bottleneck": 16, "dilations": (1, 2)}
+
+CONFIGS = {
+    "preset-like": {},
+    "context-relu": {"context": (1, 2), "activation": "relu"},
+    "three-levels": {"channels": (3, 4, 5), "kernel_freq": 3},
+    "kernel-7-centred": {"kernel_freq": 7, "lookahead": None},
+    "causal-other-bands": {"lookahead": 0, "linear_bins": 40, "bands": 30, "context": (2,), "context_kernel": (2, 5)},
+}
+
+
+def perturbed(net: keras.Model, seed: int = 0) -> keras.Model:
+    """``net`` with every weight moved off its initial value (zero biases would hide mistakes)."""
+    rng = np.random.default_rng(seed)
+    for layer in net.layers:
+        if layer.weights:
+            layer.set_weights([w + 0.1 * rng.standard_normal(w.shape).astype(w.dtype) for w in layer.get_weights()])
+    return net
+
+
+def onnx_output(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: x})[0]
+
+
+@pytest.mark.parametrize("complex_mask", [True, False], ids=["complex", "magnitude"])
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_matches_keras_on_any_batch_and_frame_count(name: str, complex_mask: bool) -> None:
+    config = BandConfig(**{**TINY, **CONFIGS[name]})
+    net = perturbed(build_bandnet(257, config, complex_mask))
+    model = bandnet_to_onnx(net)
+    onnx.checker.check_model(model)
+    rng = np.random.default_rng(1)
+    for batch, frames in ((1, 1), (2, 7), (3, 40)):
+        x = rng.uniform(0.0, 1.0, (batch, 257, frames, 3 if complex_mask else 1)).astype(np.float32)
+        want = net(x, training=False).numpy()
+        got = onnx_output(model, x)
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, atol=2e-5, rtol=0)
+
+
+def test_the_graph_has_no_transposed_convolution_or_pad_and_names_its_axes() -> None:
+    model = bandnet_to_onnx(build_bandnet(257, BandConfig(**TINY, context=(1,))))
+    ops = {node.op_type for node in model.graph.node}
+    assert "Conv" in ops and not ops & {"ConvTranspose", "Pad"}
+    dims = [d.dim_param or d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    assert dims == ["batch", 257, "frames", 3]
+
+
+@pytest.mark.parametrize("build", [
+    lambda: build_bandnet(257, BandConfig(**TINY, conv_norm=True)),
+    lambda: build_default(257, DefaultConfig(channels=(4, 6), bottleneck=8, dilations=(1,)), complex_mask=True),
+], ids=["normalised-maps", "default-network"])
+def test_other_networks_are_refused_and_exported_through_tf2onnx(build: Any) -> None:
+    from training.presets import get_preset
+
+    net = build()
+    with pytest.raises(UnsupportedNetwork):
+        bandnet_to_onnx(net)
+    model = to_onnx(net, get_preset("band").signal)
+    assert model.producer_name != "rainclean"
+    x = np.random.default_rng(2).uniform(0.0, 1.0, (1, 257, 12, int(net.input.shape[-1]))).astype(np.float32)
+    np.testing.assert_allclose(onnx_output(model, x), net(x, training=False).numpy(), atol=2e-5, rtol=0)

@@ -1,0 +1,222 @@
+"""The trained band network written straight to an ONNX graph in channels-first layout.
+
+tf2onnx keeps Keras's channels-last layout and wraps every convolution in transposes, and
+onnxruntime's CPU convolutions then convert between layouts around each of them. This module
+reads the trained layers' weights and writes the same function with the 2-D maps as
+``(batch, channels, time, bands)``, the layout onnxruntime's convolutions use:
+
+- the bins-to-bands matrix (zero columns for the padded bands) turns the input into that
+  layout with one transpose;
+- every padding is the convolution's own (causal time padding included), so the encoder
+  and the decoder's convolutions follow each other without layout changes;
+- the decoder's stride-2 transposed convolutions become sub-pixel convolutions
+  (:func:`training.models.subpixel.subpixel_weights`); the last one's two output phases are
+  never interleaved: the output convolution mixes channels per phase, and the bands-to-bins
+  matrix, its rows reordered to match, puts every band back in place (the skip from the
+  input enters through the bins-to-bands matrix with its columns reordered the same way);
+- the temporal blocks run on ``(batch, time, features)`` with onnxruntime's fused layer norm.
+
+It gives the network's output to float rounding; :func:`training.export.check_parity`
+checks every export against the Keras network.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from training.models.bandnet import band_matrices
+from training.models.subpixel import subpixel_weights
+
+ACTIVATIONS = {"relu": "Relu", "elu": "Elu"}
+
+
+class UnsupportedNetwork(ValueError):
+    """The network is not a band network this writer can express."""
+
+
+class _Graph:
+    """Nodes and initialisers of one ONNX graph, with generated tensor names."""
+
+    def __init__(self) -> None:
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[onnx.TensorProto] = []
+        self._count = 0
+
+    def _name(self, hint: str) -> str:
+        self._count += 1
+        return f"{hint}_{self._count}"
+
+    def const(self, value: np.ndarray, hint: str = "c", dtype: Any = np.float32) -> str:
+        name = self._name(hint)
+        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(value, dtype=dtype), name))
+        return name
+
+    def op(self, op_type: str, *inputs: str, outputs: int = 1, hint: str | None = None, **attrs: Any) -> Any:
+        names = [self._name(hint or op_type.lower()) for _ in range(outputs)]
+        self.nodes.append(helper.make_node(op_type, list(inputs), names, **attrs))
+        return names[0] if outputs == 1 else names
+
+    def reshape(self, x: str, shape: list[int]) -> str:
+        return self.op("Reshape", x, self.const(np.array(shape), "shape", np.int64))
+
+    def act(self, x: str, activation: str) -> str:
+        return self.op(ACTIVATIONS[activation], x)
+
+    def conv(self, x: str, kernel: np.ndarray, bias: np.ndarray | None, **attrs: Any) -> str:
+        """A convolution with an ONNX-layout kernel ``(out, in / group, *spatial)``."""
+        inputs = [x, self.const(kernel, "w")] + ([self.const(bias, "b")] if bias is not None else [])
+        return self.op("Conv", *inputs, kernel_shape=list(kernel.shape[2:]), **attrs)
+
+    def dense(self, x: str, kernel: np.ndarray, bias: np.ndarray) -> str:
+        return self.op("Add", self.op("MatMul", x, self.const(kernel, "w")), self.const(bias, "b"))
+
+
+def _layer(net: keras.Model, name: str) -> keras.layers.Layer | None:
+    try:
+        return net.get_layer(name)
+    except ValueError:
+        return None
+
+
+def _activation(net: keras.Model, name: str) -> str:
+    activation = net.get_layer(name).get_config()["activation"]
+    if activation not in ACTIVATIONS or (activation == "elu" and net.get_layer(name).get_config().get("alpha", 1.0) != 1.0):
+        raise UnsupportedNetwork(f"activation {activation!r} of {name}")
+    return activation
+
+
+def _same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TensorFlow's ``same`` padding (before, after) along one axis."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+def _conv2d_kernel(kernel: np.ndarray) -> np.ndarray:
+    """Keras ``(kh, kw, in, out)`` to ONNX ``(out, in, kh, kw)``."""
+    return np.transpose(kernel, (3, 2, 0, 1))
+
+
+def bandnet_to_onnx(net: keras.Model, opset: int = 17, input_name: str = "features", output_name: str = "mask") -> onnx.ModelProto:
+    """The band network ``net`` (from :func:`training.models.bandnet.build_bandnet`) as an ONNX
+    model with dynamic batch and frame axes; :class:`UnsupportedNetwork` if it is not one
+    this writer covers (normalised 2-D maps, or another network)."""
+    if net.name != "bandnet" or _layer(net, "merge_bands") is None:
+        raise UnsupportedNetwork(f"{net.name} is not a band network")
+    if _layer(net, "enc0_ln") is not None:
+        raise UnsupportedNetwork("normalised 2-D maps (conv_norm)")
+    complex_mask = _layer(net, "spread_bands") is not None
+    settings = net.get_layer("merge_bands").settings
+    n_freq, n_in = int(net.input.shape[1]), int(net.input.shape[3])
+    merge, spread = band_matrices(settings["n_freq"], settings["linear_bins"], settings["bands"], settings["sample_rate"])
+    n_band = merge.shape[1]
+    padded = n_band + net.get_layer("pad_bands").padding[1][1]
+    merge_padded = np.zeros((n_freq, padded), np.float32)
+    merge_padded[:, :n_band] = merge
+
+    g = _Graph()
+    # bins to bands on the input's own layout, then one transpose of the smaller result
+    x = g.op("MatMul", g.const(merge_padded.T, "merge"), g.reshape(input_name, [0, n_freq, -1]))  # (B, bands, T * C)
+    x = g.op("Transpose", g.reshape(x, [0, padded, -1, n_in]), perm=[0, 3, 2, 1])  # (B, C, T, bands)
+
+    skips, freq, level = [x], padded, 0
+    while _layer(net, f"enc{level}_conv") is not None:
+        conv = net.get_layer(f"enc{level}_conv")
+        kernel, bias = conv.get_weights()
+        before, after = _same_padding(freq, kernel.shape[1], 2)
+        x = g.conv(x, _conv2d_kernel(kernel), bias, strides=[1, 2], pads=[0, before, 0, after])
+        x = g.act(x, _activation(net, f"enc{level}_act"))
+        freq = -(-freq // 2)
+        k = 0
+        while _layer(net, f"enc{level}_ctx{k}_conv") is not None:
+            name = f"enc{level}_ctx{k}"
+            ctx = net.get_layer(f"{name}_conv")
+            past = net.get_layer(f"{name}_tpad").padding[0][0]
+            (left, right) = net.get_layer(f"{name}_fpad").padding[1]
+            w, b = ctx.get_weights()
+            y = g.conv(x, _conv2d_kernel(w), b, dilations=list(ctx.dilation_rate), pads=[past, left, 0, right])
+            x = g.op("Add", x, g.act(y, _activation(net, f"{name}_act")))
+            k += 1
+        skips.append(x)
+        level += 1
+    if level == 0:
+        raise UnsupportedNetwork("no encoder levels")
+    channels = int(net.get_layer(f"enc{level - 1}_conv").filters)
+
+    # (B, C, T, F) -> (B, T, C * F): the Dense layers' rows and columns reordered from Keras's f * C + c
+    width = int(net.get_layer("bn_in").units)
+    w_in, b_in = net.get_layer("bn_in").get_weights()
+    w_in = w_in.reshape(freq, channels, width).transpose(1, 0, 2).reshape(channels * freq, width)
+    x = g.reshape(g.op("Transpose", x, perm=[0, 2, 1, 3]), [0, 0, channels * freq])
+    x = g.dense(x, w_in, b_in)
+    j = 0
+    while _layer(net, f"tcn{j}_ln") is not None:
+        gamma, beta = net.get_layer(f"tcn{j}_ln").get_weights()
+        eps = float(net.get_layer(f"tcn{j}_ln").epsilon)
+        y = g.op("LayerNormalization", x, g.const(gamma, "gamma"), g.const(beta, "beta"), axis=-1, epsilon=eps)
+        past, future = net.get_layer(f"tcn{j}_pad").padding
+        dw = net.get_layer(f"tcn{j}_dw")
+        kernel, bias = dw.get_weights()  # (k, width, 1), (width,)
+        y = g.op("Transpose", y, perm=[0, 2, 1])  # (B, width, T)
+        y = g.conv(y, kernel[:, :, 0].T[:, None, :], bias, group=width, dilations=list(dw.dilation_rate), pads=[past, future])
+        y = g.op("Transpose", g.act(y, _activation(net, f"tcn{j}_act")), perm=[0, 2, 1])
+        x = g.op("Add", x, g.dense(y, *net.get_layer(f"tcn{j}_pw").get_weights()))
+        j += 1
+    w_out, b_out = net.get_layer("bn_out").get_weights()
+    w_out = w_out.reshape(width, freq, channels).transpose(0, 2, 1).reshape(width, channels * freq)
+    b_out = b_out.reshape(freq, channels).T.reshape(-1)
+    x = g.dense(x, w_out, b_out)
+    x = g.op("Transpose", g.reshape(x, [0, 0, channels, freq]), perm=[0, 2, 1, 3])  # (B, C, T, F)
+
+    for i in reversed(range(level)):
+        x = g.op("Add", x, skips[i + 1])
+        kernel, bias = net.get_layer(f"dec{i}_deconv").get_weights()
+        size, sub_kernel, sub_bias = subpixel_weights(kernel, bias)
+        half = size // 2
+        x = g.conv(x, _conv2d_kernel(sub_kernel), sub_bias, pads=[0, half, 0, half])  # (B, 2 * out, T, F): even bins' maps, then odd's
+        x = g.act(x, _activation(net, f"dec{i}_act"))
+        out = kernel.shape[2]
+        if i > 0:  # interleave the phases: bin 2m + q is phase q's bin m
+            x = g.op("Transpose", g.reshape(x, [0, 2, out, -1, freq]), perm=[0, 2, 3, 4, 1])
+            x = g.reshape(x, [0, out, -1, 2 * freq])
+            freq *= 2
+        channels = out
+
+    # output convolution per phase; order p = q * freq + m stands for band 2m + q
+    head, head_bias = net.get_layer("mask_bands").get_weights()
+    head = head[0, 0]  # (channels + n_in, n_out)
+    n_out = head.shape[1]
+    by_phase = np.zeros((2 * n_out, 2 * channels, 1, 1), np.float32)
+    for q in (0, 1):
+        by_phase[q * n_out:(q + 1) * n_out, q * channels:(q + 1) * channels, 0, 0] = head[:channels].T
+    even, odd = g.op("Split", g.conv(x, by_phase, None), g.const(np.array([n_out, n_out]), "split", np.int64), axis=1, outputs=2)
+    y = g.op("Concat", even, odd, axis=3)  # (B, n_out, T, padded), phase order
+    order = np.array([2 * m + q for q in (0, 1) for m in range(freq)])
+    from_input = g.conv(skips[0], head[channels:].T[:, :, None, None], None)  # (B, n_out, T, padded)
+    y = g.op("Add", y, g.op("Gather", from_input, g.const(order, "order", np.int64), axis=3))
+    y = g.op("Add", y, g.const(head_bias[:, None, None], "b"))
+    spread_padded = np.zeros((padded, n_freq), np.float32)
+    spread_padded[:n_band] = spread
+    spread_phases = g.const(spread_padded[order], "spread_phases")
+    if complex_mask:
+        y = g.op("MatMul", y, spread_phases)  # (B, 2, T, bins)
+        z = g.op("Add", y, g.const(np.array([1.0, 0.0])[:, None, None], "offset"))
+        r = g.op("Sqrt", g.op("Add", g.op("ReduceSumSquare", z, axes=[1], keepdims=1), g.const(np.array(1e-8), "eps")))
+        y = g.op("Mul", z, g.op("Div", g.op("Tanh", r), r))
+    else:
+        y = g.op("MatMul", g.op("Sigmoid", y), spread_phases)
+    g.nodes.append(helper.make_node("Transpose", [y], [output_name], perm=[0, 3, 2, 1]))
+
+    graph = helper.make_graph(
+        g.nodes, "bandnet",
+        [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, ["batch", n_freq, "frames", n_in])],
+        [helper.make_tensor_value_info(output_name, TensorProto.FLOAT, ["batch", n_freq, "frames", n_out])],
+        g.initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="rainclean")
+    model.ir_version = 8
+    return model
