@@ -71,11 +71,14 @@ train-band: install-full
 	@$(call RESTORE,$(BAND_RUN))
 	$(PY) -m training.train --data $(BAND_DATASET) --preset band --out $(BAND_RUN)
 
+# TRAIN_THREADS=1 runs train-next and arms at one TensorFlow thread each, so that both fit side by side
+TRAIN_THREADS ?=
+THREADS_OPT = $(if $(TRAIN_THREADS),--threads $(TRAIN_THREADS))
 # the next long run (docs/model-gen2.md): the band-ctx preset, 70,000 steps
 NEXT_RUN ?= $(RUNS)/band-ctx
 train-next: install-full
 	@$(call RESTORE,$(NEXT_RUN))
-	$(PY) -m training.train --data $(BAND_DATASET) --preset band-ctx --out $(NEXT_RUN)
+	$(PY) -m training.train --data $(BAND_DATASET) --preset band-ctx --out $(NEXT_RUN) $(THREADS_OPT)
 
 keep-run:
 	@test -n "$(RUN)" && test -d "$(RUN)" || { echo "usage: make keep-run RUN=<run directory>"; exit 2; }
@@ -95,7 +98,7 @@ keep-band-run:
 
 # the comparison arms of docs/model-gen2.md, one after another at equal steps; each arm's
 # result.json marks it done, and an interrupted arm resumes when `make arms` runs again
-ARM_TRAIN = $(call RESTORE,$(@D)) && $(PY) -m training.train --data $(BAND_DATASET) --epochs 16 --quality-every 8
+ARM_TRAIN = $(call RESTORE,$(@D)) && $(PY) -m training.train --data $(BAND_DATASET) --epochs 16 --quality-every 8 $(THREADS_OPT)
 ARMS := ab-band-L2 ab-band-L2-seed1 ab-band-L0 ab-band-wide ab-band-ctx-relu ab-band-oldloss ab-band-Lnone ab-band-mask
 # an arm whose result is archived in docs/runs (`make training-report`) is done on any machine
 ARMS_ARCHIVED := $(patsubst docs/runs/%/result.json,%,$(wildcard $(addprefix docs/runs/,$(addsuffix /result.json,$(ARMS)))))

@@ -83,3 +83,19 @@ def test_the_recorded_command_splits_back_into_its_arguments() -> None:
     argv = [*BASE, "--preset", "default", "--mixer-options", '{"speech_speed_prob": 0.5, "speaker_balance": 0.5}']
     command = recorded_command(argv)
     assert shlex.split(command) == ["python", "-m", "training.train", *argv]
+
+
+def test_threads_reach_tensorflow_before_training(tmp_path: Path) -> None:
+    """``--threads`` sets TensorFlow's intra-op pool (in a fresh process: it is fixed once TF starts)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import tensorflow as tf, training.train as t\n"
+        "cfg = t.parse_args(['--data', 'missing', '--out', %r, '--preset', 'band', '--threads', '1'])\n"
+        "try:\n    t.run_training(cfg)\nexcept FileNotFoundError:\n    pass\n"
+        "print(tf.config.threading.get_intra_op_parallelism_threads())\n" % str(tmp_path / "run")
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=True)
+    assert out.stdout.split()[-1] == "1"
+    assert parse_args([*BASE, "--preset", "band"]).threads is None
