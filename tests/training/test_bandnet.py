@@ -50,10 +50,11 @@ def test_any_frame_count_and_both_output_kinds(complex_mask: bool, frames: int) 
         assert np.all((y >= 0) & (y <= 1))
 
 
-@pytest.mark.parametrize("context", [(), (1, 2)])
+@pytest.mark.parametrize("blocks", [{}, {"context": (1, 2)}, {"context": (1, 2), "decoder_context": (1, 2)}],
+                         ids=["plain", "context", "decoder-context"])
 @pytest.mark.parametrize("lookahead", [0, 2, None])
-def test_output_at_frame_t_ignores_input_after_t_plus_lookahead(lookahead: int | None, context: tuple[int, ...]) -> None:
-    config = BandConfig(**TINY, lookahead=lookahead, context=context)
+def test_output_at_frame_t_ignores_input_after_t_plus_lookahead(lookahead: int | None, blocks: dict[str, tuple[int, ...]]) -> None:
+    config = BandConfig(**TINY, lookahead=lookahead, **blocks)
     net = build_bandnet(257, config)
     rng = np.random.default_rng(1)
     x = rng.uniform(0, 1, (1, 257, 60, 3)).astype(np.float32)
@@ -79,6 +80,13 @@ def test_context_blocks_look_back_and_add_no_lookahead() -> None:
     assert receptive_future(config) == 0
     # the causal blocks read (3 - 1) * d frames back at each of the two encoder levels
     assert [tuple(net.get_layer(f"enc{i}_ctx{k}_tpad").padding[0]) for i in range(2) for k in range(2)] == [(2, 0), (4, 0)] * 2
+
+
+def test_decoder_context_blocks_follow_every_decoder_level_but_the_output_one() -> None:
+    net = build_bandnet(257, BandConfig(**{**TINY, "channels": (4, 5, 6)}, decoder_context=(1, 2)))
+    names = {layer.name for layer in net.layers if layer.name.startswith("dec") and layer.name.endswith("_tpad")}
+    assert names == {f"dec{i}_ctx{k}_tpad" for i in (1, 2) for k in (0, 1)}
+    assert [tuple(net.get_layer(f"dec1_ctx{k}_tpad").padding[0]) for k in range(2)] == [(2, 0), (4, 0)]
 
 
 def test_the_activation_is_an_option() -> None:

@@ -90,6 +90,9 @@ def test_a_config_that_does_not_match_the_model_is_refused() -> None:
         build_bandnet_stream(with_context, BandConfig(**TINY, lookahead=2, context=(2, 2)))
     with pytest.raises(ValueError, match="more encoder context blocks"):
         build_bandnet_stream(with_context, BandConfig(**TINY, lookahead=2, context=(1,)))
+    decoder_context = BandConfig(**TINY, lookahead=2, decoder_context=(1,))
+    with pytest.raises(ValueError, match="decoder context blocks have no streaming form"):
+        build_bandnet_stream(build_bandnet(257, decoder_context), decoder_context)
 
 
 def test_context_blocks_carry_their_history_as_state() -> None:

@@ -10,7 +10,8 @@ the encoder with additive skips, and the output (a sigmoid magnitude mask or a b
 complex mask) is spread back from bands to bins by the filterbank's transpose.
 
 The bottleneck's temporal blocks look along time in both directions; the optional
-``context`` blocks after each encoder level look back only (causal), so they add no delay.
+``context`` blocks after each encoder level (and ``decoder_context`` blocks after each
+decoder level but the output one) look back only (causal), so they add no delay.
 ``lookahead=None`` centres their kernels
 (the output at frame t depends on frames up to t + sum of dilations); an integer L
 makes them causal except for L frames of lookahead in total, given to the first blocks
@@ -49,6 +50,9 @@ class BandConfig:
     context: tuple[int, ...] = ()
     #: (time, frequency) kernel of those convolutions; time taps reach back, never ahead
     context_kernel: tuple[int, int] = (3, 3)
+    #: time dilations of the same causal blocks after each decoder level that feeds another
+    #: (not the output level, whose maps are the largest); none by default
+    decoder_context: tuple[int, ...] = ()
     #: the nonlinearity of every block (a Keras activation name); ``relu`` fuses into the
     #: convolutions in onnxruntime, ``elu`` does not
     activation: str = "elu"
@@ -146,9 +150,9 @@ def receptive_future(config: BandConfig) -> int:
     return sum(future for _, future in time_padding(config.dilations, config.kernel_time, config.lookahead))
 
 
-def context_past(config: BandConfig) -> list[int]:
-    """Frames of history each ``context`` block reads (its causal time padding)."""
-    return [(config.context_kernel[0] - 1) * d for d in config.context]
+def context_past(config: BandConfig, dilations: tuple[int, ...] | None = None) -> list[int]:
+    """Frames of history each ``context`` block (or each block of ``dilations``) reads: its causal time padding."""
+    return [(config.context_kernel[0] - 1) * d for d in (config.context if dilations is None else dilations)]
 
 
 def _context_block(x: keras.KerasTensor, name: str, past: int, config: BandConfig, dilation: int) -> keras.KerasTensor:
@@ -206,6 +210,9 @@ def build_bandnet(n_freq: int = 257, config: BandConfig = BandConfig(), complex_
         out_ch = config.channels[i - 1] if i > 0 else config.channels[0]
         x = layers.Conv2DTranspose(out_ch, (1, config.kernel_freq), strides=(1, 2), padding="same", name=f"dec{i}_deconv")(x)
         x = _norm_act(x, f"dec{i}", config.conv_norm, config.activation)
+        if i > 0:
+            for k, (d, past) in enumerate(zip(config.decoder_context, context_past(config, config.decoder_context))):
+                x = _context_block(x, f"dec{i}_ctx{k}", past, config, d)
     x = layers.Concatenate(name="out_skip")([x, skips[0]])
     x = layers.Cropping2D(((0, 0), (0, padded - n_band)), name="crop_bands")(x)
     if complex_mask:

@@ -102,6 +102,21 @@ def _conv2d_kernel(kernel: np.ndarray) -> np.ndarray:
     return np.transpose(kernel, (3, 2, 0, 1))
 
 
+def _context_blocks(g: _Graph, net: keras.Model, prefix: str, x: str) -> str:
+    """``x`` through the causal context blocks ``{prefix}_ctx{k}`` that follow it, if any."""
+    k = 0
+    while _layer(net, f"{prefix}_ctx{k}_conv") is not None:
+        name = f"{prefix}_ctx{k}"
+        ctx = net.get_layer(f"{name}_conv")
+        past = net.get_layer(f"{name}_tpad").padding[0][0]
+        left, right = net.get_layer(f"{name}_fpad").padding[1]
+        w, b = ctx.get_weights()
+        y = g.conv(x, _conv2d_kernel(w), b, dilations=list(ctx.dilation_rate), pads=[past, left, 0, right])
+        x = g.op("Add", x, g.act(y, _activation(net, f"{name}_act")))
+        k += 1
+    return x
+
+
 def bandnet_to_onnx(net: keras.Model, opset: int = 17, input_name: str = "features", output_name: str = "mask") -> onnx.ModelProto:
     """The band network ``net`` (from :func:`training.models.bandnet.build_bandnet`) as an ONNX
     model with dynamic batch and frame axes; :class:`UnsupportedNetwork` if it is not one
@@ -130,18 +145,8 @@ def bandnet_to_onnx(net: keras.Model, opset: int = 17, input_name: str = "featur
         kernel, bias = conv.get_weights()
         before, after = _same_padding(freq, kernel.shape[1], 2)
         x = g.conv(x, _conv2d_kernel(kernel), bias, strides=[1, 2], pads=[0, before, 0, after])
-        x = g.act(x, _activation(net, f"enc{level}_act"))
+        x = _context_blocks(g, net, f"enc{level}", g.act(x, _activation(net, f"enc{level}_act")))
         freq = -(-freq // 2)
-        k = 0
-        while _layer(net, f"enc{level}_ctx{k}_conv") is not None:
-            name = f"enc{level}_ctx{k}"
-            ctx = net.get_layer(f"{name}_conv")
-            past = net.get_layer(f"{name}_tpad").padding[0][0]
-            (left, right) = net.get_layer(f"{name}_fpad").padding[1]
-            w, b = ctx.get_weights()
-            y = g.conv(x, _conv2d_kernel(w), b, dilations=list(ctx.dilation_rate), pads=[past, left, 0, right])
-            x = g.op("Add", x, g.act(y, _activation(net, f"{name}_act")))
-            k += 1
         skips.append(x)
         level += 1
     if level == 0:
@@ -183,7 +188,7 @@ def bandnet_to_onnx(net: keras.Model, opset: int = 17, input_name: str = "featur
         out = kernel.shape[2]
         if i > 0:  # interleave the phases: bin 2m + q is phase q's bin m
             x = g.op("Transpose", g.reshape(x, [0, 2, out, -1, freq]), perm=[0, 2, 3, 4, 1])
-            x = g.reshape(x, [0, out, -1, 2 * freq])
+            x = _context_blocks(g, net, f"dec{i}", g.reshape(x, [0, out, -1, 2 * freq]))
             freq *= 2
         channels = out
 

@@ -238,6 +238,8 @@ def build_bandnet_stream(offline: keras.Model, config: BandConfig) -> StreamingB
             raise ValueError(f"offline model has no encoder context block {k} reading {past} frames back: wrong BandConfig for this model")
     if any(layer.name == f"enc0_ctx{len(config.context)}_tpad" for layer in offline.layers):
         raise ValueError("the offline model has more encoder context blocks than config.context")
+    if config.decoder_context or any(layer.name.startswith("dec") and "_ctx" in layer.name for layer in offline.layers):
+        raise ValueError("decoder context blocks have no streaming form yet")
 
     n_freq, in_ch = int(offline.input_shape[1]), int(offline.input_shape[3])
     out_ch = int(offline.output_shape[3])
