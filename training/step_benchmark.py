@@ -57,12 +57,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--crop-seconds", type=float, default=get_preset("default").defaults["crop_seconds"])
     p.add_argument("--steps", type=int, default=8)
     p.add_argument("--jit-compile", action="store_true", help="compile the training step with XLA (Keras leaves it off on CPU-only machines; the trainer does not use it)")
+    p.add_argument("--threads", type=int, default=None, help="TensorFlow intra-op threads (default: one per core), as training.train --threads")
     p.add_argument("--wave-loss", choices=["si_sdr", "si_sdr+spectral"], default=None,
                    help="time every row with this waveform loss instead of each preset's own (how much of a step the loss is)")
     args = p.parse_args(argv)
+    if args.threads:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     data = Dataset.open(args.data)
     own = "each preset's own"
-    print(f"wave loss: {args.wave_loss or own}")
+    print(f"wave loss: {args.wave_loss or own}; TensorFlow intra-op threads: {args.threads or 'one per core'}")
     print(f"{'preset':<10} {'model options':<50} {'parameters':>10} {'data s/batch':>12} {'train s/step':>12}")
     for preset in args.preset or ["default"]:
         for options in args.model_options or [{}]:
