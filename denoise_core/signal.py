@@ -15,6 +15,7 @@ magnitude, see :func:`network_input`).
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 from dataclasses import asdict, dataclass, field, replace
@@ -167,16 +168,29 @@ def _window(spec: SignalSpec) -> np.ndarray:
     return np.pad(window, (left, n_fft - win - left))
 
 
-def _overlap_add(frames: np.ndarray, hop: int) -> np.ndarray:
-    """Overlap-add ``(..., frames, n_fft)`` at ``hop`` into ``(..., n_fft + hop * (frames - 1))`` float64."""
+def _overlap_add(frames: np.ndarray, hop: int, dtype: Any = np.float64) -> np.ndarray:
+    """Overlap-add ``(..., frames, n_fft)`` at ``hop`` into ``(..., n_fft + hop * (frames - 1))`` of ``dtype``."""
     n_frames, n_fft = frames.shape[-2:]
     k = -(-n_fft // hop)  # hop-sized blocks per frame
-    blocks = np.pad(frames, [(0, 0)] * (frames.ndim - 1) + [(0, k * hop - n_fft)])
+    blocks = frames if k * hop == n_fft else np.pad(frames, [(0, 0)] * (frames.ndim - 1) + [(0, k * hop - n_fft)])
     blocks = blocks.reshape(*frames.shape[:-1], k, hop)
-    out = np.zeros((*frames.shape[:-2], n_frames + k - 1, hop), dtype=np.float64)
+    out = np.zeros((*frames.shape[:-2], n_frames + k - 1, hop), dtype=dtype)
     for j in range(k):
         out[..., j : j + n_frames, :] += blocks[..., j, :]
     return out.reshape(*frames.shape[:-2], -1)[..., : n_fft + hop * (n_frames - 1)]
+
+
+@functools.lru_cache(maxsize=16)
+def _inverse_window_sum(n_fft: int, hop: int, win_length: int, window: str, n_frames_used: int) -> np.ndarray:
+    """1 / the overlap-added squared window of ``n_frames_used`` frames (1 where that sum is 0),
+    read-only and cached: every chunk of one length shares it."""
+    spec = SignalSpec(n_fft=n_fft, hop_length=hop, win_length=win_length, window=window)
+    norm = _overlap_add(np.broadcast_to(_window(spec) ** 2, (n_frames_used, n_fft)), hop)
+    nonzero = norm > np.finfo(np.float32).tiny
+    inverse = np.ones_like(norm)
+    inverse[nonzero] = 1.0 / norm[nonzero]
+    inverse.flags.writeable = False
+    return inverse
 
 
 def stft(wave: np.ndarray, spec: SignalSpec) -> np.ndarray:
@@ -195,7 +209,7 @@ def stft(wave: np.ndarray, spec: SignalSpec) -> np.ndarray:
         raise ValueError(f"n_fft={n_fft} is too large for an uncentred STFT of {wave.shape[-1]} samples")
     frames = np.lib.stride_tricks.sliding_window_view(wave, n_fft, axis=-1)[..., ::hop, :]
     spectrum = np.fft.rfft(frames * window, axis=-1)
-    return np.swapaxes(spectrum, -1, -2).astype(np.complex64)
+    return np.swapaxes(spectrum, -1, -2).astype(np.complex64, copy=False)
 
 
 def istft(spectrum: np.ndarray, spec: SignalSpec, length: int) -> np.ndarray:
@@ -207,13 +221,10 @@ def istft(spectrum: np.ndarray, spec: SignalSpec, length: int) -> np.ndarray:
     # frames past the end of the requested signal do not contribute
     n_frames_used = min(spectrum.shape[-1], int(np.ceil((length + 2 * start) / hop)))
     frames = np.fft.irfft(spectrum[..., :n_frames_used], n=n_fft, axis=-2)
-    out = _overlap_add(np.swapaxes(frames, -1, -2) * window, hop)
-    norm = _overlap_add(np.broadcast_to(window**2, (n_frames_used, n_fft)), hop)
-    out = _fix_length(out[..., start:], length)
-    norm = _fix_length(norm[start:], length)
-    nonzero = norm > np.finfo(np.float32).tiny
-    out[..., nonzero] /= norm[nonzero]
-    return out.astype(np.float32)
+    out = _overlap_add(np.swapaxes(frames, -1, -2) * window.astype(frames.dtype), hop, np.result_type(frames.dtype, np.float32))
+    inverse = _inverse_window_sum(n_fft, hop, spec.window_length, spec.window, n_frames_used)
+    out = _fix_length(out[..., start:], length) * _fix_length(inverse[start:], length)
+    return out.astype(np.float32, copy=False)
 
 
 def n_frames(n_samples: int, spec: SignalSpec) -> int:
@@ -287,14 +298,16 @@ def network_input(spectrum: np.ndarray, spec: SignalSpec) -> np.ndarray:
     ``|X|^p e^{i phase}``, divided by the same normalisation range (so they lie in
     [-1, 1] where the magnitude channel lies in [0, 1]).
     """
-    magnitude = np.abs(spectrum)
-    feats = normalise(magnitude_features(magnitude, spec), spec)
+    magnitude = np.abs(spectrum).astype(np.float32, copy=False)
     if spec.output != "complex_mask":
-        return feats[..., np.newaxis]
-    scale = max(spec.norm_max - spec.norm_min, 1e-8)
-    compressed = np.power(magnitude, spec.compress_exponent) / scale
-    unit = spectrum / np.maximum(magnitude, 1e-12)
-    return np.stack([feats, compressed * unit.real, compressed * unit.imag], axis=-1).astype(np.float32)
+        return normalise(magnitude_features(magnitude, spec), spec)[..., np.newaxis]
+    compressed = np.power(magnitude, np.float32(spec.compress_exponent))
+    out = np.empty((*magnitude.shape, 3), dtype=np.float32)
+    out[..., 0] = normalise(compressed if spec.magnitude == "compressed" else magnitude_features(magnitude, spec), spec)
+    ratio = compressed / (np.float32(max(spec.norm_max - spec.norm_min, 1e-8)) * np.maximum(magnitude, np.float32(1e-12)))
+    out[..., 1] = spectrum.real * ratio
+    out[..., 2] = spectrum.imag * ratio
+    return out
 
 
 def run_network(features: np.ndarray, spec: SignalSpec, predict: Predict) -> np.ndarray:
@@ -314,7 +327,8 @@ def apply_output(spectrum: np.ndarray, net_out: np.ndarray, spec: SignalSpec) ->
     keep the noisy phase. A complex mask multiplies the noisy spectrum.
     """
     if spec.output == "complex_mask":
-        return (spectrum * (net_out[..., 0] + 1j * net_out[..., 1])).astype(np.complex64)
+        mask = np.ascontiguousarray(net_out, dtype=np.float32).view(np.complex64)[..., 0]  # (real, imag) pairs
+        return (spectrum * mask).astype(np.complex64, copy=False)
     magnitude = np.abs(spectrum)
     if spec.output == "mask":
         clean_mag = magnitude * net_out[..., 0]
