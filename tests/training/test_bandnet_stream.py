@@ -48,6 +48,20 @@ def test_stream_in_random_blocks_equals_offline(lookahead: int, complex_mask: bo
     np.testing.assert_allclose(got, want, rtol=0, atol=TOLERANCE)
 
 
+@pytest.mark.parametrize("complex_mask,lookahead,context,decoder_context",
+                         [(True, 2, (1, 2), (1, 2)), (False, 0, (), (2,)), (True, 3, (1,), (1,))])
+def test_decoder_context_streams_exactly(complex_mask: bool, lookahead: int, context: tuple[int, ...], decoder_context: tuple[int, ...]) -> None:
+    config = BandConfig(**{**TINY, "channels": (4, 5, 6)}, lookahead=lookahead, context=context, decoder_context=decoder_context,
+                        activation="relu")
+    offline = perturbed_bandnet(config, complex_mask)
+    stream = build_bandnet_stream(offline, config)
+    names = {s.name for s in stream.layout.states}
+    assert {f"dec{i}_ctx{k}" for i in (1, 2) for k in range(len(decoder_context))} <= names
+    x = features(50, complex_mask)
+    sizes = np.random.default_rng(7).integers(1, 8, 50).tolist()
+    np.testing.assert_allclose(stream_features(stream.step, stream.layout, x, sizes), np.asarray(offline(x)), rtol=0, atol=TOLERANCE)
+
+
 def test_state_layout_and_delay_frame_by_frame() -> None:
     config = BandConfig(**TINY, lookahead=3)
     offline = perturbed_bandnet(config, True)
@@ -90,9 +104,11 @@ def test_a_config_that_does_not_match_the_model_is_refused() -> None:
         build_bandnet_stream(with_context, BandConfig(**TINY, lookahead=2, context=(2, 2)))
     with pytest.raises(ValueError, match="more encoder context blocks"):
         build_bandnet_stream(with_context, BandConfig(**TINY, lookahead=2, context=(1,)))
-    decoder_context = BandConfig(**TINY, lookahead=2, decoder_context=(1,))
-    with pytest.raises(ValueError, match="decoder context blocks have no streaming form"):
-        build_bandnet_stream(build_bandnet(257, decoder_context), decoder_context)
+    with_decoder_context = build_bandnet(257, BandConfig(**TINY, lookahead=2, decoder_context=(1, 2)))
+    with pytest.raises(ValueError, match="wrong BandConfig"):
+        build_bandnet_stream(with_decoder_context, BandConfig(**TINY, lookahead=2, decoder_context=(2, 2)))
+    with pytest.raises(ValueError, match="more decoder context blocks"):
+        build_bandnet_stream(with_decoder_context, BandConfig(**TINY, lookahead=2, decoder_context=(1,)))
 
 
 def test_context_blocks_carry_their_history_as_state() -> None:

@@ -6,7 +6,7 @@ left by the previous call, and returns the masks for ``B`` frames plus the new s
 not the offline model re-run on overlapping windows: every frame goes through each layer once.
 
 Why it is exact. Only the temporal blocks ``tcn{j}`` look ahead in time, and only they and
-the optional causal encoder context blocks ``enc{i}_ctx{k}`` look along time; everything else
+the optional causal context blocks ``enc{i}_ctx{k}`` and ``dec{i}_ctx{k}`` look along time; everything else
 (band merge and spread, the ``(1, k)`` convolutions over frequency, LayerNorms over
 channels, Dense layers, skips, the mask) works frame by frame. Block ``j`` pads its
 normalised input by ``(past_j, future_j)`` frames (:func:`~training.models.bandnet.time_padding`),
@@ -41,6 +41,8 @@ every state, to pass back in as ``state_<name>`` on the next call.
   path's delay line, so it meets the convolution's output for the same frame;
 - ``enc{i}_ctx{k}``: ``((kt - 1) * d_k, freq_i, channels_i)`` the last input frames of
   encoder context block ``k`` at level ``i`` (zeros at the start, as the offline causal padding);
+- ``dec{i}_ctx{k}``: the same for decoder context block ``k`` at level ``i``; its input lags
+  the stream by ``L`` frames, and those before the start are zeroed (the offline causal padding);
 - ``skip{i}``: ``(L, freq_i, channels_i)`` delay lines for the encoder outputs that the
   decoder adds back (``skip0`` is the band-merged, padded input), so they meet the
   bottleneck ``L`` frames later. Absent when ``L == 0``.
@@ -191,6 +193,11 @@ class StreamingBandNet:
 
 
 # --------------------------------------------------------------------------- builder
+def clone_has(model: keras.Model, name: str) -> bool:
+    """Whether ``model`` has a layer called ``name``."""
+    return any(layer.name == name for layer in model.layers)
+
+
 class _Cloner:
     """Fresh copies of the offline model's layers (same class, config and name); their
     weights are copied by :meth:`copy_weights` once the new model has built them."""
@@ -206,7 +213,7 @@ class _Cloner:
         return new
 
     def has(self, name: str) -> bool:
-        return any(layer.name == name for layer in self.offline.layers)
+        return clone_has(self.offline, name)
 
     def copy_weights(self) -> None:
         for new, old in self.pairs:
@@ -238,8 +245,13 @@ def build_bandnet_stream(offline: keras.Model, config: BandConfig) -> StreamingB
             raise ValueError(f"offline model has no encoder context block {k} reading {past} frames back: wrong BandConfig for this model")
     if any(layer.name == f"enc0_ctx{len(config.context)}_tpad" for layer in offline.layers):
         raise ValueError("the offline model has more encoder context blocks than config.context")
-    if config.decoder_context or any(layer.name.startswith("dec") and "_ctx" in layer.name for layer in offline.layers):
-        raise ValueError("decoder context blocks have no streaming form yet")
+    for i in range(1, len(config.channels)):
+        for k, past in enumerate(context_past(config, config.decoder_context)):
+            name = f"dec{i}_ctx{k}_tpad"
+            if not clone_has(offline, name) or tuple(offline.get_layer(name).padding[0]) != (past, 0):
+                raise ValueError(f"offline model has no decoder context block {i}.{k} reading {past} frames back: wrong BandConfig for this model")
+        if clone_has(offline, f"dec{i}_ctx{len(config.decoder_context)}_tpad"):
+            raise ValueError("the offline model has more decoder context blocks than config.decoder_context")
 
     n_freq, in_ch = int(offline.input_shape[1]), int(offline.input_shape[3])
     out_ch = int(offline.output_shape[3])
@@ -330,6 +342,15 @@ def build_bandnet_stream(offline: keras.Model, config: BandConfig) -> StreamingB
         if config.conv_norm:
             x = clone(f"dec{i}_ln")(x)
         x = clone(f"dec{i}_act")(x)
+        for k, past in enumerate(context_past(config, config.decoder_context) if i > 0 else []):
+            name = f"dec{i}_ctx{k}"
+            # causal, on frames that lag by L: those before the start are the offline zero padding
+            y = MaskFrames(name=f"{name}_valid")(x, flags_at(delay))
+            y = buffered(name, y, past, f"decoder context block {i}.{k}: last {past} frames of its input") if past else y
+            y = clone(f"{name}_fpad")(y)
+            y = clone(f"{name}_conv")(y)
+            y = clone(f"{name}_act")(y)
+            x = clone(f"{name}_res")([x, y])
     x = clone("out_skip")([x, skips[0]])
     x = clone("crop_bands")(x)
     x = clone("mask_bands")(x)
