@@ -99,7 +99,7 @@ keep-band-run:
 # the comparison arms of docs/model-gen2.md, one after another at equal steps; each arm's
 # result.json marks it done, and an interrupted arm resumes when `make arms` runs again
 ARM_TRAIN = $(call RESTORE,$(@D)) && $(PY) -m training.train --data $(BAND_DATASET) --epochs 16 --quality-every 8 $(THREADS_OPT)
-ARMS := ab-band-L2 ab-band-L2-seed1 ab-band-L0 ab-band-wide ab-band-ctx-relu ab-band-oldloss ab-band-ctx-dec ab-band-Lnone ab-band-mask
+ARMS := ab-band-L2 ab-band-L2-seed1 ab-band-L0 ab-band-wide ab-band-ctx-relu ab-band-oldloss ab-band-ctx-dec ab-band-oldloss-seed1 ab-band-Lnone ab-band-mask
 # an arm whose result is archived in docs/runs (`make training-report`) is done on any machine
 ARMS_ARCHIVED := $(patsubst docs/runs/%/result.json,%,$(wildcard $(addprefix docs/runs/,$(addsuffix /result.json,$(ARMS)))))
 arms: $(foreach arm,$(filter-out $(ARMS_ARCHIVED),$(ARMS)),$(RUNS)/$(arm)/result.json)
@@ -115,6 +115,8 @@ $(RUNS)/ab-band-mask/result.json: | install-full
 	$(ARM_TRAIN) --preset band-mask --out $(@D)
 $(RUNS)/ab-band-oldloss/result.json: | install-full
 	$(ARM_TRAIN) --preset band --wave-loss si_sdr --mag-loss-weight 1500 --out $(@D)
+$(RUNS)/ab-band-oldloss-seed1/result.json: | install-full
+	$(ARM_TRAIN) --preset band --wave-loss si_sdr --mag-loss-weight 1500 --seed 1 --out $(@D)
 $(RUNS)/ab-band-wide/result.json: | install-full
 	$(ARM_TRAIN) --preset band --model-options '{"channels": [24, 32], "bottleneck": 256}' --out $(@D)
 $(RUNS)/ab-band-ctx-relu/result.json: | install-full
