@@ -13,7 +13,7 @@ reads the trained layers' weights and writes the same function with the 2-D maps
   (:func:`training.models.subpixel.subpixel_weights`); the last one's two output phases are
   never interleaved: the output convolution mixes channels per phase, and the bands-to-bins
   matrix, its rows reordered to match, puts every band back in place (the skip from the
-  input enters through the bins-to-bands matrix with its columns reordered the same way);
+  input is gathered into the same order);
 - the temporal blocks run on ``(batch, time, features)`` with onnxruntime's fused layer norm.
 
 It gives the network's output to float rounding; :func:`training.export.check_parity`
@@ -117,32 +117,12 @@ def _context_blocks(g: _Graph, net: keras.Model, prefix: str, x: str) -> str:
     return x
 
 
-def bandnet_to_onnx(net: keras.Model, opset: int = 17, input_name: str = "features", output_name: str = "mask") -> onnx.ModelProto:
-    """The band network ``net`` (from :func:`training.models.bandnet.build_bandnet`) as an ONNX
-    model with dynamic batch and frame axes; :class:`UnsupportedNetwork` if it is not one
-    this writer covers (normalised 2-D maps, or another network)."""
-    if net.name != "bandnet" or _layer(net, "merge_bands") is None:
-        raise UnsupportedNetwork(f"{net.name} is not a band network")
-    if _layer(net, "enc0_ln") is not None:
-        raise UnsupportedNetwork("normalised 2-D maps (conv_norm)")
-    complex_mask = _layer(net, "spread_bands") is not None
-    settings = net.get_layer("merge_bands").settings
-    n_freq, n_in = int(net.input.shape[1]), int(net.input.shape[3])
-    merge, spread = band_matrices(settings["n_freq"], settings["linear_bins"], settings["bands"], settings["sample_rate"])
-    n_band = merge.shape[1]
-    padded = n_band + net.get_layer("pad_bands").padding[1][1]
-    merge_padded = np.zeros((n_freq, padded), np.float32)
-    merge_padded[:, :n_band] = merge
-
-    g = _Graph()
-    # bins to bands on the input's own layout, then one transpose of the smaller result
-    x = g.op("MatMul", g.const(merge_padded.T, "merge"), g.reshape(input_name, [0, n_freq, -1]))  # (B, bands, T * C)
-    x = g.op("Transpose", g.reshape(x, [0, padded, -1, n_in]), perm=[0, 3, 2, 1])  # (B, C, T, bands)
-
-    skips, freq, level = [x], padded, 0
+def _encoder(g: _Graph, net: keras.Model, x: str, freq: int) -> tuple[str, list[str], int]:
+    """Strided convolutions (and their context blocks) level by level: the last map, the
+    skips (the input's first) and the band count of the last level."""
+    skips, level = [x], 0
     while _layer(net, f"enc{level}_conv") is not None:
-        conv = net.get_layer(f"enc{level}_conv")
-        kernel, bias = conv.get_weights()
+        kernel, bias = net.get_layer(f"enc{level}_conv").get_weights()
         before, after = _same_padding(freq, kernel.shape[1], 2)
         x = g.conv(x, _conv2d_kernel(kernel), bias, strides=[1, 2], pads=[0, before, 0, after])
         x = _context_blocks(g, net, f"enc{level}", g.act(x, _activation(net, f"enc{level}_act")))
@@ -151,19 +131,21 @@ def bandnet_to_onnx(net: keras.Model, opset: int = 17, input_name: str = "featur
         level += 1
     if level == 0:
         raise UnsupportedNetwork("no encoder levels")
-    channels = int(net.get_layer(f"enc{level - 1}_conv").filters)
+    return x, skips, freq
 
-    # (B, C, T, F) -> (B, T, C * F): the Dense layers' rows and columns reordered from Keras's f * C + c
+
+def _bottleneck(g: _Graph, net: keras.Model, x: str, channels: int, freq: int) -> str:
+    """``(B, C, T, F)`` to one vector per frame, the temporal blocks, and back to ``(B, C, T, F)``;
+    the Dense layers' rows and columns are reordered from Keras's ``f * C + c`` to ``c * F + f``."""
     width = int(net.get_layer("bn_in").units)
     w_in, b_in = net.get_layer("bn_in").get_weights()
     w_in = w_in.reshape(freq, channels, width).transpose(1, 0, 2).reshape(channels * freq, width)
-    x = g.reshape(g.op("Transpose", x, perm=[0, 2, 1, 3]), [0, 0, channels * freq])
-    x = g.dense(x, w_in, b_in)
+    x = g.dense(g.reshape(g.op("Transpose", x, perm=[0, 2, 1, 3]), [0, 0, channels * freq]), w_in, b_in)
     j = 0
     while _layer(net, f"tcn{j}_ln") is not None:
-        gamma, beta = net.get_layer(f"tcn{j}_ln").get_weights()
-        eps = float(net.get_layer(f"tcn{j}_ln").epsilon)
-        y = g.op("LayerNormalization", x, g.const(gamma, "gamma"), g.const(beta, "beta"), axis=-1, epsilon=eps)
+        norm = net.get_layer(f"tcn{j}_ln")
+        gamma, beta = norm.get_weights()
+        y = g.op("LayerNormalization", x, g.const(gamma, "gamma"), g.const(beta, "beta"), axis=-1, epsilon=float(norm.epsilon))
         past, future = net.get_layer(f"tcn{j}_pad").padding
         dw = net.get_layer(f"tcn{j}_dw")
         kernel, bias = dw.get_weights()  # (k, width, 1), (width,)
@@ -174,49 +156,82 @@ def bandnet_to_onnx(net: keras.Model, opset: int = 17, input_name: str = "featur
         j += 1
     w_out, b_out = net.get_layer("bn_out").get_weights()
     w_out = w_out.reshape(width, freq, channels).transpose(0, 2, 1).reshape(width, channels * freq)
-    b_out = b_out.reshape(freq, channels).T.reshape(-1)
-    x = g.dense(x, w_out, b_out)
-    x = g.op("Transpose", g.reshape(x, [0, 0, channels, freq]), perm=[0, 2, 1, 3])  # (B, C, T, F)
+    x = g.dense(x, w_out, b_out.reshape(freq, channels).T.reshape(-1))
+    return g.op("Transpose", g.reshape(x, [0, 0, channels, freq]), perm=[0, 2, 1, 3])
 
-    for i in reversed(range(level)):
+
+def _decoder(g: _Graph, net: keras.Model, x: str, skips: list[str], freq: int) -> tuple[str, int, int]:
+    """Skip, sub-pixel convolution and context blocks level by level. Inner levels interleave
+    their two phases; the last level's map is returned phase by phase, ``(B, 2 * C, T, F)``
+    (even bands' channels, then odd's), with ``C`` and ``F``."""
+    channels = 0
+    for i in reversed(range(len(skips) - 1)):
         x = g.op("Add", x, skips[i + 1])
         kernel, bias = net.get_layer(f"dec{i}_deconv").get_weights()
         size, sub_kernel, sub_bias = subpixel_weights(kernel, bias)
-        half = size // 2
-        x = g.conv(x, _conv2d_kernel(sub_kernel), sub_bias, pads=[0, half, 0, half])  # (B, 2 * out, T, F): even bins' maps, then odd's
+        x = g.conv(x, _conv2d_kernel(sub_kernel), sub_bias, pads=[0, size // 2, 0, size // 2])
         x = g.act(x, _activation(net, f"dec{i}_act"))
-        out = kernel.shape[2]
-        if i > 0:  # interleave the phases: bin 2m + q is phase q's bin m
-            x = g.op("Transpose", g.reshape(x, [0, 2, out, -1, freq]), perm=[0, 2, 3, 4, 1])
-            x = _context_blocks(g, net, f"dec{i}", g.reshape(x, [0, out, -1, 2 * freq]))
+        channels = kernel.shape[2]
+        if i > 0:  # interleave: band 2m + q is phase q's band m
+            x = g.op("Transpose", g.reshape(x, [0, 2, channels, -1, freq]), perm=[0, 2, 3, 4, 1])
+            x = _context_blocks(g, net, f"dec{i}", g.reshape(x, [0, channels, -1, 2 * freq]))
             freq *= 2
-        channels = out
+    return x, channels, freq
 
-    # output convolution per phase; order p = q * freq + m stands for band 2m + q
+
+def _head(g: _Graph, net: keras.Model, phases: str, channels: int, freq: int, first_skip: str, spread: np.ndarray,
+          complex_mask: bool) -> str:
+    """The output convolution on the last decoder level's phases and the input skip, spread to
+    bins and bounded: ``(B, out, T, bins)``. Phase order ``p = q * freq + m`` stands for band
+    ``2m + q``; the input skip is gathered into that order and the spread matrix's rows follow it."""
     head, head_bias = net.get_layer("mask_bands").get_weights()
-    head = head[0, 0]  # (channels + n_in, n_out)
+    head = head[0, 0]  # (channels + input channels, out)
     n_out = head.shape[1]
     by_phase = np.zeros((2 * n_out, 2 * channels, 1, 1), np.float32)
     for q in (0, 1):
         by_phase[q * n_out:(q + 1) * n_out, q * channels:(q + 1) * channels, 0, 0] = head[:channels].T
-    even, odd = g.op("Split", g.conv(x, by_phase, None), g.const(np.array([n_out, n_out]), "split", np.int64), axis=1, outputs=2)
-    y = g.op("Concat", even, odd, axis=3)  # (B, n_out, T, padded), phase order
+    even, odd = g.op("Split", g.conv(phases, by_phase, None), g.const(np.array([n_out, n_out]), "split", np.int64), axis=1, outputs=2)
+    y = g.op("Concat", even, odd, axis=3)  # (B, out, T, padded bands), phase order
     order = np.array([2 * m + q for q in (0, 1) for m in range(freq)])
-    from_input = g.conv(skips[0], head[channels:].T[:, :, None, None], None)  # (B, n_out, T, padded)
+    from_input = g.conv(first_skip, head[channels:].T[:, :, None, None], None)  # (B, out, T, padded bands)
     y = g.op("Add", y, g.op("Gather", from_input, g.const(order, "order", np.int64), axis=3))
     y = g.op("Add", y, g.const(head_bias[:, None, None], "b"))
-    spread_padded = np.zeros((padded, n_freq), np.float32)
-    spread_padded[:n_band] = spread
+    spread_padded = np.zeros((len(order), spread.shape[1]), np.float32)
+    spread_padded[: spread.shape[0]] = spread
     spread_phases = g.const(spread_padded[order], "spread_phases")
-    if complex_mask:
-        y = g.op("MatMul", y, spread_phases)  # (B, 2, T, bins)
-        z = g.op("Add", y, g.const(np.array([1.0, 0.0])[:, None, None], "offset"))
-        r = g.op("Sqrt", g.op("Add", g.op("ReduceSumSquare", z, axes=[1], keepdims=1), g.const(np.array(1e-8), "eps")))
-        y = g.op("Mul", z, g.op("Div", g.op("Tanh", r), r))
-    else:
-        y = g.op("MatMul", g.op("Sigmoid", y), spread_phases)
+    if not complex_mask:
+        return g.op("MatMul", g.op("Sigmoid", y), spread_phases)
+    z = g.op("Add", g.op("MatMul", y, spread_phases), g.const(np.array([1.0, 0.0])[:, None, None], "offset"))
+    r = g.op("Sqrt", g.op("Add", g.op("ReduceSumSquare", z, axes=[1], keepdims=1), g.const(np.array(1e-8), "eps")))
+    return g.op("Mul", z, g.op("Div", g.op("Tanh", r), r))  # z tanh(r) / r, as BoundedComplexMask
+
+
+def bandnet_to_onnx(net: keras.Model, opset: int = 17, input_name: str = "features", output_name: str = "mask") -> onnx.ModelProto:
+    """The band network ``net`` (from :func:`training.models.bandnet.build_bandnet`) as an ONNX
+    model with dynamic batch and frame axes; :class:`UnsupportedNetwork` if it is not one
+    this writer covers (normalised 2-D maps, or another network)."""
+    if net.name != "bandnet" or _layer(net, "merge_bands") is None:
+        raise UnsupportedNetwork(f"{net.name} is not a band network")
+    if _layer(net, "enc0_ln") is not None:
+        raise UnsupportedNetwork("normalised 2-D maps (conv_norm)")
+    settings = net.get_layer("merge_bands").settings
+    n_freq, n_in = int(net.input.shape[1]), int(net.input.shape[3])
+    merge, spread = band_matrices(settings["n_freq"], settings["linear_bins"], settings["bands"], settings["sample_rate"])
+    padded = merge.shape[1] + net.get_layer("pad_bands").padding[1][1]
+    merge_padded = np.zeros((n_freq, padded), np.float32)
+    merge_padded[:, : merge.shape[1]] = merge
+
+    g = _Graph()
+    # bins to bands on the input's own layout, then one transpose of the smaller result
+    x = g.op("MatMul", g.const(merge_padded.T, "merge"), g.reshape(input_name, [0, n_freq, -1]))  # (B, bands, T * C)
+    x = g.op("Transpose", g.reshape(x, [0, padded, -1, n_in]), perm=[0, 3, 2, 1])  # (B, C, T, bands)
+    x, skips, freq = _encoder(g, net, x, padded)
+    x = _bottleneck(g, net, x, int(net.get_layer(f"enc{len(skips) - 2}_conv").filters), freq)
+    x, channels, freq = _decoder(g, net, x, skips, freq)
+    y = _head(g, net, x, channels, freq, skips[0], spread, complex_mask=_layer(net, "spread_bands") is not None)
     g.nodes.append(helper.make_node("Transpose", [y], [output_name], perm=[0, 3, 2, 1]))
 
+    n_out = int(net.output.shape[3])
     graph = helper.make_graph(
         g.nodes, "bandnet",
         [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, ["batch", n_freq, "frames", n_in])],
