@@ -54,4 +54,5 @@ def test_score_split_scores_a_pass_through_against_the_clean_speech(shared_data:
     assert 4.0 < keep["si_sdr"] < 8.0  # about the 6 dB SNR of the mixture
     assert 1.0 < keep["pesq"] < 4.6 and 0.5 < keep["stoi"] <= 1.0 and 1.0 < keep["dnsmos_ovrl"] < 5.0
     halve = score_split(lambda x, training=False: np.full(x.shape, 1e-3, np.float32), spec, arrays)
-    assert halve["dnsmos_ovrl"] < keep["dnsmos_ovrl"] and halve["pesq"] <= keep["pesq"]
+    # PESQ aligns levels, so a uniform gain leaves it equal up to float rounding
+    assert halve["dnsmos_ovrl"] < keep["dnsmos_ovrl"] and halve["pesq"] <= keep["pesq"] + 1e-4
