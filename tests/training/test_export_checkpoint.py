@@ -85,8 +85,10 @@ def test_the_kept_shipped_checkpoint_is_the_shipped_model() -> None:
 
     from training.export import load_run
 
-    checkpoint = re.search(r"^SHIPPED_CHECKPOINT \?= (\S+)$", Path("Makefile").read_text(), re.M).group(1)
-    net, _, _ = load_run(Path("models/checkpoints/band-L2"), checkpoint)
+    makefile = Path("Makefile").read_text()
+    checkpoint = re.search(r"^SHIPPED_CHECKPOINT \?= (\S+)$", makefile, re.M).group(1)
+    run = re.search(r"^BAND_RUN \?= \$\(RUNS\)/(\S+)$", makefile, re.M).group(1)
+    net, _, _ = load_run(Path("models/checkpoints") / run, checkpoint)
     model = OnnxModel(Path("models/denoiser.onnx"))
     x = np.random.default_rng(2).uniform(0, 1, (1, 257, 50, 3)).astype(np.float32)
     np.testing.assert_allclose(model.predict(x), net(x, training=False).numpy(), rtol=0, atol=1e-4)
