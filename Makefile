@@ -15,7 +15,7 @@ BAND_PRESET ?= band
 # the long run's checkpoint that the ship rule chose (docs/model-gen2.md): the offline and streaming models
 SHIPPED_CHECKPOINT ?= quality-50000.weights.h5
 
-.PHONY: help venv install-service install-full install-browser serve test dataset dataset-band train-band train-next keep-run restore-run keep-band-run export-stream evaluate-stream candidate arms arms-report long-runs-report export-band reproduce-gen1 train train-seed export export-seed evaluate evaluate-seed benchmark reproduce reproduce-seed training-report clean
+.PHONY: help venv install-service install-full install-browser serve test dataset dataset-band train-band train-next train-offline keep-run restore-run keep-band-run export-stream evaluate-stream candidate arms arms-report long-runs-report export-band reproduce-gen1 train train-seed export export-seed evaluate evaluate-seed benchmark reproduce reproduce-seed training-report clean
 
 help:
 	@echo "make serve   - create .venv, install the service (no TensorFlow), serve models/ on port $(PORT)"
@@ -80,6 +80,12 @@ NEXT_RUN ?= $(RUNS)/band-ctx
 train-next: install-full
 	@$(call RESTORE,$(NEXT_RUN))
 	$(PY) -m training.train --data $(BAND_DATASET) --preset band-ctx --out $(NEXT_RUN) $(THREADS_OPT)
+
+# the third long run (docs/model-gen2.md): the offline model, preset band-offline, 70,000 steps
+OFFLINE_RUN ?= $(RUNS)/band-offline
+train-offline: install-full
+	@$(call RESTORE,$(OFFLINE_RUN))
+	$(PY) -m training.train --data $(BAND_DATASET) --preset band-offline --out $(OFFLINE_RUN) $(THREADS_OPT)
 
 keep-run:
 	@test -n "$(RUN)" && test -d "$(RUN)" || { echo "usage: make keep-run RUN=<run directory>"; exit 2; }

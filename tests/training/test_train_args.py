@@ -99,3 +99,13 @@ def test_threads_reach_tensorflow_before_training(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=True)
     assert out.stdout.split()[-1] == "1"
     assert parse_args([*BASE, "--preset", "band"]).threads is None
+
+
+def test_the_offline_preset_trains_band_ctx_wider_unbounded_with_the_previous_loss() -> None:
+    cfg = parse_args([*BASE, "--preset", "band-offline"])
+    ctx = parse_args([*BASE, "--preset", "band-ctx"])
+    assert (cfg.wave_loss, cfg.mag_loss_weight) == ("si_sdr", 1500.0)
+    assert (cfg.steps_per_epoch, cfg.epochs, cfg.lr_schedule) == (ctx.steps_per_epoch, ctx.epochs, ctx.lr_schedule)
+    preset = get_preset("band-offline")
+    assert preset.options({}) == {**get_preset("band-ctx").options({}), "bottleneck": 256, "lookahead": None}
+    assert preset.lookahead(preset.options({})) > get_preset("band-ctx").lookahead(get_preset("band-ctx").options({}))
