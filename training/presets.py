@@ -117,13 +117,14 @@ PRESETS["band-mask"] = replace(_BAND, name="band-mask", signal=replace(_BAND.sig
 # the band network with causal time-frequency context blocks (dilations 1 and 2) after each
 # encoder level and ReLU activations, trained as the band preset is
 PRESETS["band-ctx"] = replace(_BAND, name="band-ctx", model_options={"context": [1, 2], "activation": "relu"})
-# the offline model: band-ctx with a 256-wide temporal path and centred temporal kernels (no
-# lookahead bound), trained with negative SI-SDR plus 1500 x the compressed-magnitude MSE
+# the offline model: band-ctx with a third context block per encoder level (dilation 4), a
+# 256-wide temporal path and centred temporal kernels (no lookahead bound), trained with
+# negative SI-SDR plus 1500 x the compressed-magnitude MSE
 PRESETS["band-offline"] = replace(
     _BAND,
     name="band-offline",
     defaults={**_BAND.defaults, "wave_loss": "si_sdr", "mag_loss_weight": 1500.0},
-    model_options={"context": [1, 2], "activation": "relu", "bottleneck": 256, "lookahead": None},
+    model_options={"context": [1, 2, 4], "activation": "relu", "bottleneck": 256, "lookahead": None},
 )
 
 

@@ -107,5 +107,5 @@ def test_the_offline_preset_trains_band_ctx_wider_unbounded_with_the_previous_lo
     assert (cfg.wave_loss, cfg.mag_loss_weight) == ("si_sdr", 1500.0)
     assert (cfg.steps_per_epoch, cfg.epochs, cfg.lr_schedule) == (ctx.steps_per_epoch, ctx.epochs, ctx.lr_schedule)
     preset = get_preset("band-offline")
-    assert preset.options({}) == {**get_preset("band-ctx").options({}), "bottleneck": 256, "lookahead": None}
+    assert preset.options({}) == {**get_preset("band-ctx").options({}), "context": [1, 2, 4], "bottleneck": 256, "lookahead": None}
     assert preset.lookahead(preset.options({})) > get_preset("band-ctx").lookahead(get_preset("band-ctx").options({}))
