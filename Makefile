@@ -10,12 +10,14 @@ BUILD ?= build
 # long runs live beside the work tree, so that a fresh checkout of the project resumes them
 RUNS ?= ../runs
 BAND_DATASET ?= $(BUILD)/dataset-extra-noise
-BAND_RUN ?= $(RUNS)/band-L2
-BAND_PRESET ?= band
+# the shipped model's long run and preset (docs/model-gen2.md); its lookahead of two frames
+# serves both the offline model and the streaming one
+BAND_RUN ?= $(RUNS)/band-ctx
+BAND_PRESET ?= band-ctx
 # the long run's checkpoint that the ship rule chose (docs/model-gen2.md): the offline and streaming models
-SHIPPED_CHECKPOINT ?= quality-50000.weights.h5
+SHIPPED_CHECKPOINT ?= best-quality.weights.h5
 
-.PHONY: help venv install-service install-full install-browser serve test dataset dataset-band train-band train-next train-offline keep-run restore-run keep-band-run export-stream evaluate-stream candidate arms arms-report long-runs-report export-band reproduce-gen1 train train-seed export export-seed evaluate evaluate-seed benchmark reproduce reproduce-seed training-report clean
+.PHONY: help venv install-service install-full install-browser serve test dataset dataset-band train-band train-offline keep-run restore-run keep-band-run export-stream evaluate-stream candidate arms arms-report long-runs-report export-band reproduce-gen1 train train-seed export export-seed evaluate evaluate-seed benchmark reproduce reproduce-seed training-report clean
 
 help:
 	@echo "make serve   - create .venv, install the service (no TensorFlow), serve models/ on port $(PORT)"
@@ -68,18 +70,12 @@ KEEP_DIR ?= models/checkpoints
 KEPT = $(KEEP_DIR)/$(notdir $(RUN))
 RESTORE = $(MAKE) --no-print-directory restore-run RUN=$(1)
 BAND_KEPT := $(KEEP_DIR)/$(notdir $(BAND_RUN))
-train-band: install-full
-	@$(call RESTORE,$(BAND_RUN))
-	$(PY) -m training.train --data $(BAND_DATASET) --preset $(BAND_PRESET) --out $(BAND_RUN)
-
-# TRAIN_THREADS=1 runs train-next and arms at one TensorFlow thread each, so that both fit side by side
+# TRAIN_THREADS=1 runs a long run and the arms at one TensorFlow thread each, so that both fit side by side
 TRAIN_THREADS ?=
 THREADS_OPT = $(if $(TRAIN_THREADS),--threads $(TRAIN_THREADS))
-# the next long run (docs/model-gen2.md): the band-ctx preset, 70,000 steps
-NEXT_RUN ?= $(RUNS)/band-ctx
-train-next: install-full
-	@$(call RESTORE,$(NEXT_RUN))
-	$(PY) -m training.train --data $(BAND_DATASET) --preset band-ctx --out $(NEXT_RUN) $(THREADS_OPT)
+train-band: install-full
+	@$(call RESTORE,$(BAND_RUN))
+	$(PY) -m training.train --data $(BAND_DATASET) --preset $(BAND_PRESET) --out $(BAND_RUN) $(THREADS_OPT)
 
 # the third long run (docs/model-gen2.md): the offline model, preset band-offline, 70,000 steps
 OFFLINE_RUN ?= $(RUNS)/band-offline
@@ -106,7 +102,7 @@ keep-band-run:
 # the comparison arms of docs/model-gen2.md, one after another at equal steps; each arm's
 # result.json marks it done, and an interrupted arm resumes when `make arms` runs again
 ARM_TRAIN = $(call RESTORE,$(@D)) && $(PY) -m training.train --data $(BAND_DATASET) --epochs 16 --quality-every 8 $(THREADS_OPT)
-ARMS := ab-band-L2 ab-band-L2-seed1 ab-band-L0 ab-band-wide ab-band-ctx-relu ab-band-oldloss ab-band-ctx-dec ab-band-oldloss-seed1 ab-band-Lnone ab-band-ctx-b256 ab-band-ctx-124 ab-band-mask
+ARMS := ab-band-L2 ab-band-L2-seed1 ab-band-L0 ab-band-wide ab-band-ctx-relu ab-band-oldloss ab-band-ctx-dec ab-band-oldloss-seed1 ab-band-Lnone ab-band-ctx-b256 ab-band-ctx-124 ab-band-mask ab-band-ctx-over3
 # an arm whose result is archived in docs/runs (`make training-report`) is done on any machine
 ARMS_ARCHIVED := $(patsubst docs/runs/%/result.json,%,$(wildcard $(addprefix docs/runs/,$(addsuffix /result.json,$(ARMS)))))
 arms: $(foreach arm,$(filter-out $(ARMS_ARCHIVED),$(ARMS)),$(RUNS)/$(arm)/result.json)
@@ -134,6 +130,8 @@ $(RUNS)/ab-band-ctx-b256/result.json: | install-full
 	$(ARM_TRAIN) --preset band-ctx --model-options '{"bottleneck": 256}' --out $(@D)
 $(RUNS)/ab-band-ctx-124/result.json: | install-full
 	$(ARM_TRAIN) --preset band-ctx --model-options '{"context": [1, 2, 4]}' --out $(@D)
+$(RUNS)/ab-band-ctx-over3/result.json: | install-full
+	$(ARM_TRAIN) --preset band-ctx --spectral-overshoot 3 --out $(@D)
 
 # the arms at their best-quality checkpoints against the base recipe's two seeds (from the records
 # that `make training-report` archives in docs/runs)
@@ -141,16 +139,16 @@ arms-report: training-report
 	$(PY) -m training.compare_arms docs/runs/ab-band-L2 docs/runs/ab-band-L2-seed1 \
 		$(wildcard $(addprefix docs/runs/,$(filter-out ab-band-L2 ab-band-L2-seed1,$(ARMS)))) --out docs/arms-report.md
 
-# the second long run's learning curve against the first's at equal steps (from the archived records)
+# the long run in training against the shipped one, learning curves at equal steps (from the archived records)
 long-runs-report: training-report
-	$(PY) -m training.compare_curves docs/runs/band-L2 docs/runs/$(notdir $(NEXT_RUN)) --out docs/long-runs-report.md
+	$(PY) -m training.compare_curves docs/runs/$(notdir $(BAND_RUN)) docs/runs/$(notdir $(OFFLINE_RUN)) --out docs/long-runs-report.md
 
 # the ship rule of docs/model-gen2.md: the long run's (CANDIDATE_RUN) best-quality checkpoint exported as a
 # candidate, scored on the test split, then the rule's verdict against the shipped model and
 # the paired per-mixture comparison
 CANDIDATE ?= $(BUILD)/candidate/denoiser.onnx
 CANDIDATE_CHECKPOINT ?= best-quality.weights.h5
-CANDIDATE_RUN ?= $(NEXT_RUN)
+CANDIDATE_RUN ?= $(OFFLINE_RUN)
 candidate: install-full
 	@$(call RESTORE,$(CANDIDATE_RUN))
 	$(PY) -m training.export --run $(CANDIDATE_RUN) --checkpoint $(CANDIDATE_CHECKPOINT) --out $(CANDIDATE)
@@ -190,9 +188,17 @@ export: install-full
 export-seed: install-full
 	$(PY) -m training.export --run $(BUILD)/runs/seed --out models/seed.onnx
 
-evaluate: install-full
+# the model that the shipped one replaced, read from git at the last commit that served it, and
+# scored side by side with the seed
+PREVIOUS_MODEL_REV ?= 3dff9001f72417748360fcb94b29a7b60eb6b4bd
+PREVIOUS_MODEL := $(BUILD)/previous/$(PREVIOUS_MODEL_REV).onnx
+$(PREVIOUS_MODEL):
+	mkdir -p $(@D)
+	git show $(PREVIOUS_MODEL_REV):models/denoiser.onnx > $@.tmp && mv $@.tmp $@
+
+evaluate: install-full $(PREVIOUS_MODEL)
 	$(PY) -m training.evaluate --data $(BUILD)/dataset --model models/denoiser.onnx --out $(BUILD)/eval/default \
-		--compare models/seed.onnx --model-card models/README.md --write-metadata
+		--compare $(PREVIOUS_MODEL) --compare models/seed.onnx --model-card models/README.md --write-metadata
 	mkdir -p models/evaluation
 	cp $(BUILD)/eval/default/report.json $(BUILD)/eval/default/report.md $(BUILD)/eval/default/spectrogram.png models/evaluation/
 

@@ -67,16 +67,17 @@ def negative_si_sdr_loss(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
     return -si_sdr(y_true, y_pred)
 
 
-def wave_loss(kind: str, spectral_weight: float = 100.0) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
+def wave_loss(kind: str, spectral_weight: float = 100.0, spectral_overshoot: float = 1.0) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
     """The waveform loss: ``si_sdr`` (negative SI-SDR in dB) or ``si_sdr+spectral`` (plus
-    ``spectral_weight`` times the multi-resolution compressed spectral loss)."""
+    ``spectral_weight`` times the multi-resolution compressed spectral loss, whose magnitude
+    term weighs residual noise ``spectral_overshoot`` times)."""
     if kind == "si_sdr":
         return negative_si_sdr_loss
     if kind != "si_sdr+spectral":
         raise ValueError(f"unknown wave loss {kind!r}")
 
     def si_sdr_and_spectral(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
-        return -si_sdr(y_true, y_pred) + spectral_weight * compressed_spectral_loss(y_true, y_pred)
+        return -si_sdr(y_true, y_pred) + spectral_weight * compressed_spectral_loss(y_true, y_pred, overshoot=spectral_overshoot)
 
     return si_sdr_and_spectral
 

@@ -50,13 +50,15 @@ RESOLUTIONS: tuple[tuple[int, int], ...] = ((256, 128), (512, 256), (1024, 512))
 
 
 def compressed_spectral_loss(clean: tf.Tensor, estimate: tf.Tensor, exponent: float = 0.3, complex_share: float = 0.3,
-                             resolutions: tuple[tuple[int, int], ...] = RESOLUTIONS) -> tf.Tensor:
+                             resolutions: tuple[tuple[int, int], ...] = RESOLUTIONS, overshoot: float = 1.0) -> tf.Tensor:
     """Per-item compressed spectral distance between ``(batch, samples)`` waveforms.
 
     At each STFT resolution, both spectra are compressed to ``|S|^p e^{i phase}``; the
     distance is ``complex_share`` times the MSE of their real and imaginary parts plus the
-    rest times the MSE of their magnitudes ``|S|^p``, averaged over resolutions. Both waves
-    are divided by the clean wave's RMS first, so the figure does not depend on the level.
+    rest times the MSE of their magnitudes ``|S|^p``, averaged over resolutions. In the
+    magnitude term, bins where the estimate exceeds the clean magnitude (residual noise) weigh
+    ``overshoot`` times as much as the others. Both waves are divided by the clean wave's RMS
+    first, so the figure does not depend on the level.
     """
     level = tf.sqrt(tf.reduce_mean(tf.square(clean), axis=-1, keepdims=True) + 1e-8)
     clean, estimate = clean / level, estimate / level
@@ -67,7 +69,9 @@ def compressed_spectral_loss(clean: tf.Tensor, estimate: tf.Tensor, exponent: fl
         mags = [tf.sqrt(tf.square(tf.math.real(s)) + tf.square(tf.math.imag(s)) + 1e-12) for s in spectra]
         compressed = [tf.pow(m, exponent) for m in mags]
         parts = [(tf.math.real(s) / m * c, tf.math.imag(s) / m * c) for s, m, c in zip(spectra, mags, compressed)]
-        mag_term = tf.reduce_mean(tf.square(compressed[0] - compressed[1]), axis=(1, 2))
+        excess = compressed[1] - compressed[0]
+        weight = tf.where(excess > 0, overshoot, 1.0) if overshoot != 1.0 else 1.0
+        mag_term = tf.reduce_mean(weight * tf.square(excess), axis=(1, 2))
         complex_term = tf.reduce_mean(tf.square(parts[0][0] - parts[1][0]) + tf.square(parts[0][1] - parts[1][1]), axis=(1, 2))
         total += complex_share * complex_term + (1.0 - complex_share) * mag_term
     return total / len(resolutions)

@@ -51,3 +51,16 @@ def test_combined_wave_loss_adds_the_weighted_spectral_term(speech_like: np.ndar
     assert wave_loss("si_sdr") is negative_si_sdr_loss
     with pytest.raises(ValueError, match="unknown wave loss"):
         wave_loss("l1")
+
+
+def test_overshoot_weighs_residual_noise_and_not_missing_speech(speech_like: np.ndarray) -> None:
+    """overshoot > 1 raises the loss of an estimate louder than the speech, not of a quieter one."""
+    louder, quieter = speech_like * 1.5, speech_like * 0.5
+    mags_only = {"complex_share": 0.0}
+    np.testing.assert_allclose(spectral(speech_like, quieter, overshoot=4.0, **mags_only),
+                               spectral(speech_like, quieter, **mags_only), rtol=1e-5)
+    np.testing.assert_allclose(spectral(speech_like, louder, overshoot=4.0, **mags_only),
+                               4.0 * spectral(speech_like, louder, **mags_only), rtol=1e-4)
+    overshoot_loss = wave_loss("si_sdr+spectral", 50.0, spectral_overshoot=4.0)(tf.constant(speech_like), tf.constant(louder)).numpy()
+    plain_loss = wave_loss("si_sdr+spectral", 50.0)(tf.constant(speech_like), tf.constant(louder)).numpy()
+    assert np.all(overshoot_loss > plain_loss)

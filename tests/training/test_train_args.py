@@ -109,3 +109,8 @@ def test_the_offline_preset_trains_band_ctx_wider_unbounded_with_the_previous_lo
     preset = get_preset("band-offline")
     assert preset.options({}) == {**get_preset("band-ctx").options({}), "context": [1, 2, 4], "bottleneck": 256, "lookahead": None}
     assert preset.lookahead(preset.options({})) > get_preset("band-ctx").lookahead(get_preset("band-ctx").options({}))
+
+
+def test_the_spectral_overshoot_is_recorded_and_defaults_to_the_plain_loss() -> None:
+    assert parse_args([*BASE, "--preset", "band-ctx"]).spectral_overshoot == 1.0
+    assert parse_args([*BASE, "--preset", "band-ctx", "--spectral-overshoot", "3"]).spectral_overshoot == 3.0
