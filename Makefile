@@ -139,9 +139,11 @@ arms-report: training-report
 	$(PY) -m training.compare_arms docs/runs/ab-band-L2 docs/runs/ab-band-L2-seed1 \
 		$(wildcard $(addprefix docs/runs/,$(filter-out ab-band-L2 ab-band-L2-seed1,$(ARMS)))) --out docs/arms-report.md
 
-# the long run in training against the shipped one, learning curves at equal steps (from the archived records)
+# the long runs' learning curves at equal steps (from the archived records): the second against
+# the first, and the offline run in training against the shipped run
 long-runs-report: training-report
-	$(PY) -m training.compare_curves docs/runs/$(notdir $(BAND_RUN)) docs/runs/$(notdir $(OFFLINE_RUN)) --out docs/long-runs-report.md
+	$(PY) -m training.compare_curves docs/runs/band-L2 docs/runs/band-ctx --out docs/long-runs-report.md
+	$(PY) -m training.compare_curves docs/runs/$(notdir $(BAND_RUN)) docs/runs/$(notdir $(OFFLINE_RUN)) --out docs/offline-run-report.md
 
 # the ship rule of docs/model-gen2.md: the long run's (CANDIDATE_RUN) best-quality checkpoint exported as a
 # candidate, scored on the test split, then the rule's verdict against the shipped model and
