@@ -67,19 +67,32 @@ def negative_si_sdr_loss(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
     return -si_sdr(y_true, y_pred)
 
 
-def wave_loss(kind: str, spectral_weight: float = 100.0, spectral_overshoot: float = 1.0) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
+def wave_loss(kind: str, spectral_weight: float = 100.0, overshoot: float = 1.0) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
     """The waveform loss: ``si_sdr`` (negative SI-SDR in dB) or ``si_sdr+spectral`` (plus
     ``spectral_weight`` times the multi-resolution compressed spectral loss, whose magnitude
-    term weighs residual noise ``spectral_overshoot`` times)."""
+    term weighs residual noise ``overshoot`` times)."""
     if kind == "si_sdr":
         return negative_si_sdr_loss
     if kind != "si_sdr+spectral":
         raise ValueError(f"unknown wave loss {kind!r}")
 
     def si_sdr_and_spectral(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
-        return -si_sdr(y_true, y_pred) + spectral_weight * compressed_spectral_loss(y_true, y_pred, overshoot=spectral_overshoot)
+        return -si_sdr(y_true, y_pred) + spectral_weight * compressed_spectral_loss(y_true, y_pred, overshoot=overshoot)
 
     return si_sdr_and_spectral
+
+
+def mag_loss(overshoot: float = 1.0) -> str | Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
+    """The loss of the ``mag`` output: MSE of the normalised compressed magnitudes, with bins
+    where the estimate exceeds the clean magnitude (residual noise) weighing ``overshoot`` times."""
+    if overshoot == 1.0:
+        return "mse"
+
+    def weighted_mse(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+        excess = y_pred - y_true
+        return tf.reduce_mean(tf.where(excess > 0, overshoot, 1.0) * tf.square(excess), axis=-1)
+
+    return weighted_mse
 
 
 def si_sdr_db(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:

@@ -28,7 +28,7 @@ import tensorflow as tf
 from denoise_core.signal import SignalSpec
 from training.batchnorm import reestimate_batchnorm
 from training.datasets import Dataset, MixerConfig, OnTheFlyMixer, fixed_signal_set, seed_arrays, training_stats
-from training.graph import si_sdr_db, signal_training_model, wave_loss
+from training.graph import mag_loss, si_sdr_db, signal_training_model, wave_loss
 from training.presets import PRESETS, Preset, get_preset
 from training.quality import QUALITY_WEIGHTS, QualityCheck
 
@@ -66,8 +66,8 @@ class TrainConfig:
     #: compressed spectral loss of training.losses times ``spectral_weight``)
     wave_loss: str = "si_sdr"
     spectral_weight: float = 100.0
-    #: in the spectral loss's magnitude term, the weight of bins where the estimate exceeds the clean speech
-    spectral_overshoot: float = 1.0
+    #: in every magnitude loss term, the weight of bins where the estimate exceeds the clean speech
+    overshoot: float = 1.0
     #: cosine-steps schedule: linear warm-up over this many steps before the decay
     warmup_steps: int = 0
     #: score the whole validation split (SI-SDR, PESQ-WB, STOI, DNSMOS) every this many epochs
@@ -264,11 +264,11 @@ def adam(learning_rate: float, ema_momentum: float | None = None, **kwargs: Any)
 
 def compile_signal_model(model: keras.Model, learning_rate: float | keras.optimizers.schedules.LearningRateSchedule,
                          mag_loss_weight: float, ema_momentum: float | None = None, jit_compile: bool = False,
-                         wave_loss_kind: str = "si_sdr", spectral_weight: float = 100.0, spectral_overshoot: float = 1.0) -> None:
+                         wave_loss_kind: str = "si_sdr", spectral_weight: float = 100.0, overshoot: float = 1.0) -> None:
     """The signal objective: a waveform loss (``wave_loss``) plus weighted compressed-magnitude MSE."""
     model.compile(
         optimizer=adam(learning_rate, ema_momentum=ema_momentum, clipnorm=5.0),
-        loss={"wave": wave_loss(wave_loss_kind, spectral_weight, spectral_overshoot), "mag": "mse"},
+        loss={"wave": wave_loss(wave_loss_kind, spectral_weight, overshoot), "mag": mag_loss(overshoot)},
         loss_weights={"wave": 1.0, "mag": mag_loss_weight},
         metrics={"wave": [si_sdr_db]},
         jit_compile=jit_compile,
@@ -290,7 +290,7 @@ def train_signal(cfg: TrainConfig, preset: Preset, spec: SignalSpec, data: Datas
     model = signal_training_model(net, spec)
     compile_signal_model(model, learning_rate_schedule(cfg), cfg.mag_loss_weight, cfg.ema_momentum,
                          wave_loss_kind=cfg.wave_loss, spectral_weight=cfg.spectral_weight,
-                         spectral_overshoot=cfg.spectral_overshoot)
+                         overshoot=cfg.overshoot)
     quality = [QualityCheck(net, spec, data.split("val"), run, cfg.quality_every, cfg.steps_per_epoch or 100)] if cfg.quality_every else []
     history = model.fit(
         stream, steps_per_epoch=cfg.steps_per_epoch or 100, epochs=cfg.epochs, validation_data=(val_x, val_y),
@@ -372,8 +372,8 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--wave-loss", choices=WAVE_LOSSES, default=TrainConfig.wave_loss,
                    help="si_sdr: negative SI-SDR; si_sdr+spectral: plus the multi-resolution compressed spectral loss")
     p.add_argument("--spectral-weight", type=float, default=TrainConfig.spectral_weight, help="weight of the spectral loss")
-    p.add_argument("--spectral-overshoot", type=float, default=TrainConfig.spectral_overshoot,
-                   help="weight of residual noise (estimate above the clean magnitude) in the spectral loss's magnitude term")
+    p.add_argument("--overshoot", type=float, default=TrainConfig.overshoot,
+                   help="weight of residual noise (estimate above the clean magnitude) in every magnitude loss term")
     p.add_argument("--quality-every", type=int, default=TrainConfig.quality_every,
                    help="score the whole validation split (SI-SDR, PESQ-WB, STOI, DNSMOS) every N epochs and keep "
                         "the checkpoint with the best quality score (0: never)")

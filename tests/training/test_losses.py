@@ -9,7 +9,7 @@ pytestmark = pytest.mark.training
 
 import tensorflow as tf  # noqa: E402
 
-from training.graph import negative_si_sdr_loss, wave_loss  # noqa: E402
+from training.graph import mag_loss, negative_si_sdr_loss, wave_loss  # noqa: E402
 from training.losses import compressed_spectral_loss, si_sdr  # noqa: E402
 
 
@@ -61,6 +61,15 @@ def test_overshoot_weighs_residual_noise_and_not_missing_speech(speech_like: np.
                                spectral(speech_like, quieter, **mags_only), rtol=1e-5)
     np.testing.assert_allclose(spectral(speech_like, louder, overshoot=4.0, **mags_only),
                                4.0 * spectral(speech_like, louder, **mags_only), rtol=1e-4)
-    overshoot_loss = wave_loss("si_sdr+spectral", 50.0, spectral_overshoot=4.0)(tf.constant(speech_like), tf.constant(louder)).numpy()
+    overshoot_loss = wave_loss("si_sdr+spectral", 50.0, overshoot=4.0)(tf.constant(speech_like), tf.constant(louder)).numpy()
     plain_loss = wave_loss("si_sdr+spectral", 50.0)(tf.constant(speech_like), tf.constant(louder)).numpy()
     assert np.all(overshoot_loss > plain_loss)
+
+
+def test_the_magnitude_mse_weighs_overshoot_the_same_way() -> None:
+    clean = tf.constant(np.full((1, 4, 3, 1), 0.5, np.float32))
+    above, below = clean + 0.1, clean - 0.1
+    assert mag_loss() == "mse"
+    weighted = mag_loss(3.0)
+    np.testing.assert_allclose(weighted(clean, above).numpy(), 3.0 * 0.01, rtol=1e-4)
+    np.testing.assert_allclose(weighted(clean, below).numpy(), 0.01, rtol=1e-4)

@@ -111,6 +111,6 @@ def test_the_offline_preset_trains_band_ctx_wider_unbounded_with_the_previous_lo
     assert preset.lookahead(preset.options({})) > get_preset("band-ctx").lookahead(get_preset("band-ctx").options({}))
 
 
-def test_the_spectral_overshoot_is_recorded_and_defaults_to_the_plain_loss() -> None:
-    assert parse_args([*BASE, "--preset", "band-ctx"]).spectral_overshoot == 1.0
-    assert parse_args([*BASE, "--preset", "band-ctx", "--spectral-overshoot", "3"]).spectral_overshoot == 3.0
+def test_the_overshoot_weight_is_recorded_and_defaults_to_the_plain_losses() -> None:
+    assert parse_args([*BASE, "--preset", "band-ctx"]).overshoot == 1.0
+    assert parse_args([*BASE, "--preset", "band-ctx", "--overshoot", "3"]).overshoot == 3.0
