@@ -102,7 +102,7 @@ keep-band-run:
 # the comparison arms of docs/model-gen2.md, one after another at equal steps; each arm's
 # result.json marks it done, and an interrupted arm resumes when `make arms` runs again
 ARM_TRAIN = $(call RESTORE,$(@D)) && $(PY) -m training.train --data $(BAND_DATASET) --epochs 16 --quality-every 8 $(THREADS_OPT)
-ARMS := ab-band-L2 ab-band-L2-seed1 ab-band-L0 ab-band-wide ab-band-ctx-relu ab-band-oldloss ab-band-ctx-dec ab-band-oldloss-seed1 ab-band-Lnone ab-band-ctx-b256 ab-band-ctx-124 ab-band-mask ab-band-ctx-oldloss ab-band-ctx-oldloss-over3
+ARMS := ab-band-L2 ab-band-L2-seed1 ab-band-L0 ab-band-wide ab-band-ctx-relu ab-band-oldloss ab-band-ctx-dec ab-band-oldloss-seed1 ab-band-Lnone ab-band-ctx-b256 ab-band-ctx-124 ab-band-mask ab-band-ctx-oldloss ab-band-ctx-mask ab-band-ctx-oldloss-over3
 # an arm whose result is archived in docs/runs (`make training-report`) is done on any machine
 ARMS_ARCHIVED := $(patsubst docs/runs/%/result.json,%,$(wildcard $(addprefix docs/runs/,$(addsuffix /result.json,$(ARMS)))))
 arms: $(foreach arm,$(filter-out $(ARMS_ARCHIVED),$(ARMS)),$(RUNS)/$(arm)/result.json)
@@ -132,6 +132,8 @@ $(RUNS)/ab-band-ctx-124/result.json: | install-full
 	$(ARM_TRAIN) --preset band-ctx --model-options '{"context": [1, 2, 4]}' --out $(@D)
 $(RUNS)/ab-band-ctx-oldloss/result.json: | install-full
 	$(ARM_TRAIN) --preset band-ctx --wave-loss si_sdr --mag-loss-weight 1500 --out $(@D)
+$(RUNS)/ab-band-ctx-mask/result.json: | install-full
+	$(ARM_TRAIN) --preset band-mask --model-options '{"context": [1, 2], "activation": "relu"}' --out $(@D)
 $(RUNS)/ab-band-ctx-oldloss-over3/result.json: | install-full
 	$(ARM_TRAIN) --preset band-ctx --wave-loss si_sdr --mag-loss-weight 1500 --overshoot 3 --out $(@D)
 

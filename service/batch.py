@@ -252,10 +252,10 @@ def report(summary: BatchSummary, output_dir: Path) -> str:
         f"{summary.audio_seconds:.1f} s of audio denoised into {output_dir}",
         f"audio hours {summary.audio_hours:.4f}; wall time {summary.wall_seconds:.1f} s "
         f"(Ray start-up {summary.startup_seconds:.1f} s apart); {summary.actors} actor(s) on {summary.cpus:g} CPUs; "
-        f"{summary.hours_per_core_hour:.1f} audio hours per core-hour"
+        f"{summary.hours_per_core_hour:.2f} audio hours per core-hour"
         f" ({summary.audio_seconds / summary.wall_seconds if summary.wall_seconds else 0:.1f} x real time); "
         f"after the first block ({summary.first_result_seconds:.1f} s: actor start-up): "
-        f"{summary.steady_hours_per_core_hour:.1f} audio hours per core-hour",
+        f"{summary.steady_hours_per_core_hour:.2f} audio hours per core-hour",
     ]
     lines += [f"model {tag}" for tag in sorted(summary.models)]
     lines += [f"failed {src}: {reason}" for src, reason in summary.failed]
