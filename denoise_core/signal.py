@@ -68,6 +68,8 @@ class SignalSpec:
     frame_multiple: int = 1
     #: frames after t that the output at frame t depends on (None: not bounded by design)
     lookahead_frames: int | None = None
+    #: strength of the mask post-filter (0: none); see :func:`post_filter_gain`
+    post_filter: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -320,18 +322,36 @@ def run_network(features: np.ndarray, spec: SignalSpec, predict: Predict) -> np.
     return np.asarray(out, dtype=np.float32)[0, :, :frames, :]
 
 
+def post_filter_gain(gain: np.ndarray, beta: float) -> np.ndarray:
+    """Lower gains below one further, the more the lower, and keep gains of one or more.
+
+    The mask post-filter of DeepFilterNet (Schröter et al., 2022): with ``s = g·sin(πg/2)``,
+    ``g' = (1 + β)·g / (1 + β·g²/s²)``, here with ``g`` clipped to [0, 1] inside the sine so
+    that gains of one or more pass unchanged.
+    """
+    g = np.asarray(gain, dtype=np.float32)
+    sine = np.sin(np.float32(np.pi / 2) * np.clip(g, 0.0, 1.0))
+    return np.where(g >= 1.0, g, (1.0 + beta) * g / (1.0 + beta / np.maximum(sine * sine, 1e-12))).astype(np.float32)
+
+
 def apply_output(spectrum: np.ndarray, net_out: np.ndarray, spec: SignalSpec) -> np.ndarray:
     """The clean complex STFT from the noisy one and the network output ``(freq, frames, k)``.
 
     A mask multiplies the noisy magnitude and a magnitude output is de-normalised; both
-    keep the noisy phase. A complex mask multiplies the noisy spectrum.
+    keep the noisy phase. A complex mask multiplies the noisy spectrum. With
+    ``spec.post_filter`` set, a mask's gain (a complex mask's modulus) goes through
+    :func:`post_filter_gain` first; a complex mask keeps its phase.
     """
     if spec.output == "complex_mask":
         mask = np.ascontiguousarray(net_out, dtype=np.float32).view(np.complex64)[..., 0]  # (real, imag) pairs
+        if spec.post_filter:
+            modulus = np.abs(mask)
+            mask = mask * (post_filter_gain(modulus, spec.post_filter) / np.maximum(modulus, 1e-12))
         return (spectrum * mask).astype(np.complex64, copy=False)
     magnitude = np.abs(spectrum)
     if spec.output == "mask":
-        clean_mag = magnitude * net_out[..., 0]
+        gain = net_out[..., 0]
+        clean_mag = magnitude * (post_filter_gain(gain, spec.post_filter) if spec.post_filter else gain)
     else:
         clean_mag = features_to_magnitude(denormalise(net_out[..., 0], spec), spec)
     phase = np.exp(1j * np.angle(spectrum)).astype(np.complex64)

@@ -14,6 +14,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -182,11 +183,16 @@ def check_parity(net: keras.Model, onnx_path: Path, seed: int = 0) -> float:
 
 
 def export_run(run: Path, out: Path, name: str | None = None, version: str | None = None,
-               checkpoint: str | None = None) -> ModelInfo:
-    """Convert, attach metadata, save and check parity; returns the written metadata."""
+               checkpoint: str | None = None, post_filter: float = 0.0) -> ModelInfo:
+    """Convert, attach metadata, save and check parity; returns the written metadata.
+
+    ``post_filter`` goes into the signal contract (``SignalSpec.post_filter``): whoever runs the
+    file applies the mask post-filter with that strength."""
     started = time.monotonic()
     net, config, result = load_run(run, checkpoint)
     info = model_info(config, result, name, version)
+    if post_filter:
+        info = replace(info, signal=replace(info.signal, post_filter=float(post_filter)))
     model = to_onnx(net, info.signal)
     attach_metadata(model, info)
     onnx.checker.check_model(model)
@@ -209,9 +215,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--version", default=None, help="model version (default <date>-<commit>)")
     p.add_argument("--checkpoint", default=None, metavar="WEIGHTS",
                    help="export this weights file of the run (e.g. best-quality.weights.h5) instead of its finished model")
+    p.add_argument("--post-filter", type=float, default=0.0, metavar="BETA",
+                   help="strength of the mask post-filter written into the signal contract (default 0: none)")
     args = p.parse_args(argv)
+    if args.post_filter < 0:
+        p.error("--post-filter must be >= 0")
     try:
-        export_run(args.run, args.out, args.name, args.version, args.checkpoint)
+        export_run(args.run, args.out, args.name, args.version, args.checkpoint, args.post_filter)
     except (FileNotFoundError, ParityError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
