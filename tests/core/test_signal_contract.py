@@ -160,3 +160,34 @@ def test_decode_rejects_nan() -> None:
     sf.write(buf, data, 16000, subtype="FLOAT", format="WAV")
     with pytest.raises(S.AudioDecodeError, match="NaN"):
         S.decode_audio(buf.getvalue())
+
+
+def test_the_post_filter_lowers_gains_below_one_and_keeps_the_rest() -> None:
+    gains = np.array([0.0, 0.1, 0.3, 0.6, 0.9, 1.0, 1.3], np.float32)
+    filtered = S.post_filter_gain(gains, 0.05)
+    assert filtered[0] == 0.0 and np.all(filtered[1:5] < gains[1:5]) and np.all(filtered[5:] == gains[5:])
+    assert np.all(np.diff(filtered) > 0)  # the order of the gains is kept
+    assert filtered[1] / gains[1] < filtered[3] / gains[3]  # the lower the gain, the more it is lowered
+    np.testing.assert_allclose(S.post_filter_gain(gains, 0.0), gains)
+
+
+@pytest.mark.parametrize("output", ["mask", "complex_mask"])
+def test_the_post_filter_in_the_contract_scales_a_mask_and_keeps_its_phase(output: str) -> None:
+    spec = S.SignalSpec(output=output, post_filter=0.1)
+    rng = np.random.default_rng(0)
+    spectrum = (rng.normal(size=(257, 6)) + 1j * rng.normal(size=(257, 6))).astype(np.complex64)
+    gain = rng.uniform(0.05, 0.95, (257, 6)).astype(np.float32)
+    if output == "mask":
+        net_out = gain[..., None]
+    else:  # a complex mask of modulus ``gain`` and phase 0.7 rad
+        net_out = np.stack([gain * np.cos(0.7), gain * np.sin(0.7)], axis=-1).astype(np.float32)
+    plain = S.apply_output(spectrum, net_out, S.SignalSpec(output=output))
+    filtered = S.apply_output(spectrum, net_out, spec)
+    np.testing.assert_allclose(np.abs(filtered), np.abs(spectrum) * S.post_filter_gain(gain, 0.1), rtol=1e-4)
+    np.testing.assert_allclose(np.angle(filtered * np.conj(plain)), 0.0, atol=1e-4)
+
+
+def test_the_post_filter_travels_in_the_contract() -> None:
+    spec = S.SignalSpec(output="complex_mask", post_filter=0.02)
+    assert S.SignalSpec.from_dict(spec.to_dict()).post_filter == 0.02
+    assert S.SignalSpec.from_dict({k: v for k, v in spec.to_dict().items() if k != "post_filter"}).post_filter == 0.0

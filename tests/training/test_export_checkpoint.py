@@ -54,6 +54,16 @@ def test_a_checkpoint_exports_with_its_weights_and_progress(unfinished_run, tmp_
     assert training["metrics"]["val_epoch"] == 20 and training["metrics"]["val_score"] == pytest.approx(0.85)
 
 
+def test_the_post_filter_strength_is_written_into_the_contract(unfinished_run, tmp_path: Path, capsys) -> None:
+    run, _ = unfinished_run
+    out = tmp_path / "pf.onnx"
+    assert export_main(["--run", str(run), "--out", str(out), "--checkpoint", "best-quality.weights.h5", "--post-filter", "0.05"]) == 0
+    assert OnnxModel(out).spec.post_filter == 0.05
+    with pytest.raises(SystemExit):
+        export_main(["--run", str(run), "--out", str(out), "--post-filter", "-1"])
+    assert "--post-filter must be >= 0" in capsys.readouterr().err
+
+
 def test_a_kept_step_checkpoint_records_its_own_quality_row(unfinished_run, tmp_path: Path) -> None:
     run, _ = unfinished_run
     out = tmp_path / "step.onnx"
