@@ -142,6 +142,15 @@ def _progress(items: list[Any], quiet: bool):
     return tqdm(items, desc="evaluating", unit="mixture", file=sys.stderr)
 
 
+def compare_name(preset: str, path: Path, taken: set[str]) -> str:
+    """The key of a ``--compare`` model in the report: its preset, else its file stem, made unique."""
+    name = preset if preset != "unknown" and preset not in taken else path.stem
+    unique, n = name, 2
+    while unique in taken:
+        unique, n = f"{name}-{n}", n + 1
+    return unique
+
+
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     out = args.out or (ROOT / "build" / "eval" / args.model.stem)
     out.mkdir(parents=True, exist_ok=True)
@@ -165,7 +174,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     systems: list[System] = [NoisyInput(), ModelSystem(model)] + [make_peer(n) for n in parse_peers(args.peers)]
     for extra in args.compare:
         other = load_model(extra)
-        systems.append(ModelSystem(other, name=other.info.preset if other.info.preset != "unknown" else extra.stem, kind="peer"))
+        systems.append(ModelSystem(other, name=compare_name(other.info.preset, extra, {s.name for s in systems}), kind="peer"))
     probes = [m.clean for m in evalset.mixtures[:3]]
     for system in systems:
         if not system.available:

@@ -152,3 +152,22 @@ def test_pairs_directory_in_process(tmp_path, evaluated, monkeypatch):
     assert report["results"]["overall"]["model"]["dnsmos_ovrl"] is None
     assert "DNSMOS is unavailable in this run (disabled by --no-dnsmos)" in (tmp_path / "o" / "report.md").read_text()
     assert report["results"]["overall"]["model"]["si_sdr"] == pytest.approx(report["results"]["overall"]["noisy"]["si_sdr"], abs=0.01)
+
+
+def test_compared_models_of_one_preset_keep_their_own_rows(tmp_path, evaluated, monkeypatch):
+    """Two --compare models with the same preset are two systems in the report, each with its own scores."""
+    from training.evaluate import main
+    from training.evaluation import dnsmos
+
+    monkeypatch.setattr(dnsmos, "_state", dict(dnsmos._state))
+    half = make_constant_mask_model(tmp_path / "half.onnx", gain=0.5, name="half")
+    quarter = make_constant_mask_model(tmp_path / "quarter.onnx", gain=0.25, name="quarter")
+    assert main(["--data", str(evaluated["tmp"] / "data"), "--model", str(evaluated["model"]), "--out", str(tmp_path / "o"),
+                 "--limit", "2", "--compare", str(half), "--compare", str(quarter), "--peers", "none", "--no-dnsmos",
+                 "--examples", "0", "--quiet"]) == 0
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    labels = {s["label"] for s in report["systems"].values()}
+    assert {"half 0.0.0-test", "quarter 0.0.0-test"} <= labels and len(report["systems"]) == 4
+    overall = report["results"]["overall"]
+    names = [n for n, s in report["systems"].items() if s["kind"] == "peer"]
+    assert len({overall[n]["seed_mse"] for n in names}) == 2  # a quieter output, a different level-dependent error
