@@ -13,7 +13,7 @@ import keras
 import tensorflow as tf
 
 from denoise_core.signal import SignalSpec
-from training.losses import compressed_spectral_loss, inverse_stft, si_sdr
+from training.losses import compressed_spectral_loss, inverse_stft, overshoot_squared_error, si_sdr
 
 MASK_FLOOR = 1e-3
 
@@ -89,8 +89,7 @@ def mag_loss(overshoot: float = 1.0) -> str | Callable[[tf.Tensor, tf.Tensor], t
         return "mse"
 
     def weighted_mse(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
-        excess = y_pred - y_true
-        return tf.reduce_mean(tf.where(excess > 0, overshoot, 1.0) * tf.square(excess), axis=-1)
+        return tf.reduce_mean(overshoot_squared_error(y_true, y_pred, overshoot), axis=-1)
 
     return weighted_mse
 

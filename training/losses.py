@@ -45,6 +45,14 @@ def si_sdr(reference: tf.Tensor, estimate: tf.Tensor, eps: float = 1e-8) -> tf.T
 
 
 
+def overshoot_squared_error(clean: tf.Tensor, estimate: tf.Tensor, overshoot: float = 1.0) -> tf.Tensor:
+    """Elementwise squared error, ``overshoot`` times heavier where the estimate exceeds the clean value."""
+    excess = estimate - clean
+    if overshoot == 1.0:
+        return tf.square(excess)
+    return tf.where(excess > 0, overshoot, 1.0) * tf.square(excess)
+
+
 #: (n_fft, hop) of the multi-resolution compressed spectral loss
 RESOLUTIONS: tuple[tuple[int, int], ...] = ((256, 128), (512, 256), (1024, 512))
 
@@ -69,9 +77,7 @@ def compressed_spectral_loss(clean: tf.Tensor, estimate: tf.Tensor, exponent: fl
         mags = [tf.sqrt(tf.square(tf.math.real(s)) + tf.square(tf.math.imag(s)) + 1e-12) for s in spectra]
         compressed = [tf.pow(m, exponent) for m in mags]
         parts = [(tf.math.real(s) / m * c, tf.math.imag(s) / m * c) for s, m, c in zip(spectra, mags, compressed)]
-        excess = compressed[1] - compressed[0]
-        weight = tf.where(excess > 0, overshoot, 1.0) if overshoot != 1.0 else 1.0
-        mag_term = tf.reduce_mean(weight * tf.square(excess), axis=(1, 2))
+        mag_term = tf.reduce_mean(overshoot_squared_error(compressed[0], compressed[1], overshoot), axis=(1, 2))
         complex_term = tf.reduce_mean(tf.square(parts[0][0] - parts[1][0]) + tf.square(parts[0][1] - parts[1][1]), axis=(1, 2))
         total += complex_share * complex_term + (1.0 - complex_share) * mag_term
     return total / len(resolutions)
