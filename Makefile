@@ -10,14 +10,15 @@ BUILD ?= build
 # long runs live beside the work tree, so that a fresh checkout of the project resumes them
 RUNS ?= ../runs
 BAND_DATASET ?= $(BUILD)/dataset-extra-noise
-# the shipped model's long run and preset (docs/model-gen2.md); its lookahead of two frames
-# serves both the offline model and the streaming one
+# the streaming model's long run and preset (docs/model-gen2.md): two frames of lookahead
 BAND_RUN ?= $(RUNS)/band-ctx
 BAND_PRESET ?= band-ctx
-# the long run's checkpoint that the ship rule chose (docs/model-gen2.md): the offline and streaming models
+# the offline model's long run (models/denoiser.onnx)
+SHIP_RUN ?= $(RUNS)/band-offline
+# the checkpoint of each that the ship rule chose (docs/model-gen2.md)
 SHIPPED_CHECKPOINT ?= best-quality.weights.h5
 
-.PHONY: help venv install-service install-full install-browser serve test dataset dataset-band train-band train-offline keep-run restore-run keep-band-run export-stream evaluate-stream candidate arms arms-report long-runs-report export-band reproduce-gen1 train train-seed export export-seed evaluate evaluate-seed benchmark reproduce reproduce-seed training-report clean
+.PHONY: help venv install-service install-full install-browser serve test dataset dataset-band train-band train-offline train-stream keep-run restore-run keep-band-run export-stream evaluate-stream candidate arms arms-report long-runs-report export-band reproduce-gen1 train train-seed export export-seed evaluate evaluate-seed benchmark reproduce reproduce-seed training-report clean
 
 help:
 	@echo "make serve   - create .venv, install the service (no TensorFlow), serve models/ on port $(PORT)"
@@ -78,10 +79,16 @@ train-band: install-full
 	$(PY) -m training.train --data $(BAND_DATASET) --preset $(BAND_PRESET) --out $(BAND_RUN) $(THREADS_OPT)
 
 # the third long run (docs/model-gen2.md): the offline model, preset band-offline, 70,000 steps
-OFFLINE_RUN ?= $(RUNS)/band-offline
+OFFLINE_RUN ?= $(SHIP_RUN)
 train-offline: install-full
 	@$(call RESTORE,$(OFFLINE_RUN))
 	$(PY) -m training.train --data $(BAND_DATASET) --preset band-offline --out $(OFFLINE_RUN) $(THREADS_OPT)
+
+# the fourth long run (docs/model-gen2.md): the streaming model, preset band-stream, 70,000 steps
+STREAM_RUN ?= $(RUNS)/band-stream
+train-stream: install-full
+	@$(call RESTORE,$(STREAM_RUN))
+	$(PY) -m training.train --data $(BAND_DATASET) --preset band-stream --out $(STREAM_RUN) $(THREADS_OPT)
 
 keep-run:
 	@test -n "$(RUN)" && test -d "$(RUN)" || { echo "usage: make keep-run RUN=<run directory>"; exit 2; }
@@ -102,7 +109,7 @@ keep-band-run:
 # the comparison arms of docs/model-gen2.md, one after another at equal steps; each arm's
 # result.json marks it done, and an interrupted arm resumes when `make arms` runs again
 ARM_TRAIN = $(call RESTORE,$(@D)) && $(PY) -m training.train --data $(BAND_DATASET) --epochs 16 --quality-every 8 $(THREADS_OPT)
-ARMS := ab-band-L2 ab-band-L2-seed1 ab-band-L0 ab-band-wide ab-band-ctx-relu ab-band-oldloss ab-band-ctx-dec ab-band-oldloss-seed1 ab-band-Lnone ab-band-ctx-b256 ab-band-ctx-124 ab-band-mask ab-band-ctx-oldloss ab-band-ctx-mask ab-band-ctx-oldloss-over3
+ARMS := ab-band-L2 ab-band-L2-seed1 ab-band-L0 ab-band-wide ab-band-ctx-relu ab-band-oldloss ab-band-ctx-dec ab-band-oldloss-seed1 ab-band-Lnone ab-band-ctx-b256 ab-band-ctx-124 ab-band-mask ab-band-ctx-oldloss ab-band-ctx-mask ab-band-ctx-oldloss-over3 ab-band-ctx-oldloss-bf16 ab-band-offline ab-band-offline-df
 # an arm whose result is archived in docs/runs (`make training-report`) is done on any machine
 ARMS_ARCHIVED := $(patsubst docs/runs/%/result.json,%,$(wildcard $(addprefix docs/runs/,$(addsuffix /result.json,$(ARMS)))))
 arms: $(foreach arm,$(filter-out $(ARMS_ARCHIVED),$(ARMS)),$(RUNS)/$(arm)/result.json)
@@ -136,6 +143,12 @@ $(RUNS)/ab-band-ctx-mask/result.json: | install-full
 	$(ARM_TRAIN) --preset band-mask --model-options '{"context": [1, 2], "activation": "relu"}' --out $(@D)
 $(RUNS)/ab-band-ctx-oldloss-over3/result.json: | install-full
 	$(ARM_TRAIN) --preset band-ctx --wave-loss si_sdr --mag-loss-weight 1500 --overshoot 3 --out $(@D)
+$(RUNS)/ab-band-ctx-oldloss-bf16/result.json: | install-full
+	$(ARM_TRAIN) --preset band-ctx --wave-loss si_sdr --mag-loss-weight 1500 --precision mixed_bfloat16 --out $(@D)
+$(RUNS)/ab-band-offline/result.json: | install-full
+	$(ARM_TRAIN) --preset band-offline --out $(@D)
+$(RUNS)/ab-band-offline-df/result.json: | install-full
+	$(ARM_TRAIN) --preset band-offline-df --out $(@D)
 
 # the arms at their best-quality checkpoints against the base recipe's two seeds (from the records
 # that `make training-report` archives in docs/runs)
@@ -167,6 +180,7 @@ candidate: install-full
 # in the offline model's evaluation, on the same mixtures)
 STREAM_CHECKPOINT ?= $(SHIPPED_CHECKPOINT)
 export-stream: install-full
+	@$(call RESTORE,$(BAND_RUN))
 	$(PY) -m training.export_stream --run $(BAND_RUN) --checkpoint $(STREAM_CHECKPOINT) --out models/denoiser-stream.onnx
 
 evaluate-stream: install-full
@@ -196,7 +210,7 @@ export-seed: install-full
 
 # the model that the shipped one replaced, read from git at the last commit that served it, and
 # scored side by side with the seed
-PREVIOUS_MODEL_REV ?= 3dff9001f72417748360fcb94b29a7b60eb6b4bd
+PREVIOUS_MODEL_REV ?= 8858106cc2b26f6999e2c3aa60dd3155a959ad00
 PREVIOUS_MODEL := $(BUILD)/previous/$(PREVIOUS_MODEL_REV).onnx
 $(PREVIOUS_MODEL):
 	mkdir -p $(@D)
@@ -244,10 +258,11 @@ container-footprint: | $(VENV)/bin/python
 
 # the shipped model: the band network's long run (resumable), its best-quality checkpoint
 # exported as models/denoiser.onnx, then the evaluation that writes its card
-reproduce: dataset dataset-band train-band export-band evaluate
+reproduce: dataset dataset-band train-offline export-band evaluate train-band export-stream evaluate-stream
 
 export-band: install-full
-	$(PY) -m training.export --run $(BAND_RUN) --checkpoint $(SHIPPED_CHECKPOINT) --out models/denoiser.onnx
+	@$(call RESTORE,$(SHIP_RUN))
+	$(PY) -m training.export --run $(SHIP_RUN) --checkpoint $(SHIPPED_CHECKPOINT) --out models/denoiser.onnx
 
 # the first generation (the default preset, 72 minutes), shipped until 2026-12-03
 reproduce-gen1: dataset train export evaluate

@@ -70,6 +70,12 @@ class SignalSpec:
     lookahead_frames: int | None = None
     #: strength of the mask post-filter (0: none); see :func:`post_filter_gain`
     post_filter: float = 0.0
+    #: complex mask only: the lowest ``df_bins`` bins take a deep filter of ``df_order``
+    #: complex taps over noisy frames t - (order - 1 - df_lookahead) .. t + df_lookahead
+    #: instead of the mask (0: none); see :func:`deep_filter`
+    df_bins: int = 0
+    df_order: int = 5
+    df_lookahead: int = 2
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -83,8 +89,16 @@ class SignalSpec:
 
     @property
     def output_channels(self) -> int:
-        """Channels of the network output: real and imaginary for a complex mask, else one."""
-        return 2 if self.output == "complex_mask" else 1
+        """Channels of the network output: real and imaginary for a complex mask (then, with a
+        deep filter, real and imaginary of each tap), else one."""
+        if self.output != "complex_mask":
+            return 1
+        return 2 + (2 * self.df_order if self.df_bins else 0)
+
+    @property
+    def df_past(self) -> int:
+        """Past noisy frames a deep-filter tap reaches back to."""
+        return self.df_order - 1 - self.df_lookahead
 
     @property
     def window_length(self) -> int:
@@ -334,11 +348,21 @@ def post_filter_gain(gain: np.ndarray, beta: float) -> np.ndarray:
     return np.where(g >= 1.0, g, (1.0 + beta) * g / (1.0 + beta / np.maximum(sine * sine, 1e-12))).astype(np.float32)
 
 
+def deep_filter(spectrum: np.ndarray, taps: np.ndarray, past: int) -> np.ndarray:
+    """``sum_k taps[..., k] * spectrum[..., t - past + k]`` over the frame axis (-1 of
+    ``spectrum``, -2 of ``taps``), with zeros beyond either end."""
+    order = taps.shape[-1]
+    padded = np.pad(spectrum, [(0, 0)] * (spectrum.ndim - 1) + [(past, order - 1 - past)])
+    frames = spectrum.shape[-1]
+    return sum(taps[..., k] * padded[..., k:k + frames] for k in range(order))
+
+
 def apply_output(spectrum: np.ndarray, net_out: np.ndarray, spec: SignalSpec) -> np.ndarray:
     """The clean complex STFT from the noisy one and the network output ``(freq, frames, k)``.
 
     A mask multiplies the noisy magnitude and a magnitude output is de-normalised; both
-    keep the noisy phase. A complex mask multiplies the noisy spectrum. With
+    keep the noisy phase. A complex mask multiplies the noisy spectrum; with ``spec.df_bins``,
+    the lowest bins are the deep filter of channels 2.. instead (:func:`deep_filter`). With
     ``spec.post_filter`` set, a mask's gain (a complex mask's modulus) goes through
     :func:`post_filter_gain` first; a complex mask keeps its phase.
     """
@@ -347,7 +371,11 @@ def apply_output(spectrum: np.ndarray, net_out: np.ndarray, spec: SignalSpec) ->
         if spec.post_filter:
             modulus = np.abs(mask)
             mask = mask * (post_filter_gain(modulus, spec.post_filter) / np.maximum(modulus, 1e-12))
-        return (spectrum * mask).astype(np.complex64, copy=False)
+        clean = spectrum * mask
+        if spec.df_bins:
+            pairs = np.ascontiguousarray(net_out[:spec.df_bins, :, 2:], dtype=np.float32).view(np.complex64)  # (bins, frames, order)
+            clean[:spec.df_bins] = deep_filter(spectrum[:spec.df_bins], pairs, spec.df_past)
+        return clean.astype(np.complex64, copy=False)
     magnitude = np.abs(spectrum)
     if spec.output == "mask":
         gain = net_out[..., 0]

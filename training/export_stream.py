@@ -142,6 +142,8 @@ def export_stream(run: Path, out: Path, name: str | None = None, version: str | 
     """Build the streaming model from the run, convert, attach metadata, save and check parity."""
     started = time.monotonic()
     net, config, result = load_run(run, checkpoint)
+    if SignalSpec.from_dict(config["signal"]).df_bins:
+        raise ValueError(f"{run}: a deep-filter network has no streaming form")
     stream = streaming_form(net, band_config(config))
     info = model_info(config, result, name or f"rainclean-{config['preset']}-stream", version)
     model = to_onnx(stream)

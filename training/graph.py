@@ -18,9 +18,26 @@ from training.losses import compressed_spectral_loss, inverse_stft, overshoot_sq
 MASK_FLOOR = 1e-3
 
 
+def deep_filter(real: tf.Tensor, imag: tf.Tensor, taps: tf.Tensor, past: int) -> tuple[tf.Tensor, tf.Tensor]:
+    """``sum_k taps_k * X[t - past + k]`` over frames for ``(B, F, T)`` spectra and
+    ``(B, F, T, 2 * order)`` taps (real, imaginary pairs), as :func:`denoise_core.signal.deep_filter`."""
+    order = taps.shape[-1] // 2
+    frames = tf.shape(real)[2]
+    pad = [[0, 0], [0, 0], [past, order - 1 - past]]
+    xr, xi = tf.pad(real, pad), tf.pad(imag, pad)
+    out_r = out_i = tf.zeros_like(real)
+    for k in range(order):
+        tr, ti = taps[..., 2 * k], taps[..., 2 * k + 1]
+        sr, si = xr[:, :, k:k + frames], xi[:, :, k:k + frames]
+        out_r += tr * sr - ti * si
+        out_i += tr * si + ti * sr
+    return out_r, out_i
+
+
 class MaskToSignal(keras.layers.Layer):
-    """Apply a ``(B, F, T, 1)`` mask, or a ``(B, F, T, 2)`` complex mask, to a noisy STFT;
-    return (waveform, normalised features)."""
+    """Apply a ``(B, F, T, 1)`` mask, or a ``(B, F, T, 2)`` complex mask (with a deep filter
+    on the lowest bins, ``2 * order`` more channels), to a noisy STFT; return (waveform,
+    normalised features)."""
 
     def __init__(self, signal: dict[str, Any], **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -31,16 +48,25 @@ class MaskToSignal(keras.layers.Layer):
         spec = self.spec
         frames = tf.shape(real)[2]
         length = (frames - 1) * spec.hop_length
+        noisy_mag = tf.sqrt(real**2 + imag**2)
         if spec.output == "complex_mask":
             mr, mi = mask[..., 0], mask[..., 1]
-            wave = inverse_stft(mr * real - mi * imag, mr * imag + mi * real, spec, length)
+            yr, yi = mr * real - mi * imag, mr * imag + mi * real
             gain = tf.sqrt(mr**2 + mi**2 + MASK_FLOOR**2)
+            feats = tf.pow(gain, spec.compress_exponent) * tf.pow(noisy_mag, spec.compress_exponent)
+            if spec.df_bins:
+                low, high = (slice(None), slice(None, spec.df_bins)), (slice(None), slice(spec.df_bins, None))
+                fr, fi = deep_filter(real[low], imag[low], mask[low][..., 2:], spec.df_past)
+                yr, yi = tf.concat([fr, yr[high]], axis=1), tf.concat([fi, yi[high]], axis=1)
+                # the filtered bins' magnitude, floored as a mask's gain is
+                low_mag = tf.sqrt(fr**2 + fi**2 + (MASK_FLOOR * noisy_mag[low]) ** 2)
+                feats = tf.concat([tf.pow(low_mag, spec.compress_exponent), feats[high]], axis=1)
+            wave = inverse_stft(yr, yi, spec, length)
         else:
             m = tf.squeeze(mask, -1)
             wave = inverse_stft(m * real, m * imag, spec, length)
             gain = tf.maximum(m, MASK_FLOOR)
-        noisy_mag = tf.sqrt(real**2 + imag**2)
-        feats = tf.pow(gain, spec.compress_exponent) * tf.pow(noisy_mag, spec.compress_exponent)
+            feats = tf.pow(gain, spec.compress_exponent) * tf.pow(noisy_mag, spec.compress_exponent)
         feats = (feats - spec.norm_min) / (spec.norm_max - spec.norm_min)
         return wave, feats[..., tf.newaxis]
 
@@ -56,6 +82,8 @@ def signal_training_model(net: keras.Model, spec: SignalSpec) -> keras.Model:
     real = keras.Input(shape=(spec.n_freq, None), name="real")
     imag = keras.Input(shape=(spec.n_freq, None), name="imag")
     mask = net(features)
+    if mask.dtype != "float32":  # a mixed-precision network: the signal graph stays in float32
+        mask = keras.layers.Activation("linear", dtype="float32", name="mask_float32")(mask)
     wave, mag = MaskToSignal(spec.to_dict(), name="mask_to_signal")(mask, real, imag)
     wave = keras.layers.Identity(name="wave")(wave)
     mag = keras.layers.Identity(name="mag")(mag)

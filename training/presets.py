@@ -39,6 +39,14 @@ class Preset:
         """The preset's model options with ``overrides`` on top."""
         return {**self.model_options, **overrides}
 
+    def output_lookahead(self, options: dict[str, Any]) -> int | None:
+        """Frames after t that the output at frame t depends on: the network's, or a deep
+        filter's taps where they reach further."""
+        net = self.lookahead(options)
+        if net is None or not self.signal.df_bins:
+            return net
+        return max(net, self.signal.df_lookahead)
+
 
 def _build_seed(spec: SignalSpec, options: dict[str, Any]) -> keras.Model:
     return build_seed(spec.n_freq, width=float(options.get("width", 1.0)))
@@ -59,7 +67,8 @@ def _options(cls: type, options: dict[str, Any]) -> Any:
 
 
 def _build_band(spec: SignalSpec, options: dict[str, Any]) -> keras.Model:
-    return build_bandnet(spec.n_freq, _options(BandConfig, options), complex_mask=spec.output == "complex_mask", sample_rate=spec.sample_rate)
+    return build_bandnet(spec.n_freq, _options(BandConfig, options), complex_mask=spec.output == "complex_mask", sample_rate=spec.sample_rate,
+                         df_bins=spec.df_bins, df_order=spec.df_order, df_past=spec.df_past)
 
 
 def _band_lookahead(options: dict[str, Any]) -> int | None:
@@ -125,6 +134,21 @@ PRESETS["band-offline"] = replace(
     name="band-offline",
     defaults={**_BAND.defaults, "wave_loss": "si_sdr", "mag_loss_weight": 1500.0},
     model_options={"context": [1, 2, 4], "activation": "relu", "bottleneck": 256, "lookahead": None},
+)
+# band-offline with a deep filter (five complex taps over frames t-2..t+2) on the lowest 65
+# bins (0-2 kHz) in place of the complex mask there
+PRESETS["band-offline-df"] = replace(
+    PRESETS["band-offline"],
+    name="band-offline-df",
+    signal=replace(_BAND.signal, df_bins=65, df_order=5, df_lookahead=2),
+)
+# the streaming model: band-offline's network and loss with two frames of lookahead and a
+# magnitude mask on the noisy phase
+PRESETS["band-stream"] = replace(
+    PRESETS["band-offline"],
+    name="band-stream",
+    signal=replace(_BAND.signal, output="mask"),
+    model_options={**PRESETS["band-offline"].model_options, "lookahead": 2},
 )
 
 

@@ -71,11 +71,15 @@ def read_log(run: Path) -> list[dict[str, str]]:
 
 
 class QualityCheck(keras.callbacks.Callback):
-    """Score the validation split every ``every`` epochs; keep each scored checkpoint and the best by quality score."""
+    """Score the validation split every ``every`` epochs; keep each scored checkpoint and the best by quality score.
 
-    def __init__(self, net: keras.Model, spec: SignalSpec, arrays: SplitArrays, run: Path, every: int, steps_per_epoch: int) -> None:
+    ``scorer``, a float32 twin of a mixed-precision ``net``, scores the trained weights as the
+    exported model will run them."""
+
+    def __init__(self, net: keras.Model, spec: SignalSpec, arrays: SplitArrays, run: Path, every: int, steps_per_epoch: int,
+                 scorer: keras.Model | None = None) -> None:
         super().__init__()
-        self.net, self.spec, self.arrays, self.run = net, spec, arrays, run
+        self.net, self.spec, self.arrays, self.run, self.scorer = net, spec, arrays, run, scorer
         self.every, self.steps_per_epoch = every, steps_per_epoch
         scores = [float(r["score"]) for r in read_log(run) if r.get("score") and math.isfinite(float(r["score"]))]
         self.best = max(scores) if scores and (run / QUALITY_WEIGHTS).exists() else -math.inf
@@ -84,7 +88,9 @@ class QualityCheck(keras.callbacks.Callback):
         if (epoch + 1) % self.every:
             return
         started = time.monotonic()
-        figures = score_split(self.net, self.spec, self.arrays)
+        if self.scorer is not None:
+            self.scorer.set_weights(self.net.get_weights())
+        figures = score_split(self.scorer or self.net, self.spec, self.arrays)
         score = quality_score(figures)
         time_file = self.run / "time.json"
         hours = json.loads(time_file.read_text())["seconds"] / 3600 if time_file.exists() else float("nan")

@@ -17,13 +17,13 @@ from typing import Any
 from training.datasets import Dataset, MixerConfig, OnTheFlyMixer
 from training.graph import signal_training_model
 from training.presets import get_preset
-from training.train import compile_signal_model, resolve_spec
+from training.train import PRECISIONS, build_network, compile_signal_model, resolve_spec
 
 
 def time_steps(data: Dataset, options: dict[str, Any], batch_size: int, crop_seconds: float, steps: int, jit_compile: bool = False,
-               preset_name: str = "default", wave_loss_kind: str | None = None) -> dict[str, Any]:
+               preset_name: str = "default", wave_loss_kind: str | None = None, precision: str = "float32") -> dict[str, Any]:
     """Parameters, data seconds per batch and training seconds per step for ``options``,
-    with the preset's waveform loss or ``wave_loss_kind``."""
+    with the preset's waveform loss or ``wave_loss_kind``, the network under the dtype policy ``precision``."""
     preset = get_preset(preset_name)
     spec = resolve_spec(preset, data)
     mixer = OnTheFlyMixer(data.split("train"), data.noise("train"), spec, batch_size, 0, MixerConfig.from_options(crop_seconds, preset.defaults.get("mixer_options", {})))
@@ -32,7 +32,7 @@ def time_steps(data: Dataset, options: dict[str, Any], batch_size: int, crop_sec
     batches = [next(stream) for _ in range(4)]
     data_seconds = (time.perf_counter() - started) / len(batches)
     options = preset.options(options)
-    net = preset.build(spec, options)
+    net = build_network(preset, spec, 1.0, options, precision)
     model = signal_training_model(net, spec)
     d = preset.defaults
     loss = wave_loss_kind or d.get("wave_loss", "si_sdr")
@@ -44,7 +44,7 @@ def time_steps(data: Dataset, options: dict[str, Any], batch_size: int, crop_sec
         model.train_on_batch(*batches[i % len(batches)])
     step_seconds = (time.perf_counter() - started) / steps
     return {"preset": preset_name, "options": options, "parameters": int(net.count_params()), "data_s_per_batch": data_seconds, "train_s_per_step": step_seconds,
-            "wave_loss": loss}
+            "wave_loss": loss, "precision": precision}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=None, help="TensorFlow intra-op threads (default: one per core), as training.train --threads")
     p.add_argument("--wave-loss", choices=["si_sdr", "si_sdr+spectral"], default=None,
                    help="time every row with this waveform loss instead of each preset's own (how much of a step the loss is)")
+    p.add_argument("--precision", action="append", choices=PRECISIONS, default=None,
+                   help="the network's dtype policy, as training.train --precision (default: float32); repeat to compare")
     args = p.parse_args(argv)
     if args.threads:
         import tensorflow as tf
@@ -68,12 +70,13 @@ def main(argv: list[str] | None = None) -> int:
     data = Dataset.open(args.data)
     own = "each preset's own"
     print(f"wave loss: {args.wave_loss or own}; TensorFlow intra-op threads: {args.threads or 'one per core'}")
-    print(f"{'preset':<10} {'model options':<50} {'parameters':>10} {'data s/batch':>12} {'train s/step':>12}")
+    print(f"{'preset':<12} {'model options':<50} {'precision':<14} {'parameters':>10} {'data s/batch':>12} {'train s/step':>12}")
     for preset in args.preset or ["default"]:
         for options in args.model_options or [{}]:
-            r = time_steps(data, options, args.batch_size, args.crop_seconds, args.steps, args.jit_compile, preset, args.wave_loss)
-            print(f"{preset:<10} {json.dumps(r['options']):<50} {r['parameters']:>10} {r['data_s_per_batch']:>12.3f} "
-                  f"{r['train_s_per_step']:>12.3f}", flush=True)
+            for precision in args.precision or ["float32"]:
+                r = time_steps(data, options, args.batch_size, args.crop_seconds, args.steps, args.jit_compile, preset, args.wave_loss, precision)
+                print(f"{preset:<12} {json.dumps(r['options']):<50} {precision:<14} {r['parameters']:>10} {r['data_s_per_batch']:>12.3f} "
+                      f"{r['train_s_per_step']:>12.3f}", flush=True)
     return 0
 
 

@@ -76,6 +76,9 @@ class TrainConfig:
     #: TensorFlow's intra-op threads (None: one per core). Not part of the recipe: on two cores,
     #: two runs side by side at one thread each train more steps per hour in all than one at two
     threads: int | None = None
+    #: the network's Keras dtype policy while it trains: "float32", or "mixed_bfloat16" (bfloat16
+    #: maths, float32 weights); the loss, validation scoring and the exported model stay in float32
+    precision: str = "float32"
 
     @property
     def learning_rate(self) -> float:
@@ -158,6 +161,7 @@ class StepLog(keras.callbacks.Callback):
 MONITORS = ("val_loss", "val_wave_si_sdr_db")
 LR_SCHEDULES = ("plateau", "cosine-time", "cosine-steps")
 WAVE_LOSSES = ("si_sdr", "si_sdr+spectral")
+PRECISIONS = ("float32", "mixed_bfloat16")
 
 
 def monitor_mode(monitor: str) -> str:
@@ -219,10 +223,15 @@ def resolve_spec(preset: Preset, data: Dataset) -> SignalSpec:
     return preset.signal.with_stats(lo, hi)
 
 
-def build_network(preset: Preset, spec: SignalSpec, width: float, model_options: dict[str, Any]) -> keras.Model:
-    """The preset's untrained network (the reference recipe also takes its width)."""
+def build_network(preset: Preset, spec: SignalSpec, width: float, model_options: dict[str, Any], precision: str = "float32") -> keras.Model:
+    """The preset's untrained network under the Keras dtype policy ``precision`` (the
+    reference recipe also takes its width)."""
     options = {"width": width, **model_options} if preset.objective == "features_mse" else model_options
-    return preset.build(spec, options)
+    keras.mixed_precision.set_global_policy(precision)
+    try:
+        return preset.build(spec, options)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
 
 
 def train_seed(cfg: TrainConfig, preset: Preset, spec: SignalSpec, data: Dataset, run: Path, verbose: int) -> tuple[keras.Model, dict[str, Any]]:
@@ -286,12 +295,14 @@ def train_signal(cfg: TrainConfig, preset: Preset, spec: SignalSpec, data: Datas
     )
     stream = tf.data.Dataset.from_generator(lambda: iter(mixer), output_signature=signature).prefetch(4)
     val_x, val_y = fixed_signal_set(data.split("val"), spec, limit=cfg.val_limit)
-    net = build_network(preset, spec, cfg.width, cfg.model_options)
+    net = build_network(preset, spec, cfg.width, cfg.model_options, cfg.precision)
     model = signal_training_model(net, spec)
     compile_signal_model(model, learning_rate_schedule(cfg), cfg.mag_loss_weight, cfg.ema_momentum,
                          wave_loss_kind=cfg.wave_loss, spectral_weight=cfg.spectral_weight,
                          overshoot=cfg.overshoot)
-    quality = [QualityCheck(net, spec, data.split("val"), run, cfg.quality_every, cfg.steps_per_epoch or 100)] if cfg.quality_every else []
+    # a mixed-precision network's float32 twin: what scoring, model.keras and the export run
+    float_net = build_network(preset, spec, cfg.width, cfg.model_options) if cfg.precision != "float32" else None
+    quality = [QualityCheck(net, spec, data.split("val"), run, cfg.quality_every, cfg.steps_per_epoch or 100, float_net)] if cfg.quality_every else []
     history = model.fit(
         stream, steps_per_epoch=cfg.steps_per_epoch or 100, epochs=cfg.epochs, validation_data=(val_x, val_y),
         validation_batch_size=cfg.batch_size, callbacks=callbacks(cfg, run, before_backup=quality), verbose=verbose,
@@ -307,6 +318,9 @@ def train_signal(cfg: TrainConfig, preset: Preset, spec: SignalSpec, data: Datas
         results[f"{name}_si_sdr_db"] = float(out.get("wave_si_sdr_db", np.nan))
         results[f"{name}_loss"] = float(out["loss"])
     print("SI-SDR of the training graph  val {val_si_sdr_db:.2f} dB  test {test_si_sdr_db:.2f} dB".format(**results), flush=True)
+    if float_net is not None:
+        float_net.set_weights(net.get_weights())
+        net = float_net
     return net, {"metrics": results, "epochs_run": len(history.epoch)}
 
 
@@ -325,7 +339,7 @@ def run_training(cfg: TrainConfig, verbose: int = 1) -> dict[str, Any]:
     run = Path(cfg.out)
     run.mkdir(parents=True, exist_ok=True)
     data = Dataset.open(cfg.data)
-    spec = replace(resolve_spec(preset, data), lookahead_frames=preset.lookahead(cfg.model_options))
+    spec = replace(resolve_spec(preset, data), lookahead_frames=preset.output_lookahead(cfg.model_options))
     config = {
         "train": asdict(cfg), "preset": preset.name, "signal": spec.to_dict(), "learning_rate": cfg.learning_rate,
         "data_summary": data.summary, "dataset_build_seconds": data.stats.get("build_seconds"), "training_commit": git_commit(), "command": recorded_command(sys.argv[1:]),
@@ -384,6 +398,9 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
                    help="validation figure for the best checkpoint and early stopping (default preset: val_wave_si_sdr_db, "
                         "the waveform SI-SDR; the loss also carries the magnitude term)")
     p.add_argument("--threads", type=int, default=None, help="TensorFlow intra-op threads (default: one per core)")
+    p.add_argument("--precision", choices=PRECISIONS, default=TrainConfig.precision,
+                   help="the network's dtype policy while it trains (mixed_bfloat16: bfloat16 maths, float32 weights; "
+                        "fast on CPUs with AMX or AVX-512 BF16); loss, scoring and export stay float32")
     p.add_argument("--model-options", type=json.loads, default={}, help='JSON over the preset\'s own options, key by key, e.g. \'{"bottleneck": 128}\'')
     p.add_argument("--mixer-options", type=json.loads, default={},
                    help='default preset: JSON overriding training.datasets.MixerConfig, e.g. \'{"snr_high": 12.5}\'')
@@ -395,6 +412,8 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
             values[key] = value
     if preset.objective == "features_mse" and values["monitor"] != "val_loss":
         p.error(f"--monitor {values['monitor']}: the {preset.name} preset scores spectrograms, not waveforms; use val_loss")
+    if preset.objective == "features_mse" and values["precision"] != "float32":
+        p.error(f"--precision {values['precision']}: the {preset.name} preset trains in float32 only")
     return TrainConfig(**values)
 
 

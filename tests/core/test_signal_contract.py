@@ -191,3 +191,35 @@ def test_the_post_filter_travels_in_the_contract() -> None:
     spec = S.SignalSpec(output="complex_mask", post_filter=0.02)
     assert S.SignalSpec.from_dict(spec.to_dict()).post_filter == 0.02
     assert S.SignalSpec.from_dict({k: v for k, v in spec.to_dict().items() if k != "post_filter"}).post_filter == 0.0
+
+
+@pytest.mark.parametrize("past,order", [(0, 1), (2, 5), (4, 5)])
+def test_the_deep_filter_sums_its_taps_over_neighbouring_frames(past: int, order: int) -> None:
+    rng = np.random.default_rng(3)
+    spectrum = (rng.normal(size=(4, 9)) + 1j * rng.normal(size=(4, 9))).astype(np.complex64)
+    current = np.zeros((4, 9, order), np.complex64)
+    current[..., past] = 1.0
+    np.testing.assert_allclose(S.deep_filter(spectrum, current, past), spectrum)  # the current frame's tap alone
+    for k in range(order):
+        taps = np.zeros((4, 9, order), np.complex64)
+        taps[..., k] = 0.5j
+        shifted = np.zeros_like(spectrum)
+        offset = k - past  # this tap reads frame t + offset, zeros beyond either end
+        src = slice(max(offset, 0), 9 + min(offset, 0))
+        dst = slice(max(-offset, 0), 9 - max(offset, 0))
+        shifted[:, dst] = spectrum[:, src]
+        np.testing.assert_allclose(S.deep_filter(spectrum, taps, past), 0.5j * shifted, atol=1e-6)
+
+
+def test_a_deep_filter_replaces_the_complex_mask_on_the_lowest_bins_only() -> None:
+    spec = S.SignalSpec(output="complex_mask", df_bins=3, df_order=3, df_lookahead=1)
+    assert spec.output_channels == 8 and spec.df_past == 1
+    rng = np.random.default_rng(4)
+    spectrum = (rng.normal(size=(257, 7)) + 1j * rng.normal(size=(257, 7))).astype(np.complex64)
+    net_out = rng.uniform(-1, 1, (257, 7, 8)).astype(np.float32)
+    clean = S.apply_output(spectrum, net_out, spec)
+    plain = S.apply_output(spectrum, net_out[..., :2], S.SignalSpec(output="complex_mask"))
+    np.testing.assert_allclose(clean[3:], plain[3:])
+    taps = net_out[:3, :, 2:].copy().view(np.complex64)
+    np.testing.assert_allclose(clean[:3], S.deep_filter(spectrum[:3], taps, 1), rtol=1e-5)
+    assert S.SignalSpec.from_dict(spec.to_dict()) == spec

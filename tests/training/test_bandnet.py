@@ -7,6 +7,7 @@ import pytest
 
 pytestmark = pytest.mark.training
 
+from denoise_core import signal as S  # noqa: E402
 from training.models.bandnet import BandConfig, band_matrices, build_bandnet, receptive_future, time_padding  # noqa: E402
 
 TINY = {"channels": (4, 6), "bottleneck": 16, "dilations": (1, 2, 4, 1)}
@@ -98,3 +99,34 @@ def test_the_activation_is_an_option() -> None:
 def test_an_even_context_frequency_kernel_is_refused() -> None:
     with pytest.raises(ValueError, match="frequency taps odd"):
         build_bandnet(257, BandConfig(**TINY, context=(1,), context_kernel=(3, 4)))
+
+
+@pytest.mark.parametrize("lookahead,df_lookahead", [(2, 2), (0, 2), (3, 1)])
+def test_a_deep_filter_network_bounds_the_lookahead_of_the_enhanced_spectrum(lookahead: int, df_lookahead: int) -> None:
+    """Through the whole contract (input features, network, deep filter and mask), the
+    enhanced frame t ignores noisy frames after t + max(network lookahead, filter lookahead)."""
+    spec = S.SignalSpec(output="complex_mask", df_bins=65, df_order=4, df_lookahead=df_lookahead).with_stats(0.0, 3.0)
+    net = build_bandnet(257, BandConfig(**TINY, lookahead=lookahead), df_bins=65, df_order=4, df_past=spec.df_past)
+    rng = np.random.default_rng(2)
+    spectrum = (rng.normal(size=(257, 40)) + 1j * rng.normal(size=(257, 40))).astype(np.complex64)
+
+    def enhance(x: np.ndarray) -> np.ndarray:
+        out = np.asarray(net(S.network_input(x, spec)[np.newaxis]))[0]
+        assert out.shape == (257, 40, spec.output_channels) and np.all(out[65:, :, 2:] == 0)
+        return S.apply_output(x, out, spec)
+
+    future, t = max(lookahead, df_lookahead), 20
+    changed = spectrum.copy()
+    changed[:, t + future + 1:] *= 3.0
+    a, b = enhance(spectrum), enhance(changed)
+    np.testing.assert_array_equal(a[:, : t + 1], b[:, : t + 1])
+    edge = spectrum.copy()
+    edge[:, t + future] *= 3.0
+    assert np.abs(enhance(edge)[:, t] - a[:, t]).max() > 0  # and the bound is tight
+
+
+def test_a_deep_filter_needs_a_complex_mask_and_linear_bins() -> None:
+    with pytest.raises(ValueError, match="deep filter"):
+        build_bandnet(257, BandConfig(**TINY), complex_mask=False, df_bins=65)
+    with pytest.raises(ValueError, match="deep filter"):
+        build_bandnet(257, BandConfig(**TINY), df_bins=66)

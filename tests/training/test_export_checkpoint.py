@@ -90,14 +90,14 @@ def test_a_missing_checkpoint_or_unfinished_run_is_an_error(unfinished_run, tmp_
 
 
 def test_the_kept_shipped_checkpoint_is_the_shipped_model() -> None:
-    """`make export-band` exports SHIPPED_CHECKPOINT from the kept run state: it must be the shipped network."""
+    """`make export-band` exports SHIPPED_CHECKPOINT of SHIP_RUN from the kept run state: it must be the shipped network."""
     import re
 
     from training.export import load_run
 
     makefile = Path("Makefile").read_text()
     checkpoint = re.search(r"^SHIPPED_CHECKPOINT \?= (\S+)$", makefile, re.M).group(1)
-    run = re.search(r"^BAND_RUN \?= \$\(RUNS\)/(\S+)$", makefile, re.M).group(1)
+    run = re.search(r"^SHIP_RUN \?= \$\(RUNS\)/(\S+)$", makefile, re.M).group(1)
     net, _, _ = load_run(Path("models/checkpoints") / run, checkpoint)
     model = OnnxModel(Path("models/denoiser.onnx"))
     x = np.random.default_rng(2).uniform(0, 1, (1, 257, 50, 3)).astype(np.float32)

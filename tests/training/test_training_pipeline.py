@@ -39,12 +39,12 @@ def tiny_dataset(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) ->
     return out
 
 
-def tiny_signal_run(preset: str, dataset: Path, factory: pytest.TempPathFactory) -> Path:
+def tiny_signal_run(preset: str, dataset: Path, factory: pytest.TempPathFactory, *extra: str) -> Path:
     """One epoch of two batches of a tiny network with a signal-objective preset."""
     out = factory.mktemp(f"run_{preset}")
     options = TINY_BAND if preset.startswith("band") else TINY_DEFAULT
     run("-m", "training.train", "--data", str(dataset), "--preset", preset, "--out", str(out), "--epochs", "1",
-        "--steps-per-epoch", "2", "--batch-size", "4", "--val-limit", "4", "--quality-every", "1", "--model-options", options)
+        "--steps-per-epoch", "2", "--batch-size", "4", "--val-limit", "4", "--quality-every", "1", "--model-options", options, *extra)
     return out
 
 
@@ -55,7 +55,12 @@ def band_run(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
 
 @pytest.fixture(scope="module")
 def band_ctx_run(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_signal_run("band-ctx", tiny_dataset, tmp_path_factory)
+    return tiny_signal_run("band-ctx", tiny_dataset, tmp_path_factory, "--precision", "mixed_bfloat16")
+
+
+@pytest.fixture(scope="module")
+def band_df_run(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_signal_run("band-offline-df", tiny_dataset, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -133,12 +138,13 @@ def test_loss_balance_measures_both_terms_at_init_and_checkpoint(default_run: Pa
     assert refused.returncode != 0 and "only the signal objective" in refused.stderr
 
 
-@pytest.mark.parametrize("preset", ["default", "complex", "seed", "band"])
-def test_export_metadata_and_parity(preset: str, default_run: Path, complex_run: Path, seed_run: Path, band_run: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("preset", ["default", "complex", "seed", "band", "band-offline-df"])
+def test_export_metadata_and_parity(preset: str, default_run: Path, complex_run: Path, seed_run: Path, band_run: Path, band_df_run: Path,
+                                    tmp_path: Path) -> None:
     from denoise_core.model_file import OnnxModel
     from training.export import check_parity, export_run, load_run
 
-    run_dir = {"default": default_run, "complex": complex_run, "seed": seed_run, "band": band_run}[preset]
+    run_dir = {"default": default_run, "complex": complex_run, "seed": seed_run, "band": band_run, "band-offline-df": band_df_run}[preset]
     onnx_path = tmp_path / f"{preset}.onnx"
     export_run(run_dir, onnx_path)
     net, config, result = load_run(run_dir)
@@ -154,8 +160,11 @@ def test_export_metadata_and_parity(preset: str, default_run: Path, complex_run:
     assert config["dataset_build_seconds"] > 0 and info.training["dataset_build_seconds"] == config["dataset_build_seconds"]
     assert info.training["export_seconds"] > 0 and info.training["seconds"] == result["train_seconds"]
     assert info.signal.frame_multiple == (8 if preset == "seed" else 1)
-    assert info.signal.lookahead_frames == (2 if preset == "band" else None)
-    assert dict(model.session.get_modelmeta().custom_metadata_map)["lookahead_frames"] == ("2" if preset == "band" else "unbounded")
+    # band: two frames; band-offline-df: the tiny network's centred kernels (dilations 1, 2, 1) reach
+    # further than the filter's two frames
+    lookahead = {"band": 2, "band-offline-df": 4}.get(preset)
+    assert info.signal.lookahead_frames == lookahead
+    assert dict(model.session.get_modelmeta().custom_metadata_map)["lookahead_frames"] == ("unbounded" if lookahead is None else str(lookahead))
     # dynamic batch and time axes
     shape = model.session.get_inputs()[0].shape
     assert not isinstance(shape[0], int) and not isinstance(shape[2], int)
@@ -211,15 +220,15 @@ def test_denoise_file_and_evaluate(default_run: Path, tiny_dataset: Path, tmp_pa
     assert (report_dir / "report.md").exists()
 
 
-@pytest.mark.parametrize("preset", ["default", "complex", "band"])
-def test_service_serves_an_exported_model(preset: str, default_run: Path, complex_run: Path, band_run: Path, tiny_dataset: Path,
-                                          tmp_path: Path) -> None:
+@pytest.mark.parametrize("preset", ["default", "complex", "band", "band-offline-df"])
+def test_service_serves_an_exported_model(preset: str, default_run: Path, complex_run: Path, band_run: Path, band_df_run: Path,
+                                          tiny_dataset: Path, tmp_path: Path) -> None:
     """The real export path feeding the real app: /model-info mirrors the run, /denoise runs it."""
     from denoise_core.model_file import OnnxModel
     from tests.service.svc_helpers import running_app
     from training.export import export_run
 
-    run_dir = {"default": default_run, "complex": complex_run, "band": band_run}[preset]
+    run_dir = {"default": default_run, "complex": complex_run, "band": band_run, "band-offline-df": band_df_run}[preset]
     onnx_path = tmp_path / "served.onnx"
     export_run(run_dir, onnx_path)
     config = json.loads((run_dir / "config.json").read_text())
@@ -244,12 +253,12 @@ def test_service_serves_an_exported_model(preset: str, default_run: Path, comple
 def test_step_benchmark_times_each_design(tiny_dataset: Path) -> None:
     wider = json.dumps({**json.loads(TINY_DEFAULT), "bottleneck": 32})
     out = run("-m", "training.step_benchmark", "--data", str(tiny_dataset), "--model-options", TINY_DEFAULT, "--model-options", wider,
-              "--steps", "1", "--batch-size", "2", "--crop-seconds", "1").stdout
-    rows = [line.split(maxsplit=1)[1].rsplit(maxsplit=3) for line in out.splitlines()[1:] if line.startswith("default ")]
-    assert [json.loads(r[0]) for r in rows] == [json.loads(TINY_DEFAULT), json.loads(wider)], out
-    params = [int(r[1]) for r in rows]
-    assert 0 < params[0] < params[1]
-    assert all(float(r[2]) > 0 and float(r[3]) > 0 for r in rows)
+              "--steps", "1", "--batch-size", "2", "--crop-seconds", "1", "--precision", "float32", "--precision", "mixed_bfloat16").stdout
+    rows = [line.split(maxsplit=1)[1].rsplit(maxsplit=4) for line in out.splitlines()[1:] if line.startswith("default ")]
+    assert [(json.loads(r[0]), r[1]) for r in rows] == [(json.loads(o), p) for o in (TINY_DEFAULT, wider) for p in ("float32", "mixed_bfloat16")], out
+    params = [int(r[2]) for r in rows]
+    assert 0 < params[0] == params[1] < params[2] == params[3]
+    assert all(float(r[3]) > 0 and float(r[4]) > 0 for r in rows)
 
 
 def test_step_benchmark_times_each_preset(tiny_dataset: Path) -> None:
@@ -309,7 +318,8 @@ def test_killed_band_run_resumes_on_the_same_step_schedule(tiny_dataset: Path, t
 
 
 def test_a_preset_with_model_options_records_them_and_exports_both_forms(band_ctx_run: Path, tmp_path: Path) -> None:
-    """band-ctx: the preset's options under the command line's, recorded whole, so both exports rebuild its network."""
+    """band-ctx, trained in mixed bfloat16: the preset's options under the command line's, recorded
+    whole, so both exports rebuild its network (in float32) from the float32 weights."""
     from denoise_core.model_file import OnnxModel
     from training.export import check_parity, export_run, load_run
     from training.export_stream import export_stream
@@ -317,7 +327,12 @@ def test_a_preset_with_model_options_records_them_and_exports_both_forms(band_ct
 
     config = json.loads((band_ctx_run / "config.json").read_text())
     assert config["train"]["model_options"] == {**get_preset("band-ctx").model_options, **json.loads(TINY_BAND)}
+    assert config["train"]["precision"] == "mixed_bfloat16"
+    assert (band_ctx_run / "best-quality.weights.h5").exists()  # scored by its float32 twin
     net, _, _ = load_run(band_ctx_run)
+    assert net.get_layer("enc0_conv").compute_dtype == "float32"  # model.keras holds the float32 network
+    checkpoint, _, _ = load_run(band_ctx_run, "best-quality.weights.h5")
+    assert checkpoint.get_layer("enc0_conv").compute_dtype == "float32"
     assert any("_ctx" in layer.name for layer in net.layers)
     offline = tmp_path / "ctx.onnx"
     export_run(band_ctx_run, offline)
@@ -325,3 +340,21 @@ def test_a_preset_with_model_options_records_them_and_exports_both_forms(band_ct
     assert OnnxModel(offline).info.preset == "band-ctx" and OnnxModel(offline).info.signal.lookahead_frames == 2
     stream = export_stream(band_ctx_run, tmp_path / "ctx-stream.onnx")  # checks stream parity itself
     assert stream.name == "rainclean-band-ctx-stream"
+
+
+def test_a_deep_filter_run_trains_its_taps_and_has_no_streaming_form(band_df_run: Path, tmp_path: Path) -> None:
+    """band-offline-df: the taps of the lowest bins are in the exported model and in the
+    contract it carries; the streaming export refuses it with a clear error."""
+    from denoise_core.model_file import OnnxModel
+    from training.export import export_run
+
+    export_run(band_df_run, tmp_path / "df.onnx")
+    model = OnnxModel(tmp_path / "df.onnx")
+    spec = model.info.signal
+    assert (spec.df_bins, spec.df_order, spec.df_lookahead, spec.output_channels) == (65, 5, 2, 12)
+    x = np.random.default_rng(0).uniform(0, 1, (1, 257, 30, 3)).astype(np.float32)
+    out = model.predict(x)
+    assert np.abs(out[:, :65, :, 2:]).max() > 0 and np.all(out[:, 65:, :, 2:] == 0)
+    proc = subprocess.run([sys.executable, "-m", "training.export_stream", "--run", str(band_df_run), "--out", str(tmp_path / "s.onnx")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "no streaming form" in proc.stderr

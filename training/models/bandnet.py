@@ -109,7 +109,7 @@ class FreqMatrix(layers.Layer):
         self.matrix = merge if direction == "merge" else spread
 
     def call(self, x: keras.KerasTensor) -> keras.KerasTensor:
-        matrix = keras.ops.convert_to_tensor(self.matrix)
+        matrix = keras.ops.convert_to_tensor(self.matrix, dtype=x.dtype)
         if x.shape[-1] == 1:
             # a one-channel map (the magnitude mask) skips the transposes: tf2onnx's optimiser
             # turns them into a wrong Reshape there (an einsum is exact but runs far slower)
@@ -123,6 +123,33 @@ class FreqMatrix(layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), **self.settings}
+
+
+@keras.saving.register_keras_serializable(package="rainclean")
+class DeepFilterTaps(layers.Layer):
+    """Bound each of ``order`` complex deep-filter taps (channel pairs) as
+    :class:`~training.models.default.BoundedComplexMask` bounds a mask: ``z * tanh(r) / r``, with
+    ``z`` offset by one on the tap of the current frame (``past``), so that near-zero outputs
+    filter like the complex mask at initialisation."""
+
+    def __init__(self, order: int, past: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.order, self.past = int(order), int(past)
+
+    def call(self, x: keras.KerasTensor) -> keras.KerasTensor:
+        shape = keras.ops.shape(x)
+        z = keras.ops.reshape(x, (shape[0], shape[1], shape[2], self.order, 2))
+        offset = np.zeros((self.order, 2))
+        offset[self.past, 0] = 1.0
+        z = z + keras.ops.convert_to_tensor(offset, dtype=x.dtype)
+        r = keras.ops.sqrt(keras.ops.sum(keras.ops.square(z), axis=-1, keepdims=True) + 1e-8)
+        return keras.ops.reshape(z * (keras.ops.tanh(r) / r), shape)
+
+    def compute_output_shape(self, input_shape: tuple[Any, ...]) -> tuple[Any, ...]:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "order": self.order, "past": self.past}
 
 
 def time_padding(dilations: tuple[int, ...], kernel: int, lookahead: int | None) -> list[tuple[int, int]]:
@@ -173,9 +200,15 @@ def _norm_act(x: keras.KerasTensor, name: str, norm: bool, activation: str) -> k
     return layers.Activation(activation, name=f"{name}_act")(x)
 
 
-def build_bandnet(n_freq: int = 257, config: BandConfig = BandConfig(), complex_mask: bool = True, sample_rate: int = 16000) -> keras.Model:
+def build_bandnet(n_freq: int = 257, config: BandConfig = BandConfig(), complex_mask: bool = True, sample_rate: int = 16000,
+                  df_bins: int = 0, df_order: int = 5, df_past: int = 2) -> keras.Model:
     """Build the band network for ``n_freq`` bins and any frame count: a complex mask from
-    three input channels, or (``complex_mask=False``) a magnitude mask from one."""
+    three input channels, or (``complex_mask=False``) a magnitude mask from one. With
+    ``df_bins`` (complex mask only, at most ``linear_bins``), ``2 * df_order`` more output
+    channels hold the deep-filter taps of the lowest ``df_bins`` bins (zeros above them)."""
+    if df_bins and not (complex_mask and 0 < df_bins <= config.linear_bins and 0 <= df_past < df_order):
+        raise ValueError(f"a deep filter needs a complex mask, 0 < df_bins <= linear_bins ({config.linear_bins}) "
+                         f"and 0 <= past < order; got df_bins {df_bins}, order {df_order}, past {df_past}")
     n_band = config.linear_bins + config.bands
     bands = {"n_freq": n_freq, "linear_bins": config.linear_bins, "bands": config.bands, "sample_rate": sample_rate}
     levels = len(config.channels)
@@ -216,9 +249,17 @@ def build_bandnet(n_freq: int = 257, config: BandConfig = BandConfig(), complex_
     x = layers.Concatenate(name="out_skip")([x, skips[0]])
     x = layers.Cropping2D(((0, 0), (0, padded - n_band)), name="crop_bands")(x)
     if complex_mask:
+        features = x
         x = layers.Conv2D(2, (1, 1), name="mask_bands")(x)
         x = FreqMatrix("spread", **bands, name="spread_bands")(x)
         x = BoundedComplexMask(name="mask")(x)
+        if df_bins:
+            # the lowest bands are the linear bins: their taps need no spreading
+            t = layers.Cropping2D(((0, 0), (0, n_band - df_bins)), name="df_crop")(features)
+            t = layers.Conv2D(2 * df_order, (1, 1), name="df_bands")(t)
+            t = DeepFilterTaps(df_order, df_past, name="df_taps")(t)
+            t = layers.ZeroPadding2D(((0, 0), (0, n_freq - df_bins)), name="df_pad")(t)
+            x = layers.Concatenate(name="mask_df")([x, t])
     else:
         x = layers.Conv2D(1, (1, 1), activation="sigmoid", name="mask_bands")(x)
         x = FreqMatrix("spread", **bands, name="mask")(x)

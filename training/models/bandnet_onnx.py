@@ -214,6 +214,8 @@ def bandnet_to_onnx(net: keras.Model, opset: int = 17, input_name: str = "featur
         raise UnsupportedNetwork(f"{net.name} is not a band network")
     if _layer(net, "enc0_ln") is not None:
         raise UnsupportedNetwork("normalised 2-D maps (conv_norm)")
+    if _layer(net, "df_bands") is not None:
+        raise UnsupportedNetwork("deep-filter head")
     settings = net.get_layer("merge_bands").settings
     n_freq, n_in = int(net.input.shape[1]), int(net.input.shape[3])
     merge, spread = band_matrices(settings["n_freq"], settings["linear_bins"], settings["bands"], settings["sample_rate"])
