@@ -60,6 +60,24 @@ def test_matches_keras_on_any_batch_and_frame_count(name: str, complex_mask: boo
         np.testing.assert_allclose(got, want, atol=2e-5, rtol=0)
 
 
+@pytest.mark.parametrize("options,df_bins,order,past", [
+    ({}, 65, 5, 2),
+    ({"lookahead": None, "context": (1,), "activation": "relu"}, 17, 3, 0),
+    ({"channels": (3, 4, 5), "linear_bins": 40, "bands": 30}, 40, 4, 3),
+], ids=["preset-like", "odd-bins-causal-taps", "three-levels-other-bands"])
+def test_a_deep_filter_head_matches_keras(options: dict[str, Any], df_bins: int, order: int, past: int) -> None:
+    net = perturbed(build_bandnet(257, BandConfig(**{**TINY, **options}), df_bins=df_bins, df_order=order, df_past=past))
+    model = bandnet_to_onnx(net)
+    onnx.checker.check_model(model)
+    rng = np.random.default_rng(2)
+    for batch, frames in ((1, 1), (2, 9)):
+        x = rng.uniform(0.0, 1.0, (batch, 257, frames, 3)).astype(np.float32)
+        want = net(x, training=False).numpy()
+        got = onnx_output(model, x)
+        assert got.shape == want.shape == (batch, 257, frames, 2 + 2 * order)
+        np.testing.assert_allclose(got, want, atol=2e-5, rtol=0)
+
+
 def test_the_graph_has_no_transposed_convolution_or_pad_and_names_its_axes() -> None:
     model = bandnet_to_onnx(build_bandnet(257, BandConfig(**TINY, context=(1,))))
     ops = {node.op_type for node in model.graph.node}

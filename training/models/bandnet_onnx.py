@@ -179,31 +179,78 @@ def _decoder(g: _Graph, net: keras.Model, x: str, skips: list[str], freq: int) -
     return x, channels, freq
 
 
-def _head(g: _Graph, net: keras.Model, phases: str, channels: int, freq: int, first_skip: str, spread: np.ndarray,
-          complex_mask: bool) -> str:
-    """The output convolution on the last decoder level's phases and the input skip, spread to
-    bins and bounded: ``(B, out, T, bins)``. Phase order ``p = q * freq + m`` stands for band
-    ``2m + q``; the input skip is gathered into that order and the spread matrix's rows follow it."""
-    head, head_bias = net.get_layer("mask_bands").get_weights()
-    head = head[0, 0]  # (channels + input channels, out)
-    n_out = head.shape[1]
+def _output_conv(g: _Graph, layer: keras.layers.Layer, phases: str, channels: int, freq: int, first_skip: str) -> tuple[str, np.ndarray]:
+    """A 1x1 output convolution on the last decoder level's phases and the input skip:
+    ``(B, out, T, padded bands)`` in phase order, and that order (position ``p = q * freq + m``
+    holds band ``2m + q``; the input skip is gathered into it)."""
+    kernel, bias = layer.get_weights()
+    kernel = kernel[0, 0]  # (channels + input channels, out)
+    n_out = kernel.shape[1]
     by_phase = np.zeros((2 * n_out, 2 * channels, 1, 1), np.float32)
     for q in (0, 1):
-        by_phase[q * n_out:(q + 1) * n_out, q * channels:(q + 1) * channels, 0, 0] = head[:channels].T
+        by_phase[q * n_out:(q + 1) * n_out, q * channels:(q + 1) * channels, 0, 0] = kernel[:channels].T
     even, odd = g.op("Split", g.conv(phases, by_phase, None), g.const(np.array([n_out, n_out]), "split", np.int64), axis=1, outputs=2)
     y = g.op("Concat", even, odd, axis=3)  # (B, out, T, padded bands), phase order
     order = np.array([2 * m + q for q in (0, 1) for m in range(freq)])
-    from_input = g.conv(first_skip, head[channels:].T[:, :, None, None], None)  # (B, out, T, padded bands)
+    from_input = g.conv(first_skip, kernel[channels:].T[:, :, None, None], None)  # (B, out, T, padded bands)
     y = g.op("Add", y, g.op("Gather", from_input, g.const(order, "order", np.int64), axis=3))
-    y = g.op("Add", y, g.const(head_bias[:, None, None], "b"))
+    return g.op("Add", y, g.const(bias[:, None, None], "b")), order
+
+
+def _bound(g: _Graph, z: str, axis: int) -> str:
+    """``z tanh(r) / r`` with ``r`` the norm over ``axis``, as BoundedComplexMask and DeepFilterTaps."""
+    r = g.op("Sqrt", g.op("Add", g.op("ReduceSumSquare", z, axes=[axis], keepdims=1), g.const(np.array(1e-8), "eps")))
+    return g.op("Mul", z, g.op("Div", g.op("Tanh", r), r))
+
+
+def _head(g: _Graph, net: keras.Model, phases: str, channels: int, freq: int, first_skip: str, spread: np.ndarray,
+          complex_mask: bool) -> str:
+    """The output convolution, spread to bins and bounded: ``(B, out, T, bins)``; the spread
+    matrix's rows follow the phase order."""
+    y, order = _output_conv(g, net.get_layer("mask_bands"), phases, channels, freq, first_skip)
     spread_padded = np.zeros((len(order), spread.shape[1]), np.float32)
     spread_padded[: spread.shape[0]] = spread
     spread_phases = g.const(spread_padded[order], "spread_phases")
     if not complex_mask:
         return g.op("MatMul", g.op("Sigmoid", y), spread_phases)
     z = g.op("Add", g.op("MatMul", y, spread_phases), g.const(np.array([1.0, 0.0])[:, None, None], "offset"))
-    r = g.op("Sqrt", g.op("Add", g.op("ReduceSumSquare", z, axes=[1], keepdims=1), g.const(np.array(1e-8), "eps")))
-    return g.op("Mul", z, g.op("Div", g.op("Tanh", r), r))  # z tanh(r) / r, as BoundedComplexMask
+    return _bound(g, z, axis=1)
+
+
+def _slice(g: _Graph, x: str, start: int, end: int, axis: int, step: int = 1) -> str:
+    i64 = np.int64
+    return g.op("Slice", x, g.const(np.array([start]), "s", i64), g.const(np.array([end]), "e", i64),
+                g.const(np.array([axis]), "a", i64), g.const(np.array([step]), "st", i64))
+
+
+def _deep_filter_head(g: _Graph, net: keras.Model, phases: str, channels: int, freq: int, first_skip: str, n_freq: int) -> str:
+    """The deep-filter taps of the lowest bins, bounded tap by tap and zero above them, in the
+    output's layout ``(B, bins, T, 2 * order)``, as ``df_crop``, ``df_bands``, ``df_taps`` and
+    ``df_pad``. Only the filtered bands are computed, even bands then odd ones (the phases'
+    own order), and put in band order after the transpose, where a gather moves whole rows."""
+    taps = net.get_layer("df_taps")
+    df_bins = int(net.get_layer("df_crop").output.shape[2])
+    kernel, bias = net.get_layer("df_bands").get_weights()
+    kernel = kernel[0, 0]  # (channels + input channels, 2 * order)
+    n_out = kernel.shape[1]
+    even, odd = (df_bins + 1) // 2, df_bins // 2  # band 2m from phase 0 at m, band 2m + 1 from phase 1 at m
+    by_phase = np.zeros((2 * n_out, 2 * channels, 1, 1), np.float32)
+    for q in (0, 1):
+        by_phase[q * n_out:(q + 1) * n_out, q * channels:(q + 1) * channels, 0, 0] = kernel[:channels].T
+    y = g.conv(_slice(g, phases, 0, even, axis=3), by_phase, None)  # (B, 2 * n_out, T, even)
+    y_even, y_odd = g.op("Split", y, g.const(np.array([n_out, n_out]), "split", np.int64), axis=1, outputs=2)
+    y = g.op("Concat", y_even, _slice(g, y_odd, 0, odd, axis=3), axis=3)  # (B, n_out, T, df_bins), evens then odds
+    skip = g.op("Concat", _slice(g, first_skip, 0, df_bins, axis=3, step=2), _slice(g, first_skip, 1, df_bins, axis=3, step=2), axis=3)
+    y = g.op("Add", g.op("Add", y, g.conv(skip, kernel[channels:].T[:, :, None, None], None)), g.const(bias[:, None, None], "b"))
+    y = g.op("Transpose", y, perm=[0, 3, 2, 1])  # (B, df_bins, T, n_out)
+    natural = np.array([b // 2 if b % 2 == 0 else even + b // 2 for b in range(df_bins)])
+    y = g.op("Gather", y, g.const(natural, "df_bands", np.int64), axis=1)
+    z = g.reshape(y, [0, df_bins, -1, taps.order, 2])
+    offset = np.zeros((taps.order, 2), np.float32)
+    offset[taps.past, 0] = 1.0
+    z = _bound(g, g.op("Add", z, g.const(offset, "df_offset")), axis=4)
+    y = g.reshape(z, [0, df_bins, -1, n_out])
+    return g.op("Pad", y, g.const(np.array([0, 0, 0, 0, 0, n_freq - df_bins, 0, 0]), "df_pad", np.int64))
 
 
 def bandnet_to_onnx(net: keras.Model, opset: int = 17, input_name: str = "features", output_name: str = "mask") -> onnx.ModelProto:
@@ -214,8 +261,6 @@ def bandnet_to_onnx(net: keras.Model, opset: int = 17, input_name: str = "featur
         raise UnsupportedNetwork(f"{net.name} is not a band network")
     if _layer(net, "enc0_ln") is not None:
         raise UnsupportedNetwork("normalised 2-D maps (conv_norm)")
-    if _layer(net, "df_bands") is not None:
-        raise UnsupportedNetwork("deep-filter head")
     settings = net.get_layer("merge_bands").settings
     n_freq, n_in = int(net.input.shape[1]), int(net.input.shape[3])
     merge, spread = band_matrices(settings["n_freq"], settings["linear_bins"], settings["bands"], settings["sample_rate"])
@@ -231,7 +276,12 @@ def bandnet_to_onnx(net: keras.Model, opset: int = 17, input_name: str = "featur
     x = _bottleneck(g, net, x, int(net.get_layer(f"enc{len(skips) - 2}_conv").filters), freq)
     x, channels, freq = _decoder(g, net, x, skips, freq)
     y = _head(g, net, x, channels, freq, skips[0], spread, complex_mask=_layer(net, "spread_bands") is not None)
-    g.nodes.append(helper.make_node("Transpose", [y], [output_name], perm=[0, 3, 2, 1]))
+    if _layer(net, "df_bands") is None:
+        g.nodes.append(helper.make_node("Transpose", [y], [output_name], perm=[0, 3, 2, 1]))
+    else:
+        mask = g.op("Transpose", y, perm=[0, 3, 2, 1])
+        taps = _deep_filter_head(g, net, x, channels, freq, skips[0], n_freq)
+        g.nodes.append(helper.make_node("Concat", [mask, taps], [output_name], axis=3))
 
     n_out = int(net.output.shape[3])
     graph = helper.make_graph(
