@@ -18,12 +18,12 @@ SHIP_RUN ?= $(RUNS)/band-offline
 # the checkpoint of each that the ship rule chose (docs/model-gen2.md)
 SHIPPED_CHECKPOINT ?= best-quality.weights.h5
 
-.PHONY: help venv install-service install-full install-browser serve test dataset dataset-band train-band train-offline train-stream keep-run restore-run keep-band-run export-stream evaluate-stream candidate arms arms-report long-runs-report export-band reproduce-gen1 train train-seed export export-seed evaluate evaluate-seed benchmark reproduce reproduce-seed training-report clean
+.PHONY: help venv install-service install-full install-browser serve test dataset dataset-band train-band train-offline train-stream keep-run restore-run keep-band-run export-stream evaluate-stream candidate candidate-stream arms arms-report long-runs-report export-band reproduce-gen1 train train-seed export export-seed evaluate evaluate-seed benchmark reproduce reproduce-seed training-report clean
 
 help:
 	@echo "make serve   - create .venv, install the service (no TensorFlow), serve models/ on port $(PORT)"
 	@echo "make test    - create .venv, install everything incl. training extras, run the test suite"
-	@echo "make reproduce - rebuild the datasets from $(DATA), train the band network, export and evaluate the shipped model"
+	@echo "make reproduce - rebuild the datasets from $(DATA), train the band networks, export and evaluate the shipped offline and streaming models"
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -157,10 +157,12 @@ arms-report: training-report
 		$(wildcard $(addprefix docs/runs/,$(filter-out ab-band-L2 ab-band-L2-seed1,$(ARMS)))) --out docs/arms-report.md
 
 # the long runs' learning curves at equal steps (from the archived records): the second against
-# the first, and the offline run in training against the shipped run
+# the first, the offline run against the streaming model's run, and the streaming run in
+# training against the offline one
 long-runs-report: training-report
 	$(PY) -m training.compare_curves docs/runs/band-L2 docs/runs/band-ctx --out docs/long-runs-report.md
 	$(PY) -m training.compare_curves docs/runs/$(notdir $(BAND_RUN)) docs/runs/$(notdir $(OFFLINE_RUN)) --out docs/offline-run-report.md
+	$(PY) -m training.compare_curves docs/runs/$(notdir $(OFFLINE_RUN)) docs/runs/$(notdir $(STREAM_RUN)) --out docs/stream-run-report.md
 
 # the ship rule of docs/model-gen2.md: the long run's (CANDIDATE_RUN) best-quality checkpoint exported as a
 # candidate, scored on the test split, then the rule's verdict against the shipped model and
@@ -174,6 +176,15 @@ candidate: install-full
 	$(PY) -m training.evaluate --data $(BUILD)/dataset --model $(CANDIDATE) --out $(BUILD)/eval/candidate --peers none
 	$(PY) -m training.evaluation.ship_rule models/evaluation/report.json $(BUILD)/eval/candidate/report.json
 	$(PY) -m training.evaluation.paired models/evaluation/report.json $(BUILD)/eval/candidate/report.json
+
+# the ship rule for the streaming model: the streaming run's (STREAM_RUN) best-quality checkpoint in
+# streaming form, scored on the test split as a stream against the shipped streaming model
+candidate-stream: install-full
+	@$(call RESTORE,$(STREAM_RUN))
+	$(PY) -m training.export_stream --run $(STREAM_RUN) --checkpoint $(CANDIDATE_CHECKPOINT) --out $(BUILD)/candidate-stream/denoiser-stream.onnx
+	$(PY) -m training.evaluate --data $(BUILD)/dataset --model $(BUILD)/candidate-stream/denoiser-stream.onnx --out $(BUILD)/eval/candidate-stream --peers none
+	$(PY) -m training.evaluation.ship_rule models/evaluation/stream/report.json $(BUILD)/eval/candidate-stream/report.json
+	$(PY) -m training.evaluation.paired models/evaluation/stream/report.json $(BUILD)/eval/candidate-stream/report.json
 
 # the streaming model (WS /stream): the shipped checkpoint of the long run in its streaming form,
 # scored on the test split as a stream (20-ms blocks), beside the offline model (the peers are
