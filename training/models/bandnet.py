@@ -28,7 +28,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from training.models.default import BoundedComplexMask
+from training.models.default import BoundedComplexMask, bound_modulus
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ class FreqMatrix(layers.Layer):
 @keras.saving.register_keras_serializable(package="rainclean")
 class DeepFilterTaps(layers.Layer):
     """Bound each of ``order`` complex deep-filter taps (channel pairs) as
-    :class:`~training.models.default.BoundedComplexMask` bounds a mask: ``z * tanh(r) / r``, with
+    :class:`~training.models.default.BoundedComplexMask` bounds a mask (:func:`bound_modulus`), with
     ``z`` offset by one on the tap of the current frame (``past``), so that near-zero outputs
     filter like the complex mask at initialisation."""
 
@@ -141,9 +141,7 @@ class DeepFilterTaps(layers.Layer):
         z = keras.ops.reshape(x, (shape[0], shape[1], shape[2], self.order, 2))
         offset = np.zeros((self.order, 2))
         offset[self.past, 0] = 1.0
-        z = z + keras.ops.convert_to_tensor(offset, dtype=x.dtype)
-        r = keras.ops.sqrt(keras.ops.sum(keras.ops.square(z), axis=-1, keepdims=True) + 1e-8)
-        return keras.ops.reshape(z * (keras.ops.tanh(r) / r), shape)
+        return keras.ops.reshape(bound_modulus(z + keras.ops.convert_to_tensor(offset, dtype=x.dtype)), shape)
 
     def compute_output_shape(self, input_shape: tuple[Any, ...]) -> tuple[Any, ...]:
         return input_shape

@@ -179,6 +179,16 @@ def _decoder(g: _Graph, net: keras.Model, x: str, skips: list[str], freq: int) -
     return x, channels, freq
 
 
+def _by_phase(kernel: np.ndarray, channels: int) -> np.ndarray:
+    """A 1x1 kernel ``(in, out)`` over the decoder's ``channels`` applied to both phases at once:
+    ``(2 * out, 2 * channels, 1, 1)``, phase 0's outputs first."""
+    n_out = kernel.shape[1]
+    by_phase = np.zeros((2 * n_out, 2 * channels, 1, 1), np.float32)
+    for q in (0, 1):
+        by_phase[q * n_out:(q + 1) * n_out, q * channels:(q + 1) * channels, 0, 0] = kernel[:channels].T
+    return by_phase
+
+
 def _output_conv(g: _Graph, layer: keras.layers.Layer, phases: str, channels: int, freq: int, first_skip: str) -> tuple[str, np.ndarray]:
     """A 1x1 output convolution on the last decoder level's phases and the input skip:
     ``(B, out, T, padded bands)`` in phase order, and that order (position ``p = q * freq + m``
@@ -186,10 +196,7 @@ def _output_conv(g: _Graph, layer: keras.layers.Layer, phases: str, channels: in
     kernel, bias = layer.get_weights()
     kernel = kernel[0, 0]  # (channels + input channels, out)
     n_out = kernel.shape[1]
-    by_phase = np.zeros((2 * n_out, 2 * channels, 1, 1), np.float32)
-    for q in (0, 1):
-        by_phase[q * n_out:(q + 1) * n_out, q * channels:(q + 1) * channels, 0, 0] = kernel[:channels].T
-    even, odd = g.op("Split", g.conv(phases, by_phase, None), g.const(np.array([n_out, n_out]), "split", np.int64), axis=1, outputs=2)
+    even, odd = g.op("Split", g.conv(phases, _by_phase(kernel, channels), None), g.const(np.array([n_out, n_out]), "split", np.int64), axis=1, outputs=2)
     y = g.op("Concat", even, odd, axis=3)  # (B, out, T, padded bands), phase order
     order = np.array([2 * m + q for q in (0, 1) for m in range(freq)])
     from_input = g.conv(first_skip, kernel[channels:].T[:, :, None, None], None)  # (B, out, T, padded bands)
@@ -234,10 +241,7 @@ def _deep_filter_head(g: _Graph, net: keras.Model, phases: str, channels: int, f
     kernel = kernel[0, 0]  # (channels + input channels, 2 * order)
     n_out = kernel.shape[1]
     even, odd = (df_bins + 1) // 2, df_bins // 2  # band 2m from phase 0 at m, band 2m + 1 from phase 1 at m
-    by_phase = np.zeros((2 * n_out, 2 * channels, 1, 1), np.float32)
-    for q in (0, 1):
-        by_phase[q * n_out:(q + 1) * n_out, q * channels:(q + 1) * channels, 0, 0] = kernel[:channels].T
-    y = g.conv(_slice(g, phases, 0, even, axis=3), by_phase, None)  # (B, 2 * n_out, T, even)
+    y = g.conv(_slice(g, phases, 0, even, axis=3), _by_phase(kernel, channels), None)  # (B, 2 * n_out, T, even)
     y_even, y_odd = g.op("Split", y, g.const(np.array([n_out, n_out]), "split", np.int64), axis=1, outputs=2)
     y = g.op("Concat", y_even, _slice(g, y_odd, 0, odd, axis=3), axis=3)  # (B, n_out, T, df_bins), evens then odds
     skip = g.op("Concat", _slice(g, first_skip, 0, df_bins, axis=3, step=2), _slice(g, first_skip, 1, df_bins, axis=3, step=2), axis=3)

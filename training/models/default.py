@@ -32,6 +32,13 @@ class DefaultConfig:
     skip: str = "add"  # "concat" or "add": how decoder levels take the encoder's maps
 
 
+def bound_modulus(z: keras.KerasTensor) -> keras.KerasTensor:
+    """``z * tanh(r) / r`` with ``r = |z|`` over the last axis (real, imaginary): the phase is
+    kept and the modulus becomes ``tanh(r)``, below one."""
+    r = keras.ops.sqrt(keras.ops.sum(keras.ops.square(z), axis=-1, keepdims=True) + 1e-8)
+    return z * (keras.ops.tanh(r) / r)
+
+
 @keras.saving.register_keras_serializable(package="rainclean")
 class BoundedComplexMask(layers.Layer):
     """Map two channels ``(a, b)`` to the complex mask ``z * tanh(r) / r`` with ``z = (1 + a, b)``
@@ -40,9 +47,7 @@ class BoundedComplexMask(layers.Layer):
     initialisation) pass the noisy phase with gain tanh(1), instead of a random small mask."""
 
     def call(self, x: keras.KerasTensor) -> keras.KerasTensor:
-        z = keras.ops.stack([x[..., 0] + 1.0, x[..., 1]], axis=-1)
-        r = keras.ops.sqrt(keras.ops.sum(keras.ops.square(z), axis=-1, keepdims=True) + 1e-8)
-        return z * (keras.ops.tanh(r) / r)
+        return bound_modulus(keras.ops.stack([x[..., 0] + 1.0, x[..., 1]], axis=-1))
 
 
 def _norm_act(x: keras.KerasTensor, name: str, norm: bool = True) -> keras.KerasTensor:
