@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from denoise_core.signal import SignalSpec
 from training.losses import compressed_spectral_loss, inverse_stft, overshoot_squared_error, si_sdr
+from training.models.slicing import split_at
 
 MASK_FLOOR = 1e-3
 
@@ -25,10 +26,11 @@ def deep_filter(real: tf.Tensor, imag: tf.Tensor, taps: tf.Tensor, past: int) ->
     frames = tf.shape(real)[2]
     pad = [[0, 0], [0, 0], [past, order - 1 - past]]
     xr, xi = tf.pad(real, pad), tf.pad(imag, pad)
+    parts = tf.unstack(taps, axis=-1)
     out_r = out_i = tf.zeros_like(real)
     for k in range(order):
-        tr, ti = taps[..., 2 * k], taps[..., 2 * k + 1]
-        sr, si = xr[:, :, k:k + frames], xi[:, :, k:k + frames]
+        tr, ti = parts[2 * k], parts[2 * k + 1]
+        sr, si = (tf.slice(x, [0, 0, k], [-1, -1, frames]) for x in (xr, xi))
         out_r += tr * sr - ti * si
         out_i += tr * si + ti * sr
     return out_r, out_i
@@ -50,17 +52,18 @@ class MaskToSignal(keras.layers.Layer):
         length = (frames - 1) * spec.hop_length
         noisy_mag = tf.sqrt(real**2 + imag**2)
         if spec.output == "complex_mask":
-            mr, mi = mask[..., 0], mask[..., 1]
+            mr, mi, taps = tf.split(mask, [1, 1, mask.shape[-1] - 2], axis=-1)
+            mr, mi = tf.squeeze(mr, -1), tf.squeeze(mi, -1)
             yr, yi = mr * real - mi * imag, mr * imag + mi * real
             gain = tf.sqrt(mr**2 + mi**2 + MASK_FLOOR**2)
             feats = tf.pow(gain, spec.compress_exponent) * tf.pow(noisy_mag, spec.compress_exponent)
             if spec.df_bins:
-                low, high = (slice(None), slice(None, spec.df_bins)), (slice(None), slice(spec.df_bins, None))
-                fr, fi = deep_filter(real[low], imag[low], mask[low][..., 2:], spec.df_past)
-                yr, yi = tf.concat([fr, yr[high]], axis=1), tf.concat([fi, yi[high]], axis=1)
+                low = spec.df_bins
+                fr, fi = deep_filter(real[:, :low], imag[:, :low], split_at(taps, low, axis=1)[0], spec.df_past)
+                yr, yi = tf.concat([fr, split_at(yr, low, 1)[1]], axis=1), tf.concat([fi, split_at(yi, low, 1)[1]], axis=1)
                 # the filtered bins' magnitude, floored as a mask's gain is
-                low_mag = tf.sqrt(fr**2 + fi**2 + (MASK_FLOOR * noisy_mag[low]) ** 2)
-                feats = tf.concat([tf.pow(low_mag, spec.compress_exponent), feats[high]], axis=1)
+                low_mag = tf.sqrt(fr**2 + fi**2 + (MASK_FLOOR * noisy_mag[:, :low]) ** 2)
+                feats = tf.concat([tf.pow(low_mag, spec.compress_exponent), split_at(feats, low, 1)[1]], axis=1)
             wave = inverse_stft(yr, yi, spec, length)
         else:
             m = tf.squeeze(mask, -1)

@@ -25,12 +25,25 @@ def inverse_stft(real: tf.Tensor, imag: tf.Tensor, spec: SignalSpec, length: int
         left = (n_fft - spec.window_length) // 2
         window = tf.pad(window, [[left, n_fft - spec.window_length - left]])
     chunks = tf.signal.irfft(frames, fft_length=[n_fft]) * window
-    wave = tf.signal.overlap_and_add(chunks, hop)
+    wave = overlap_add(chunks, hop)
     n_frames = tf.shape(chunks)[1]
-    norm = tf.signal.overlap_and_add(tf.tile((window**2)[tf.newaxis, :], [n_frames, 1]), hop)
-    wave = wave / tf.maximum(norm, 1e-8)[tf.newaxis, :]
+    norm = overlap_add(tf.tile((window**2)[tf.newaxis, tf.newaxis, :], [1, n_frames, 1]), hop)
+    wave = wave / tf.maximum(norm, 1e-8)
     offset = spec.n_fft // 2 if spec.center else 0
-    return wave[:, offset : offset + length]
+    return tf.slice(wave, [0, offset], [-1, length])
+
+
+def overlap_add(frames: tf.Tensor, hop: int) -> tf.Tensor:
+    """``tf.signal.overlap_and_add`` of ``(batch, frames, length)``; when ``hop`` divides the
+    frame length, computed with pads and adds, whose gradient is far cheaper on CPU."""
+    length = frames.shape[-1]
+    if length is None or length % hop:
+        return tf.signal.overlap_and_add(frames, hop)
+    r = length // hop
+    batch, n = tf.shape(frames)[0], tf.shape(frames)[1]
+    parts = tf.unstack(tf.reshape(frames, [batch, n, r, hop]), axis=2)
+    total = tf.add_n([tf.pad(part, [[0, 0], [j, r - 1 - j], [0, 0]]) for j, part in enumerate(parts)])
+    return tf.reshape(total, [batch, (n + r - 1) * hop])
 
 
 def si_sdr(reference: tf.Tensor, estimate: tf.Tensor, eps: float = 1e-8) -> tf.Tensor:

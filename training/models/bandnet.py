@@ -29,6 +29,7 @@ import numpy as np
 from keras import layers
 
 from training.models.default import BoundedComplexMask, bound_modulus
+from training.models.slicing import Crop2D
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,7 @@ class FreqMatrix(layers.Layer):
         if x.shape[-1] == 1:
             # a one-channel map (the magnitude mask) skips the transposes: tf2onnx's optimiser
             # turns them into a wrong Reshape there (an einsum is exact but runs far slower)
-            return keras.ops.expand_dims(keras.ops.matmul(x[..., 0], matrix), -1)
+            return keras.ops.expand_dims(keras.ops.matmul(keras.ops.squeeze(x, -1), matrix), -1)
         y = keras.ops.transpose(x, (0, 1, 3, 2))  # (B, T, C, F)
         y = keras.ops.matmul(y, matrix)
         return keras.ops.transpose(y, (0, 1, 3, 2))
@@ -245,7 +246,7 @@ def build_bandnet(n_freq: int = 257, config: BandConfig = BandConfig(), complex_
             for k, (d, past) in enumerate(zip(config.decoder_context, context_past(config, config.decoder_context))):
                 x = _context_block(x, f"dec{i}_ctx{k}", past, config, d)
     x = layers.Concatenate(name="out_skip")([x, skips[0]])
-    x = layers.Cropping2D(((0, 0), (0, padded - n_band)), name="crop_bands")(x)
+    x = Crop2D(((0, 0), (0, padded - n_band)), name="crop_bands")(x)
     if complex_mask:
         features = x
         x = layers.Conv2D(2, (1, 1), name="mask_bands")(x)
@@ -253,7 +254,7 @@ def build_bandnet(n_freq: int = 257, config: BandConfig = BandConfig(), complex_
         x = BoundedComplexMask(name="mask")(x)
         if df_bins:
             # the lowest bands are the linear bins: their taps need no spreading
-            t = layers.Cropping2D(((0, 0), (0, n_band - df_bins)), name="df_crop")(features)
+            t = Crop2D(((0, 0), (0, n_band - df_bins)), name="df_crop")(features)
             t = layers.Conv2D(2 * df_order, (1, 1), name="df_bands")(t)
             t = DeepFilterTaps(df_order, df_past, name="df_taps")(t)
             t = layers.ZeroPadding2D(((0, 0), (0, n_freq - df_bins)), name="df_pad")(t)

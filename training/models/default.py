@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import keras
 from keras import layers
 
+from training.models.slicing import Crop2D
+
 
 @dataclass(frozen=True)
 class DefaultConfig:
@@ -47,7 +49,7 @@ class BoundedComplexMask(layers.Layer):
     initialisation) pass the noisy phase with gain tanh(1), instead of a random small mask."""
 
     def call(self, x: keras.KerasTensor) -> keras.KerasTensor:
-        return bound_modulus(keras.ops.stack([x[..., 0] + 1.0, x[..., 1]], axis=-1))
+        return bound_modulus(x + keras.ops.convert_to_tensor([1.0, 0.0], dtype=x.dtype))
 
 
 def _norm_act(x: keras.KerasTensor, name: str, norm: bool = True) -> keras.KerasTensor:
@@ -95,6 +97,6 @@ def build_default(n_freq: int = 257, config: DefaultConfig = DefaultConfig(), co
         x = BoundedComplexMask(name="mask")(x)
     else:
         x = layers.Conv2D(1, (1, 1), activation="sigmoid", name="mask")(x)
-    x = layers.Cropping2D(((0, 0), (0, padded - n_freq)), name="crop_freq")(x)
+    x = Crop2D(((0, 0), (0, padded - n_freq)), name="crop_freq")(x)
     outputs = layers.Permute((2, 1, 3), name="to_freq_major")(x)
     return keras.Model(inputs, outputs, name="default")
