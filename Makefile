@@ -18,7 +18,7 @@ SHIP_RUN ?= $(RUNS)/band-offline
 # the checkpoint of each that the ship rule chose (docs/model-gen2.md)
 SHIPPED_CHECKPOINT ?= best-quality.weights.h5
 
-.PHONY: help venv install-service install-full install-browser serve test dataset dataset-band train-band train-offline train-stream keep-run restore-run keep-band-run export-stream evaluate-stream candidate candidate-stream arms arms-report long-runs-report export-band reproduce-gen1 train train-seed export export-seed evaluate evaluate-seed benchmark reproduce reproduce-seed training-report clean
+.PHONY: help venv install-service install-full install-browser serve test dataset dataset-band train-band train-offline train-stream train-offline-df keep-run restore-run keep-band-run export-stream evaluate-stream candidate candidate-stream arms arms-report long-runs-report export-band reproduce-gen1 train train-seed export export-seed evaluate evaluate-seed benchmark reproduce reproduce-seed training-report clean
 
 help:
 	@echo "make serve   - create .venv, install the service (no TensorFlow), serve models/ on port $(PORT)"
@@ -90,6 +90,13 @@ train-stream: install-full
 	@$(call RESTORE,$(STREAM_RUN))
 	$(PY) -m training.train --data $(BAND_DATASET) --preset band-stream --out $(STREAM_RUN) $(THREADS_OPT)
 
+# the fifth long run (docs/model-gen2.md): the offline model with a deep filter on the low bins,
+# preset band-offline-df, 70,000 steps
+DF_RUN ?= $(RUNS)/band-offline-df
+train-offline-df: install-full
+	@$(call RESTORE,$(DF_RUN))
+	$(PY) -m training.train --data $(BAND_DATASET) --preset band-offline-df --out $(DF_RUN) $(THREADS_OPT)
+
 keep-run:
 	@test -n "$(RUN)" && test -d "$(RUN)" || { echo "usage: make keep-run RUN=<run directory>"; exit 2; }
 	mkdir -p $(KEPT)
@@ -157,12 +164,13 @@ arms-report: training-report
 		$(wildcard $(addprefix docs/runs/,$(filter-out ab-band-L2 ab-band-L2-seed1,$(ARMS)))) --out docs/arms-report.md
 
 # the long runs' learning curves at equal steps (from the archived records): the second against
-# the first, the offline run against the streaming model's run, and the streaming run in
-# training against the offline one
+# the first, the offline run against the streaming model's run, and the streaming run and the
+# deep-filter run in training against the offline one
 long-runs-report: training-report
 	$(PY) -m training.compare_curves docs/runs/band-L2 docs/runs/band-ctx --out docs/long-runs-report.md
 	$(PY) -m training.compare_curves docs/runs/$(notdir $(BAND_RUN)) docs/runs/$(notdir $(OFFLINE_RUN)) --out docs/offline-run-report.md
 	$(PY) -m training.compare_curves docs/runs/$(notdir $(OFFLINE_RUN)) docs/runs/$(notdir $(STREAM_RUN)) --out docs/stream-run-report.md
+	[ ! -f docs/runs/$(notdir $(DF_RUN))/history.csv ] || $(PY) -m training.compare_curves docs/runs/$(notdir $(OFFLINE_RUN)) docs/runs/$(notdir $(DF_RUN)) --out docs/df-run-report.md
 
 # the ship rule of docs/model-gen2.md: the long run's (CANDIDATE_RUN) best-quality checkpoint exported as a
 # candidate, scored on the test split, then the rule's verdict against the shipped model and

@@ -71,7 +71,7 @@ class MaskToSignal(keras.layers.Layer):
             gain = tf.maximum(m, MASK_FLOOR)
             feats = tf.pow(gain, spec.compress_exponent) * tf.pow(noisy_mag, spec.compress_exponent)
         feats = (feats - spec.norm_min) / (spec.norm_max - spec.norm_min)
-        return wave, feats[..., tf.newaxis]
+        return wave, tf.expand_dims(feats, -1)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "signal": self.signal}

@@ -272,6 +272,17 @@ def test_step_benchmark_times_each_preset(tiny_dataset: Path) -> None:
     assert int(rows[0][-3]) > int(rows[1][-3])  # the complex mask's output layer has two channels
 
 
+def test_step_profile_splits_a_step_by_op_type_and_layer(tiny_dataset: Path) -> None:
+    out = run("-m", "training.step_profile", "--data", str(tiny_dataset), "--preset", "band-offline", "--model-options", TINY_BAND,
+              "--steps", "2", "--batch-size", "2", "--crop-seconds", "1", "--top", "1000").stdout
+    header, rest = out.split("\n", 1)
+    assert header.startswith("band-offline: ") and float(header.split()[1]) > 0, out
+    types, layers = rest.split("  layer\n")
+    assert "MatMul" in types and "StridedSliceGrad" not in types, out  # the training graph slices cheaply
+    names = [line.split(maxsplit=2)[2] for line in layers.splitlines()]
+    assert "bwd bandnet/crop_bands" in names and "fwd bandnet/enc0_conv" in names, out
+    assert any(n.startswith("fwd mask_to_signal/") for n in names), out
+
 
 def test_band_run_keeps_its_best_quality_checkpoint(band_run: Path) -> None:
     from training.quality import read_log

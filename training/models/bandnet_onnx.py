@@ -246,14 +246,14 @@ def _deep_filter_head(g: _Graph, net: keras.Model, phases: str, channels: int, f
     y = g.op("Concat", y_even, _slice(g, y_odd, 0, odd, axis=3), axis=3)  # (B, n_out, T, df_bins), evens then odds
     skip = g.op("Concat", _slice(g, first_skip, 0, df_bins, axis=3, step=2), _slice(g, first_skip, 1, df_bins, axis=3, step=2), axis=3)
     y = g.op("Add", g.op("Add", y, g.conv(skip, kernel[channels:].T[:, :, None, None], None)), g.const(bias[:, None, None], "b"))
-    y = g.op("Transpose", y, perm=[0, 3, 2, 1])  # (B, df_bins, T, n_out)
+    # bound each tap with the bands innermost, (B, order, 2, T, df_bins): broadcasting over a
+    # trailing axis of one or two elements runs element by element in onnxruntime
+    offset = np.zeros((taps.order, 2, 1, 1), np.float32)
+    offset[taps.past, 0] = 1.0
+    z = _bound(g, g.op("Add", g.reshape(y, [0, taps.order, 2, -1, df_bins]), g.const(offset, "df_offset")), axis=2)
+    y = g.op("Transpose", g.reshape(z, [0, n_out, -1, df_bins]), perm=[0, 3, 2, 1])  # (B, df_bins, T, n_out)
     natural = np.array([b // 2 if b % 2 == 0 else even + b // 2 for b in range(df_bins)])
     y = g.op("Gather", y, g.const(natural, "df_bands", np.int64), axis=1)
-    z = g.reshape(y, [0, df_bins, -1, taps.order, 2])
-    offset = np.zeros((taps.order, 2), np.float32)
-    offset[taps.past, 0] = 1.0
-    z = _bound(g, g.op("Add", z, g.const(offset, "df_offset")), axis=4)
-    y = g.reshape(z, [0, df_bins, -1, n_out])
     return g.op("Pad", y, g.const(np.array([0, 0, 0, 0, 0, n_freq - df_bins, 0, 0]), "df_pad", np.int64))
 
 
