@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -51,10 +53,11 @@ def test_any_frame_count_and_both_output_kinds(complex_mask: bool, frames: int) 
         assert np.all((y >= 0) & (y <= 1))
 
 
-@pytest.mark.parametrize("blocks", [{}, {"context": (1, 2)}, {"context": (1, 2), "decoder_context": (1, 2)}],
-                         ids=["plain", "context", "decoder-context"])
+@pytest.mark.parametrize("blocks", [{}, {"context": (1, 2)}, {"context": (1, 2), "decoder_context": (1, 2)},
+                                    {"context": (1, 2), "decoder_context": (1,), "context_separable": True}],
+                         ids=["plain", "context", "decoder-context", "separable-context"])
 @pytest.mark.parametrize("lookahead", [0, 2, None])
-def test_output_at_frame_t_ignores_input_after_t_plus_lookahead(lookahead: int | None, blocks: dict[str, tuple[int, ...]]) -> None:
+def test_output_at_frame_t_ignores_input_after_t_plus_lookahead(lookahead: int | None, blocks: dict[str, Any]) -> None:
     config = BandConfig(**TINY, lookahead=lookahead, **blocks)
     net = build_bandnet(257, config)
     rng = np.random.default_rng(1)
@@ -94,6 +97,18 @@ def test_the_activation_is_an_option() -> None:
     net = build_bandnet(257, BandConfig(**TINY, context=(1,), activation="relu"))
     acts = {layer.get_config()["activation"] for layer in net.layers if layer.name.endswith("_act")}
     assert acts == {"relu"}
+
+
+def test_separable_context_blocks_are_a_depthwise_then_a_pointwise_convolution() -> None:
+    sizes = {"channels": (16, 24), "bottleneck": 16, "dilations": (1,), "context": (1, 2)}
+    full = build_bandnet(257, BandConfig(**sizes))
+    separable = build_bandnet(257, BandConfig(**sizes, context_separable=True))
+    dw, pw = separable.get_layer("enc1_ctx1_dw"), separable.get_layer("enc1_ctx1_conv")
+    assert dw.kernel.shape == (3, 3, 24, 1) and dw.dilation_rate == (2, 1) and pw.kernel.shape == (1, 1, 24, 24)
+    assert full.get_layer("enc1_ctx1_conv").kernel.shape == (3, 3, 24, 24)
+    per_block = {n: sum(int(np.prod(w.shape)) for layer in net.layers if "_ctx" in layer.name for w in layer.weights)
+                 for n, net in (("full", full), ("separable", separable))}
+    assert per_block["separable"] < per_block["full"] / 5
 
 
 def test_an_even_context_frequency_kernel_is_refused() -> None:

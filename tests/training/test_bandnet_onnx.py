@@ -27,6 +27,8 @@ CONFIGS = {
     "kernel-7-centred": {"kernel_freq": 7, "lookahead": None},
     "causal-other-bands": {"lookahead": 0, "linear_bins": 40, "bands": 30, "context": (2,), "context_kernel": (2, 5)},
     "decoder-context": {"channels": (3, 4, 5), "context": (1,), "decoder_context": (1, 2), "activation": "relu"},
+    "separable-context": {"channels": (3, 4, 5), "context": (1, 4), "decoder_context": (2,), "context_separable": True,
+                          "context_kernel": (3, 5), "lookahead": None, "activation": "relu"},
 }
 
 

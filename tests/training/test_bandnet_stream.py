@@ -48,11 +48,13 @@ def test_stream_in_random_blocks_equals_offline(lookahead: int, complex_mask: bo
     np.testing.assert_allclose(got, want, rtol=0, atol=TOLERANCE)
 
 
-@pytest.mark.parametrize("complex_mask,lookahead,context,decoder_context",
-                         [(True, 2, (1, 2), (1, 2)), (False, 0, (), (2,)), (True, 3, (1,), (1,))])
-def test_decoder_context_streams_exactly(complex_mask: bool, lookahead: int, context: tuple[int, ...], decoder_context: tuple[int, ...]) -> None:
+@pytest.mark.parametrize("complex_mask,lookahead,context,decoder_context,separable",
+                         [(True, 2, (1, 2), (1, 2), False), (False, 0, (), (2,), False), (True, 3, (1,), (1,), False),
+                          (False, 2, (1, 2), (2,), True)])
+def test_decoder_context_streams_exactly(complex_mask: bool, lookahead: int, context: tuple[int, ...], decoder_context: tuple[int, ...],
+                                         separable: bool) -> None:
     config = BandConfig(**{**TINY, "channels": (4, 5, 6)}, lookahead=lookahead, context=context, decoder_context=decoder_context,
-                        activation="relu")
+                        activation="relu", context_separable=separable)
     offline = perturbed_bandnet(config, complex_mask)
     stream = build_bandnet_stream(offline, config)
     names = {s.name for s in stream.layout.states}

@@ -310,6 +310,8 @@ def build_bandnet_stream(offline: keras.Model, config: BandConfig) -> StreamingB
             name = f"enc{i}_ctx{k}"
             y = buffered(name, x, past, f"encoder context block {i}.{k}: last {past} frames of its input") if past else x
             y = clone(f"{name}_fpad")(y)
+            if clone.has(f"{name}_dw"):
+                y = clone(f"{name}_dw")(y)
             y = clone(f"{name}_conv")(y)
             y = clone(f"{name}_act")(y)
             x = clone(f"{name}_res")([x, y])
@@ -348,6 +350,8 @@ def build_bandnet_stream(offline: keras.Model, config: BandConfig) -> StreamingB
             y = MaskFrames(name=f"{name}_valid")(x, flags_at(delay))
             y = buffered(name, y, past, f"decoder context block {i}.{k}: last {past} frames of its input") if past else y
             y = clone(f"{name}_fpad")(y)
+            if clone.has(f"{name}_dw"):
+                y = clone(f"{name}_dw")(y)
             y = clone(f"{name}_conv")(y)
             y = clone(f"{name}_act")(y)
             x = clone(f"{name}_res")([x, y])
