@@ -12,7 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from typing import Any
+from typing import Any, Iterator
+
+import keras
 
 from training.datasets import Dataset, MixerConfig, OnTheFlyMixer
 from training.graph import signal_training_model
@@ -20,24 +22,32 @@ from training.presets import get_preset
 from training.train import PRECISIONS, build_network, compile_signal_model, resolve_spec
 
 
+def step_model(data: Dataset, preset_name: str, options: dict[str, Any], batch_size: int, crop_seconds: float, jit_compile: bool = False,
+               wave_loss_kind: str | None = None, precision: str = "float32") -> tuple[keras.Model, keras.Model, Iterator[Any]]:
+    """The preset's compiled training model (model options overridden by ``options``, the preset's
+    waveform loss or ``wave_loss_kind``), its network, and a stream of training batches."""
+    preset = get_preset(preset_name)
+    spec = resolve_spec(preset, data)
+    mixer = OnTheFlyMixer(data.split("train"), data.noise("train"), spec, batch_size, 0, MixerConfig.from_options(crop_seconds, preset.defaults.get("mixer_options", {})))
+    net = build_network(preset, spec, 1.0, preset.options(options), precision)
+    model = signal_training_model(net, spec)
+    d = preset.defaults
+    compile_signal_model(model, d["lr"], d["mag_loss_weight"], jit_compile=jit_compile, wave_loss_kind=wave_loss_kind or d.get("wave_loss", "si_sdr"),
+                         spectral_weight=d.get("spectral_weight", 100.0))
+    return model, net, iter(mixer)
+
+
 def time_steps(data: Dataset, options: dict[str, Any], batch_size: int, crop_seconds: float, steps: int, jit_compile: bool = False,
                preset_name: str = "default", wave_loss_kind: str | None = None, precision: str = "float32") -> dict[str, Any]:
     """Parameters, data seconds per batch and training seconds per step for ``options``,
     with the preset's waveform loss or ``wave_loss_kind``, the network under the dtype policy ``precision``."""
-    preset = get_preset(preset_name)
-    spec = resolve_spec(preset, data)
-    mixer = OnTheFlyMixer(data.split("train"), data.noise("train"), spec, batch_size, 0, MixerConfig.from_options(crop_seconds, preset.defaults.get("mixer_options", {})))
-    stream = iter(mixer)
+    model, net, stream = step_model(data, preset_name, options, batch_size, crop_seconds, jit_compile, wave_loss_kind, precision)
     started = time.perf_counter()
     batches = [next(stream) for _ in range(4)]
     data_seconds = (time.perf_counter() - started) / len(batches)
+    preset = get_preset(preset_name)
     options = preset.options(options)
-    net = build_network(preset, spec, 1.0, options, precision)
-    model = signal_training_model(net, spec)
-    d = preset.defaults
-    loss = wave_loss_kind or d.get("wave_loss", "si_sdr")
-    compile_signal_model(model, d["lr"], d["mag_loss_weight"], jit_compile=jit_compile, wave_loss_kind=loss,
-                         spectral_weight=d.get("spectral_weight", 100.0))
+    loss = wave_loss_kind or preset.defaults.get("wave_loss", "si_sdr")
     model.train_on_batch(*batches[0])  # trace and warm up
     started = time.perf_counter()
     for i in range(steps):

@@ -18,10 +18,8 @@ from typing import Any
 
 import tensorflow as tf
 
-from training.datasets import Dataset, MixerConfig, OnTheFlyMixer
-from training.graph import signal_training_model
-from training.presets import get_preset
-from training.train import build_network, compile_signal_model, resolve_spec
+from training.datasets import Dataset
+from training.step_benchmark import step_model
 
 
 def op_times(logdir: Path) -> collections.Counter[str]:
@@ -65,15 +63,8 @@ def by_layer(times: collections.Counter[str]) -> collections.Counter[str]:
 def profile(data: Dataset, preset_name: str, steps: int, options: dict[str, Any] | None = None, batch_size: int = 8,
             crop_seconds: float = 2.0) -> collections.Counter[str]:
     """Op times of ``steps`` training steps of the preset (model options overridden by ``options``) with its own loss."""
-    preset = get_preset(preset_name)
-    spec = resolve_spec(preset, data)
-    mixer = OnTheFlyMixer(data.split("train"), data.noise("train"), spec, batch_size, 0,
-                          MixerConfig.from_options(crop_seconds, preset.defaults.get("mixer_options", {})))
-    x, y = next(iter(mixer))
-    model = signal_training_model(build_network(preset, spec, 1.0, preset.options(options or {})), spec)
-    d = preset.defaults
-    compile_signal_model(model, 1e-3, d["mag_loss_weight"], wave_loss_kind=d.get("wave_loss", "si_sdr"),
-                         spectral_weight=d.get("spectral_weight", 100.0))
+    model, _, stream = step_model(data, preset_name, options or {}, batch_size, crop_seconds)
+    x, y = next(stream)
     batches = tf.data.Dataset.from_tensors((x, y)).repeat()
     model.fit(batches, steps_per_epoch=3, epochs=1, verbose=0)  # trace and warm up
     with tempfile.TemporaryDirectory() as tmp:
