@@ -348,21 +348,32 @@ def post_filter_gain(gain: np.ndarray, beta: float) -> np.ndarray:
     return np.where(g >= 1.0, g, (1.0 + beta) * g / (1.0 + beta / np.maximum(sine * sine, 1e-12))).astype(np.float32)
 
 
-def deep_filter(spectrum: np.ndarray, taps: np.ndarray, past: int) -> np.ndarray:
+def deep_filter(spectrum: np.ndarray, taps: np.ndarray, past: int,
+                before: np.ndarray | None = None, after: np.ndarray | None = None) -> np.ndarray:
     """``sum_k taps[..., k] * spectrum[..., t - past + k]`` over the frame axis (-1 of
-    ``spectrum``, -2 of ``taps``), with zeros beyond either end."""
+    ``spectrum``, -2 of ``taps``). ``before`` and ``after`` are the ``past`` and
+    ``order - 1 - past`` frames next to ``spectrum`` (zeros where None: a whole recording)."""
     order = taps.shape[-1]
-    padded = np.pad(spectrum, [(0, 0)] * (spectrum.ndim - 1) + [(past, order - 1 - past)])
+    lead = spectrum.shape[:-1]
+    before = np.zeros((*lead, past), spectrum.dtype) if before is None else before
+    after = np.zeros((*lead, order - 1 - past), spectrum.dtype) if after is None else after
+    if before.shape[-1] != past or after.shape[-1] != order - 1 - past:
+        raise ValueError(f"a deep filter of order {order} with {past} past frames needs {past} frames before and "
+                         f"{order - 1 - past} after, got {before.shape[-1]} and {after.shape[-1]}")
+    padded = np.concatenate([before, spectrum, after], axis=-1)
     frames = spectrum.shape[-1]
     return sum(taps[..., k] * padded[..., k:k + frames] for k in range(order))
 
 
-def apply_output(spectrum: np.ndarray, net_out: np.ndarray, spec: SignalSpec) -> np.ndarray:
-    """The clean complex STFT from the noisy one and the network output ``(freq, frames, k)``.
+def apply_output(spectrum: np.ndarray, net_out: np.ndarray, spec: SignalSpec,
+                 before: np.ndarray | None = None, after: np.ndarray | None = None) -> np.ndarray:
+    """The clean complex STFT ``(..., freq, frames)`` from the noisy one and the network output
+    ``(..., freq, frames, k)``.
 
     A mask multiplies the noisy magnitude and a magnitude output is de-normalised; both
     keep the noisy phase. A complex mask multiplies the noisy spectrum; with ``spec.df_bins``,
-    the lowest bins are the deep filter of channels 2.. instead (:func:`deep_filter`). With
+    the lowest bins are the deep filter of channels 2.. instead (:func:`deep_filter`; ``before``
+    and ``after``: the noisy frames of those bins next to ``spectrum``, for a stream). With
     ``spec.post_filter`` set, a mask's gain (a complex mask's modulus) goes through
     :func:`post_filter_gain` first; a complex mask keeps its phase.
     """
@@ -373,8 +384,8 @@ def apply_output(spectrum: np.ndarray, net_out: np.ndarray, spec: SignalSpec) ->
             mask = mask * (post_filter_gain(modulus, spec.post_filter) / np.maximum(modulus, 1e-12))
         clean = spectrum * mask
         if spec.df_bins:
-            pairs = np.ascontiguousarray(net_out[:spec.df_bins, :, 2:], dtype=np.float32).view(np.complex64)  # (bins, frames, order)
-            clean[:spec.df_bins] = deep_filter(spectrum[:spec.df_bins], pairs, spec.df_past)
+            pairs = np.ascontiguousarray(net_out[..., :spec.df_bins, :, 2:], dtype=np.float32).view(np.complex64)  # (..., bins, frames, order)
+            clean[..., :spec.df_bins, :] = deep_filter(spectrum[..., :spec.df_bins, :], pairs, spec.df_past, before, after)
         return clean.astype(np.complex64, copy=False)
     magnitude = np.abs(spectrum)
     if spec.output == "mask":

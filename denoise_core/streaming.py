@@ -9,12 +9,14 @@ wraps one stream around it:
 - the network input of each frame exactly as :func:`denoise_core.signal.network_input`;
 - the model run on every new block of frames, its ``state_*`` tensors carried between calls;
 - each mask applied to its delayed spectrum frame (:func:`denoise_core.signal.apply_output`);
+  a deep filter's taps also read the noisy frames around theirs, so with one the frame waits
+  until the ``df_lookahead`` frames after it have arrived;
 - a streaming inverse STFT: overlap-add and the window-square normalisation of
   :func:`denoise_core.signal.istft`.
 
 **Delay.** At the model's rate the output is the offline output delayed by exactly
-``n_fft + L * hop`` samples (one analysis window plus the lookahead: the model file's
-``algorithmic_latency_ms``), and every :meth:`StreamingDenoiser.push` returns as many
+``n_fft + L * hop`` samples (one analysis window plus the lookahead ``L``: the network's
+delay, or a deep filter's reach if that is longer; the model file's ``algorithmic_latency_ms``), and every :meth:`StreamingDenoiser.push` returns as many
 samples as it was given. :meth:`StreamingDenoiser.flush` returns the rest: the offline
 output's last ``delay`` samples. So ``concat(push..., flush())[delay:]`` equals
 ``enhance_wave(whole input)`` (to float rounding), whatever the chunk sizes.
@@ -72,6 +74,12 @@ def run_steps(steps: Steps[T], step: Callable[[np.ndarray, np.ndarray, State], S
         return done.value
 
 
+def output_lookahead(network_delay: int, spec: SignalSpec) -> int:
+    """Frames after t that a stream's output frame t needs: the network's delay, or a deep
+    filter's reach (``spec.df_lookahead``) where that is longer."""
+    return max(network_delay, spec.df_lookahead if spec.df_bins else 0)
+
+
 class NotAStreamingModel(ValueError):
     """The file is not a streaming export (no ``streaming`` metadata)."""
 
@@ -99,7 +107,10 @@ class StreamingModel:
                                      "export one with python -m training.export_stream")
         self.info = ModelInfo.from_props(props)
         layout = json.loads(props["stream_layout"])
-        self.lookahead = int(layout["delay"])
+        #: frames the network's output lags its input in a stream
+        self.network_delay = int(layout["delay"])
+        #: frames after t that output frame t needs: the network's delay, or a deep filter's reach if longer
+        self.lookahead = output_lookahead(self.network_delay, self.info.signal)
         self.states = tuple(StateTensor(s["input"], s["output"], tuple(int(n) for n in s["shape"][1:]))
                             for s in layout["states"])
         self.sha256 = sha256_of(self.path)
@@ -127,7 +138,7 @@ class StreamingModel:
 
     def step(self, features: np.ndarray, valid: np.ndarray, state: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """One call: ``features`` ``(batch, n_freq, B, ch)``, ``valid`` ``(batch, B)``; returns the
-        masks ``(batch, n_freq, B, out)`` of frames ``L`` earlier and the next state."""
+        masks ``(batch, n_freq, B, out)`` of frames :attr:`network_delay` earlier and the next state."""
         got = self.session.run(self.outputs, {"features": features.astype(np.float32, copy=False),
                                               "valid": valid.astype(np.float32, copy=False), **state})
         return got[0], {s.input: v for s, v in zip(self.states, got[1:])}
@@ -165,7 +176,13 @@ class _Core:
         self.buffer = np.zeros((channels, self.n_fft // 2), np.float32)
         self.next_frame = 0  # frames taken from the buffer so far
         self.fed = 0  # frames fed to the model (flush frames included)
-        self.pending = np.zeros((channels, self.spec.n_freq, 0), np.complex64)  # spectra waiting for their mask
+        self.pending = np.zeros((channels, self.spec.n_freq, 0), np.complex64)  # noisy spectra not yet enhanced
+        self.waiting = np.zeros((channels, self.spec.n_freq, 0, self.spec.output_channels), np.float32)  # their masks so far
+        # a deep filter reads noisy frames around its own: the last `past` enhanced ones (zeros
+        # before the start) and `future` ones after, so a frame waits for those to arrive
+        df_bins = self.spec.df_bins
+        self.df_future = self.spec.df_lookahead if df_bins else 0
+        self.history = np.zeros((channels, df_bins, self.spec.df_past if df_bins else 0), np.complex64)
         self.offsets = np.arange(self.n_fft)  # sample offsets within one frame
         self.masked = 0  # frames whose mask has been applied
         self.tail = np.zeros((channels, self.hop), np.float64)  # second half of the last synthesised frame
@@ -183,8 +200,9 @@ class _Core:
         self.next_frame += count
         return spectrum
 
-    def _run(self, spectrum: np.ndarray | None, flush_frames: int = 0) -> Steps[np.ndarray]:
-        """Feed new frames (and ``flush_frames`` invalid ones); returns the finished samples."""
+    def _run(self, spectrum: np.ndarray | None, flush_frames: int = 0, final: bool = False) -> Steps[np.ndarray]:
+        """Feed new frames (and ``flush_frames`` invalid ones); returns the finished samples
+        (``final``: the input has ended, so every frame with a mask is finished)."""
         blocks, valid = [], []
         if spectrum is not None and spectrum.shape[-1]:
             blocks.append(network_input(spectrum, self.spec))
@@ -193,22 +211,32 @@ class _Core:
         if flush_frames:
             blocks.append(np.zeros((self.channels, self.spec.n_freq, flush_frames, self.spec.input_channels), np.float32))
             valid.append(np.zeros((self.channels, flush_frames), np.float32))
-        if not blocks:
+        if blocks:
+            features = np.concatenate(blocks, axis=2)
+            fed_before = self.fed
+            mask, self.state = yield features, np.concatenate(valid, axis=1), self.state
+            self.fed += features.shape[2]
+            # the masks are for frames fed_before - delay .. ; those before frame 0 are padding
+            skip = max(0, self.model.network_delay - fed_before)
+            self.waiting = np.concatenate([self.waiting, mask[:, :, skip:]], axis=2)
+        return self._enhance(final)
+
+    def _enhance(self, final: bool) -> np.ndarray:
+        """Apply every mask whose frame has the noisy frames it reads; returns the samples finished."""
+        ready = min(self.waiting.shape[2], self.pending.shape[2] - (0 if final else self.df_future))
+        if ready <= 0:
             return np.zeros((self.channels, 0), np.float32)
-        features = np.concatenate(blocks, axis=2)
-        fed_before = self.fed
-        mask, self.state = yield features, np.concatenate(valid, axis=1), self.state
-        self.fed += features.shape[2]
-        # the masks are for frames fed_before - L .. ; those before frame 0 are padding
-        first = fed_before - self.model.lookahead
-        skip = max(0, -first)
-        mask = mask[:, :, skip:]
-        usable = min(mask.shape[2], self.pending.shape[2])
-        if usable == 0:
-            return np.zeros((self.channels, 0), np.float32)
-        spec_block, self.pending = self.pending[:, :, :usable], self.pending[:, :, usable:]
-        clean = apply_output(spec_block, mask[:, :, :usable], self.spec)
-        return self._synthesise(clean)
+        spec_block, masks = self.pending[:, :, :ready], self.waiting[:, :, :ready]
+        before = after = None
+        if self.spec.df_bins:
+            bins = self.spec.df_bins
+            after = self.pending[:, :bins, ready:ready + self.df_future]
+            after = np.pad(after, ((0, 0), (0, 0), (0, self.df_future - after.shape[2])))  # zeros after the end
+            before = self.history
+            past = before.shape[2]
+            self.history = np.concatenate([before, spec_block[:, :bins]], axis=2)[:, :, ready:] if past else before
+        self.pending, self.waiting = self.pending[:, :, ready:], self.waiting[:, :, ready:]
+        return self._synthesise(apply_output(spec_block, masks, self.spec, before, after))
 
     def _synthesise(self, clean: np.ndarray) -> np.ndarray:
         """Overlap-add the frames ``(channels, n_freq, B)``; returns the samples they finish."""
@@ -239,7 +267,7 @@ class _Core:
         if self.received == 0:
             return np.zeros((self.channels, 0), np.float32)
         self.buffer = np.concatenate([self.buffer, np.zeros((self.channels, self.n_fft // 2), np.float32)], axis=1)
-        parts = [(yield from self._run(self._frames(), flush_frames=self.model.lookahead))]
+        parts = [(yield from self._run(self._frames(), flush_frames=self.model.network_delay, final=True))]
         # the last frame's second half: only it covers those samples
         parts.append((self.tail / self.norm_end).astype(np.float32))
         out = np.concatenate(parts, axis=1)[:, : self.received - self.emitted]

@@ -11,7 +11,8 @@ included). Its metadata is the offline export's (``training.export.model_info``)
 - ``stream_block_axis``: ``"2"``, the block axis of ``features`` and ``mask`` (1 of ``valid``);
 - ``stream_states``: JSON list of ``{name, input, output, shape, role}`` (shape ``["batch", ...]``);
 - ``stream_layout``: JSON of :class:`~training.models.bandnet_stream.StreamLayout`;
-- ``algorithmic_latency_ms``: ``(n_fft + L * hop) / sample_rate * 1000``;
+- ``algorithmic_latency_ms``: ``(n_fft + L' * hop) / sample_rate * 1000``, with ``L'`` the larger of L
+  and a deep filter's reach (``df_lookahead``);
 - ``stream_protocol``: how to call it (zero states first; ``L`` flush frames with ``valid = 0`` at the end).
 
 Every export checks onnxruntime against the Keras streaming model on a random-block-size
@@ -40,6 +41,7 @@ import tf2onnx  # noqa: E402
 
 from denoise_core.model_file import ModelInfo  # noqa: E402
 from denoise_core.signal import SignalSpec  # noqa: E402
+from denoise_core.streaming import output_lookahead  # noqa: E402
 from training.export import OPSET, PARITY_TOLERANCE, ParityError, attach_metadata, load_run, model_info  # noqa: E402
 from training.models.bandnet import BandConfig  # noqa: E402
 from training.models.bandnet_stream import (  # noqa: E402
@@ -91,8 +93,9 @@ def onnx_step(session: ort.InferenceSession) -> Step:
 
 
 def latency_ms(spec: SignalSpec, delay: int) -> float:
-    """Algorithmic latency: one analysis window plus the lookahead frames."""
-    return (spec.n_fft + delay * spec.hop_length) / spec.sample_rate * 1000.0
+    """Algorithmic latency of a network delaying by ``delay`` frames: one analysis window plus
+    the stream's lookahead frames (:func:`denoise_core.streaming.output_lookahead`)."""
+    return (spec.n_fft + output_lookahead(delay, spec) * spec.hop_length) / spec.sample_rate * 1000.0
 
 
 def stream_props(layout: StreamLayout, spec: SignalSpec) -> dict[str, str]:
@@ -142,8 +145,6 @@ def export_stream(run: Path, out: Path, name: str | None = None, version: str | 
     """Build the streaming model from the run, convert, attach metadata, save and check parity."""
     started = time.monotonic()
     net, config, result = load_run(run, checkpoint)
-    if SignalSpec.from_dict(config["signal"]).df_bins:
-        raise ValueError(f"{run}: a deep-filter network has no streaming form")
     stream = streaming_form(net, band_config(config))
     info = model_info(config, result, name or f"rainclean-{config['preset']}-stream", version)
     model = to_onnx(stream)

@@ -211,6 +211,22 @@ def test_the_deep_filter_sums_its_taps_over_neighbouring_frames(past: int, order
         np.testing.assert_allclose(S.deep_filter(spectrum, taps, past), 0.5j * shifted, atol=1e-6)
 
 
+@pytest.mark.parametrize("past,order", [(2, 5), (0, 3), (3, 4)])
+def test_a_deep_filter_in_pieces_with_their_neighbouring_frames_equals_it_in_one(past: int, order: int) -> None:
+    rng = np.random.default_rng(5)
+    spectrum = (rng.normal(size=(2, 6, 20)) + 1j * rng.normal(size=(2, 6, 20))).astype(np.complex64)
+    taps = (rng.normal(size=(2, 6, 20, order)) + 1j * rng.normal(size=(2, 6, 20, order))).astype(np.complex64)
+    whole = S.deep_filter(spectrum, taps, past)
+    future = order - 1 - past
+    padded = np.pad(spectrum, ((0, 0), (0, 0), (past, future)))
+    for a, b in [(0, 1), (1, 8), (8, 19), (19, 20)]:
+        piece = S.deep_filter(spectrum[..., a:b], taps[..., a:b, :], past,
+                              before=padded[..., a:a + past], after=padded[..., past + b:past + b + future])
+        np.testing.assert_allclose(piece, whole[..., a:b], rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match="frames before"):
+        S.deep_filter(spectrum, taps, past, before=np.zeros((2, 6, past + 1), np.complex64))
+
+
 def test_a_deep_filter_replaces_the_complex_mask_on_the_lowest_bins_only() -> None:
     spec = S.SignalSpec(output="complex_mask", df_bins=3, df_order=3, df_lookahead=1)
     assert spec.output_channels == 8 and spec.df_past == 1
@@ -222,4 +238,6 @@ def test_a_deep_filter_replaces_the_complex_mask_on_the_lowest_bins_only() -> No
     np.testing.assert_allclose(clean[3:], plain[3:])
     taps = net_out[:3, :, 2:].copy().view(np.complex64)
     np.testing.assert_allclose(clean[:3], S.deep_filter(spectrum[:3], taps, 1), rtol=1e-5)
+    batched = S.apply_output(np.stack([spectrum, 2 * spectrum]), np.stack([net_out, net_out]), spec)  # (channels, freq, frames)
+    np.testing.assert_allclose(batched, np.stack([clean, 2 * clean]), rtol=1e-5, atol=1e-6)
     assert S.SignalSpec.from_dict(spec.to_dict()) == spec

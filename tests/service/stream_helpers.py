@@ -80,20 +80,22 @@ TINY = {"channels": [4, 6], "bottleneck": 16, "dilations": [1, 2, 4, 1]}
 
 
 def export_band_stream(tmp: Path, lookahead: int = 2, complex_mask: bool = True, seed: int = 3,
-                       options: dict | None = None) -> Path:
-    """A band network with random weights saved as a run and exported as a streaming ONNX; returns the file."""
+                       options: dict | None = None, df_bins: int = 0) -> Path:
+    """A band network with random weights saved as a run and exported as a streaming ONNX; returns
+    the file. ``df_bins``: a deep filter (five taps over frames t - 2 .. t + 2) on the lowest bins."""
     from training.export_stream import main
     from training.models.bandnet import BandConfig, build_bandnet
 
     options = {**(options or TINY), "lookahead": lookahead}
     config = BandConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in options.items()})
-    net = build_bandnet(257, config, complex_mask=complex_mask)
+    net = build_bandnet(257, config, complex_mask=complex_mask, df_bins=df_bins)
     rng = np.random.default_rng(seed)
     net.set_weights([w + 0.2 * rng.standard_normal(w.shape).astype(np.float32) for w in net.get_weights()])
     run = tmp / "run"
     run.mkdir(parents=True, exist_ok=True)
     net.save(str(run / "model.keras"))
-    spec = SignalSpec(output="complex_mask" if complex_mask else "mask", lookahead_frames=lookahead)
+    spec = SignalSpec(output="complex_mask" if complex_mask else "mask", lookahead_frames=max(lookahead, 2 if df_bins else 0),
+                      df_bins=df_bins)
     (run / "config.json").write_text(json.dumps({"signal": spec.to_dict(), "train": {"model_options": options},
                                                  "preset": "band" if complex_mask else "band-mask"}))
     out = tmp / "stream.onnx"
@@ -107,7 +109,7 @@ def whole_file_predict(model):
         b, _, frames, _ = batch.shape
         state = model.initial_state(b)
         first, state = model.step(batch, np.ones((b, frames), np.float32), state)
-        L = model.lookahead
+        L = model.network_delay
         if not L:
             return first
         zeros = np.zeros((b, batch.shape[1], L, batch.shape[3]), np.float32)

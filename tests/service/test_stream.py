@@ -129,6 +129,24 @@ def test_band_stream_in_random_chunks_equals_offline(band_stream: Path) -> None:
     np.testing.assert_allclose(got[den.delay :, 0], want, rtol=0, atol=TOLERANCE)
 
 
+@pytest.mark.training
+@pytest.mark.e2e
+@pytest.mark.parametrize("lookahead", [2, 0])
+def test_a_deep_filter_band_stream_equals_offline(tmp_path: Path, lookahead: int) -> None:
+    """The deep filter's taps read two noisy frames ahead: with a network lookahead of 0 the
+    stream waits for them, so the delay is two frames either way."""
+    pytest.importorskip("tensorflow")
+    model = StreamingModel(export_band_stream(tmp_path, lookahead=lookahead, complex_mask=True, df_bins=65))
+    assert model.network_delay == lookahead and model.lookahead == 2
+    x = speechy(16000 + 999, seed=11)
+    want = enhance_wave(x[:, 0], model.spec, whole_file_predict(model))
+    assert np.abs(want - x[:, 0]).max() > 1e-2
+    den = StreamingDenoiser(model)
+    assert den.delay == 512 + 2 * 256 and model.describe()["algorithmic_latency_ms"] == pytest.approx(64.0)
+    got = stream_in_random_chunks(den, x, seed=12, largest=1200)
+    np.testing.assert_allclose(got[den.delay :, 0], want, rtol=0, atol=TOLERANCE)
+
+
 SHIPPED_STREAM_MODEL = Path(__file__).resolve().parents[2] / "models" / "denoiser-stream.onnx"
 
 

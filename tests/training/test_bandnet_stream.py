@@ -18,9 +18,9 @@ TINY = {"channels": (4, 6), "bottleneck": 16, "dilations": (1, 2, 4, 1)}
 TOLERANCE = 1e-4
 
 
-def perturbed_bandnet(config: BandConfig, complex_mask: bool, seed: int = 0):
+def perturbed_bandnet(config: BandConfig, complex_mask: bool, seed: int = 0, df_bins: int = 0):
     """A tiny offline band network whose weights (biases and norms included) are all nonzero and random."""
-    net = build_bandnet(257, config, complex_mask=complex_mask)
+    net = build_bandnet(257, config, complex_mask=complex_mask, df_bins=df_bins)
     rng = np.random.default_rng(seed)
     net.set_weights([w + 0.2 * rng.standard_normal(w.shape).astype(np.float32) for w in net.get_weights()])
     return net
@@ -111,6 +111,19 @@ def test_a_config_that_does_not_match_the_model_is_refused() -> None:
         build_bandnet_stream(with_decoder_context, BandConfig(**TINY, lookahead=2, decoder_context=(2, 2)))
     with pytest.raises(ValueError, match="more decoder context blocks"):
         build_bandnet_stream(with_decoder_context, BandConfig(**TINY, lookahead=2, decoder_context=(1,)))
+
+
+@pytest.mark.parametrize("lookahead,df_bins", [(2, 65), (0, 20), (3, 7)])
+def test_a_deep_filter_network_streams_its_taps_exactly(lookahead: int, df_bins: int) -> None:
+    config = BandConfig(**TINY, lookahead=lookahead, context=(1,), activation="relu")
+    offline = perturbed_bandnet(config, True, seed=5, df_bins=df_bins)
+    stream = build_bandnet_stream(offline, config)
+    assert stream.layout.output_channels == 12 and stream.layout.delay == lookahead
+    x = features(40, True, seed=6)
+    want = np.asarray(offline(x))
+    assert np.abs(want[:, :df_bins, :, 2:]).max() > 0.1 and np.all(want[:, df_bins:, :, 2:] == 0)  # taps on the lowest bins only
+    sizes = np.random.default_rng(9).integers(1, 8, 40).tolist()
+    np.testing.assert_allclose(stream_features(stream.step, stream.layout, x, sizes), want, rtol=0, atol=TOLERANCE)
 
 
 def test_context_blocks_carry_their_history_as_state() -> None:

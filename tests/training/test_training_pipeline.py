@@ -353,9 +353,9 @@ def test_a_preset_with_model_options_records_them_and_exports_both_forms(band_ct
     assert stream.name == "rainclean-band-ctx-stream"
 
 
-def test_a_deep_filter_run_trains_its_taps_and_has_no_streaming_form(band_df_run: Path, tmp_path: Path) -> None:
+def test_a_deep_filter_run_trains_its_taps_and_its_unbounded_lookahead_does_not_stream(band_df_run: Path, tmp_path: Path) -> None:
     """band-offline-df: the taps of the lowest bins are in the exported model and in the
-    contract it carries; the streaming export refuses it with a clear error."""
+    contract it carries; the streaming export refuses its centred kernels with a clear error."""
     from denoise_core.model_file import OnnxModel
     from training.export import export_run
 
@@ -368,4 +368,4 @@ def test_a_deep_filter_run_trains_its_taps_and_has_no_streaming_form(band_df_run
     assert np.abs(out[:, :65, :, 2:]).max() > 0 and np.all(out[:, 65:, :, 2:] == 0)
     proc = subprocess.run([sys.executable, "-m", "training.export_stream", "--run", str(band_df_run), "--out", str(tmp_path / "s.onnx")],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 2 and "no streaming form" in proc.stderr
+    assert proc.returncode == 2 and "unbounded delay in a stream" in proc.stderr

@@ -8,7 +8,7 @@ not the offline model re-run on overlapping windows: every frame goes through ea
 Why it is exact. Only the temporal blocks ``tcn{j}`` look ahead in time, and only they and
 the optional causal context blocks ``enc{i}_ctx{k}`` and ``dec{i}_ctx{k}`` look along time; everything else
 (band merge and spread, the ``(1, k)`` convolutions over frequency, LayerNorms over
-channels, Dense layers, skips, the mask) works frame by frame. Block ``j`` pads its
+channels, Dense layers, skips, the mask and a deep filter's taps) works frame by frame. Block ``j`` pads its
 normalised input by ``(past_j, future_j)`` frames (:func:`~training.models.bandnet.time_padding`),
 so it can give frame ``t`` once it has seen frame ``t + future_j``; in a stream it therefore
 delays by ``future_j`` frames, and the bottleneck as a whole by ``L = sum_j future_j`` (the
@@ -357,10 +357,17 @@ def build_bandnet_stream(offline: keras.Model, config: BandConfig) -> StreamingB
             x = clone(f"{name}_res")([x, y])
     x = clone("out_skip")([x, skips[0]])
     x = clone("crop_bands")(x)
+    features_out = x
     x = clone("mask_bands")(x)
     if clone.has("spread_bands"):  # complex mask: spread, then bound
         x = clone("spread_bands")(x)
     x = clone("mask")(x)
+    if clone.has("df_taps"):  # deep-filter taps of the lowest bins, per frame as the mask
+        t = clone("df_crop")(features_out)
+        t = clone("df_bands")(t)
+        t = clone("df_taps")(t)
+        t = clone("df_pad")(t)
+        x = clone("mask_df")([x, t])
     x = MaskFrames(name="mask_valid")(x, flags_at(delay))  # zero masks for the L frames before the start
     mask = clone("to_freq_major")(x)
 
