@@ -142,6 +142,13 @@ PRESETS["band-offline-df"] = replace(
     name="band-offline-df",
     signal=replace(_BAND.signal, df_bins=65, df_order=5, df_lookahead=2),
 )
+# band-offline-df with the deep filter on the lowest 129 bins (0-4 kHz): the taps of the bins
+# past the linear ones are computed per band and spread to bins as the mask is
+PRESETS["band-offline-df4k"] = replace(
+    PRESETS["band-offline-df"],
+    name="band-offline-df4k",
+    signal=replace(PRESETS["band-offline-df"].signal, df_bins=129),
+)
 # the streaming model: band-offline's network and loss with two frames of lookahead and a
 # magnitude mask on the noisy phase
 PRESETS["band-stream"] = replace(

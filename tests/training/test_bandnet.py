@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import keras
 import numpy as np
 import pytest
 
@@ -140,8 +141,26 @@ def test_a_deep_filter_network_bounds_the_lookahead_of_the_enhanced_spectrum(loo
     assert np.abs(enhance(edge)[:, t] - a[:, t]).max() > 0  # and the bound is tight
 
 
-def test_a_deep_filter_needs_a_complex_mask_and_linear_bins() -> None:
+def test_a_deep_filter_needs_a_complex_mask_and_at_most_every_bin() -> None:
     with pytest.raises(ValueError, match="deep filter"):
         build_bandnet(257, BandConfig(**TINY), complex_mask=False, df_bins=65)
     with pytest.raises(ValueError, match="deep filter"):
-        build_bandnet(257, BandConfig(**TINY), df_bins=66)
+        build_bandnet(257, BandConfig(**TINY), df_bins=258)
+
+
+def test_deep_filter_taps_past_the_linear_bins_are_spread_from_bands_as_the_mask_is() -> None:
+    """With ``df_bins`` beyond the linear bins, the taps are computed per band and spread to
+    bins by the band layout's spread matrix, then cropped to ``df_bins`` and bounded."""
+    net = build_bandnet(257, BandConfig(**TINY), df_bins=129, df_order=5, df_past=2)
+    names = [layer.name for layer in net.layers]
+    assert names.index("df_bands") < names.index("df_spread") < names.index("df_crop") < names.index("df_taps")
+    rng = np.random.default_rng(3)
+    net.set_weights([w + 0.2 * rng.standard_normal(w.shape).astype(np.float32) for w in net.get_weights()])
+    x = rng.uniform(0, 1, (1, 257, 12, 3)).astype(np.float32)
+    inner = keras.Model(net.input, [net.get_layer("df_bands").output, net.get_layer("df_crop").output])
+    per_band, per_bin = (np.asarray(t) for t in inner(x))  # (B, T, bands, 10), (B, T, 129, 10)
+    spread = band_matrices(257, BandConfig().linear_bins, BandConfig().bands)[1]
+    np.testing.assert_allclose(per_bin, np.einsum("btkc,kf->btfc", per_band, spread[:, :129]), atol=1e-5)
+    out = np.asarray(net(x))
+    assert out.shape == (1, 257, 12, 12)
+    assert np.abs(out[:, 100:129, :, 2:]).max() > 0.1 and np.all(out[:, 129:, :, 2:] == 0)

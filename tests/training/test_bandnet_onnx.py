@@ -66,7 +66,9 @@ def test_matches_keras_on_any_batch_and_frame_count(name: str, complex_mask: boo
     ({}, 65, 5, 2),
     ({"lookahead": None, "context": (1,), "activation": "relu"}, 17, 3, 0),
     ({"channels": (3, 4, 5), "linear_bins": 40, "bands": 30}, 40, 4, 3),
-], ids=["preset-like", "odd-bins-causal-taps", "three-levels-other-bands"])
+    ({}, 129, 5, 2),
+    ({"channels": (3, 4, 5), "linear_bins": 40, "bands": 30, "lookahead": None}, 257, 3, 1),
+], ids=["preset-like", "odd-bins-causal-taps", "three-levels-other-bands", "spread-to-4-khz", "spread-to-all-bins"])
 def test_a_deep_filter_head_matches_keras(options: dict[str, Any], df_bins: int, order: int, past: int) -> None:
     net = perturbed(build_bandnet(257, BandConfig(**{**TINY, **options}), df_bins=df_bins, df_order=order, df_past=past))
     model = bandnet_to_onnx(net)

@@ -113,7 +113,7 @@ def test_a_config_that_does_not_match_the_model_is_refused() -> None:
         build_bandnet_stream(with_decoder_context, BandConfig(**TINY, lookahead=2, decoder_context=(1,)))
 
 
-@pytest.mark.parametrize("lookahead,df_bins", [(2, 65), (0, 20), (3, 7)])
+@pytest.mark.parametrize("lookahead,df_bins", [(2, 65), (0, 20), (3, 7), (2, 129)])
 def test_a_deep_filter_network_streams_its_taps_exactly(lookahead: int, df_bins: int) -> None:
     config = BandConfig(**TINY, lookahead=lookahead, context=(1,), activation="relu")
     offline = perturbed_bandnet(config, True, seed=5, df_bins=df_bins)

@@ -212,10 +212,12 @@ def build_bandnet(n_freq: int = 257, config: BandConfig = BandConfig(), complex_
                   df_bins: int = 0, df_order: int = 5, df_past: int = 2) -> keras.Model:
     """Build the band network for ``n_freq`` bins and any frame count: a complex mask from
     three input channels, or (``complex_mask=False``) a magnitude mask from one. With
-    ``df_bins`` (complex mask only, at most ``linear_bins``), ``2 * df_order`` more output
-    channels hold the deep-filter taps of the lowest ``df_bins`` bins (zeros above them)."""
-    if df_bins and not (complex_mask and 0 < df_bins <= config.linear_bins and 0 <= df_past < df_order):
-        raise ValueError(f"a deep filter needs a complex mask, 0 < df_bins <= linear_bins ({config.linear_bins}) "
+    ``df_bins`` (complex mask only), ``2 * df_order`` more output channels hold the
+    deep-filter taps of the lowest ``df_bins`` bins (zeros above them): computed per bin on
+    the linear bins, and per band then spread to bins as the mask is where ``df_bins`` reaches
+    past ``linear_bins``."""
+    if df_bins and not (complex_mask and 0 < df_bins <= n_freq and 0 <= df_past < df_order):
+        raise ValueError(f"a deep filter needs a complex mask, 0 < df_bins <= n_freq ({n_freq}) "
                          f"and 0 <= past < order; got df_bins {df_bins}, order {df_order}, past {df_past}")
     n_band = config.linear_bins + config.bands
     bands = {"n_freq": n_freq, "linear_bins": config.linear_bins, "bands": config.bands, "sample_rate": sample_rate}
@@ -261,10 +263,15 @@ def build_bandnet(n_freq: int = 257, config: BandConfig = BandConfig(), complex_
         x = layers.Conv2D(2, (1, 1), name="mask_bands")(x)
         x = FreqMatrix("spread", **bands, name="spread_bands")(x)
         x = BoundedComplexMask(name="mask")(x)
-        if df_bins:
+        if df_bins and df_bins <= config.linear_bins:
             # the lowest bands are the linear bins: their taps need no spreading
             t = Crop2D(((0, 0), (0, n_band - df_bins)), name="df_crop")(features)
             t = layers.Conv2D(2 * df_order, (1, 1), name="df_bands")(t)
+        elif df_bins:
+            t = layers.Conv2D(2 * df_order, (1, 1), name="df_bands")(features)
+            t = FreqMatrix("spread", **bands, name="df_spread")(t)
+            t = Crop2D(((0, 0), (0, n_freq - df_bins)), name="df_crop")(t)
+        if df_bins:
             t = DeepFilterTaps(df_order, df_past, name="df_taps")(t)
             t = layers.ZeroPadding2D(((0, 0), (0, n_freq - df_bins)), name="df_pad")(t)
             x = layers.Concatenate(name="mask_df")([x, t])

@@ -244,6 +244,8 @@ def _deep_filter_head(g: _Graph, net: keras.Model, phases: str, channels: int, f
     own order), and put in band order after the transpose, where a gather moves whole rows."""
     taps = net.get_layer("df_taps")
     df_bins = int(net.get_layer("df_crop").output.shape[2])
+    if _layer(net, "df_spread") is not None:
+        return _spread_deep_filter_head(g, net, phases, channels, freq, first_skip, n_freq, df_bins)
     kernel, bias = net.get_layer("df_bands").get_weights()
     kernel = kernel[0, 0]  # (channels + input channels, 2 * order)
     n_out = kernel.shape[1]
@@ -253,14 +255,33 @@ def _deep_filter_head(g: _Graph, net: keras.Model, phases: str, channels: int, f
     y = g.op("Concat", y_even, _slice(g, y_odd, 0, odd, axis=3), axis=3)  # (B, n_out, T, df_bins), evens then odds
     skip = g.op("Concat", _slice(g, first_skip, 0, df_bins, axis=3, step=2), _slice(g, first_skip, 1, df_bins, axis=3, step=2), axis=3)
     y = g.op("Add", g.op("Add", y, g.conv(skip, kernel[channels:].T[:, :, None, None], None)), g.const(bias[:, None, None], "b"))
-    # bound each tap with the bands innermost, (B, order, 2, T, df_bins): broadcasting over a
-    # trailing axis of one or two elements runs element by element in onnxruntime
+    y = _bound_taps(g, y, taps, df_bins)  # (B, df_bins, T, n_out), bands in phase order
+    natural = np.array([b // 2 if b % 2 == 0 else even + b // 2 for b in range(df_bins)])
+    y = g.op("Gather", y, g.const(natural, "df_bands", np.int64), axis=1)
+    return g.op("Pad", y, g.const(np.array([0, 0, 0, 0, 0, n_freq - df_bins, 0, 0]), "df_pad", np.int64))
+
+
+def _bound_taps(g: _Graph, y: str, taps: keras.layers.Layer, df_bins: int) -> str:
+    """``(B, 2 * order, T, df_bins)`` taps offset and bounded as ``df_taps``, with the bins
+    innermost (broadcasting over a trailing axis of one or two elements runs element by
+    element in onnxruntime); returns ``(B, df_bins, T, 2 * order)``."""
     offset = np.zeros((taps.order, 2, 1, 1), np.float32)
     offset[taps.past, 0] = 1.0
     z = _bound(g, g.op("Add", g.reshape(y, [0, taps.order, 2, -1, df_bins]), g.const(offset, "df_offset")), axis=2)
-    y = g.op("Transpose", g.reshape(z, [0, n_out, -1, df_bins]), perm=[0, 3, 2, 1])  # (B, df_bins, T, n_out)
-    natural = np.array([b // 2 if b % 2 == 0 else even + b // 2 for b in range(df_bins)])
-    y = g.op("Gather", y, g.const(natural, "df_bands", np.int64), axis=1)
+    return g.op("Transpose", g.reshape(z, [0, 2 * taps.order, -1, df_bins]), perm=[0, 3, 2, 1])
+
+
+def _spread_deep_filter_head(g: _Graph, net: keras.Model, phases: str, channels: int, freq: int, first_skip: str,
+                             n_freq: int, df_bins: int) -> str:
+    """The deep-filter taps computed per band and spread to the lowest ``df_bins`` bins, as
+    ``df_bands``, ``df_spread``, ``df_crop``, ``df_taps`` and ``df_pad``: ``(B, bins, T, 2 * order)``."""
+    y, order = _output_conv(g, net.get_layer("df_bands"), phases, channels, freq, first_skip)
+    settings = net.get_layer("df_spread").settings
+    spread = band_matrices(settings["n_freq"], settings["linear_bins"], settings["bands"], settings["sample_rate"])[1]
+    spread_padded = np.zeros((len(order), df_bins), np.float32)
+    spread_padded[: spread.shape[0]] = spread[:, :df_bins]
+    y = g.op("MatMul", y, g.const(spread_padded[order], "df_spread_phases"))  # (B, 2 * order, T, df_bins)
+    y = _bound_taps(g, y, net.get_layer("df_taps"), df_bins)
     return g.op("Pad", y, g.const(np.array([0, 0, 0, 0, 0, n_freq - df_bins, 0, 0]), "df_pad", np.int64))
 
 

@@ -362,9 +362,11 @@ def build_bandnet_stream(offline: keras.Model, config: BandConfig) -> StreamingB
     if clone.has("spread_bands"):  # complex mask: spread, then bound
         x = clone("spread_bands")(x)
     x = clone("mask")(x)
-    if clone.has("df_taps"):  # deep-filter taps of the lowest bins, per frame as the mask
-        t = clone("df_crop")(features_out)
-        t = clone("df_bands")(t)
+    if clone.has("df_spread"):  # deep-filter taps of the lowest bins, per frame as the mask
+        t = clone("df_crop")(clone("df_spread")(clone("df_bands")(features_out)))
+    elif clone.has("df_taps"):
+        t = clone("df_bands")(clone("df_crop")(features_out))
+    if clone.has("df_taps"):
         t = clone("df_taps")(t)
         t = clone("df_pad")(t)
         x = clone("mask_df")([x, t])
