@@ -369,3 +369,30 @@ def test_a_deep_filter_run_trains_its_taps_and_its_unbounded_lookahead_does_not_
     proc = subprocess.run([sys.executable, "-m", "training.export_stream", "--run", str(band_df_run), "--out", str(tmp_path / "s.onnx")],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "unbounded delay in a stream" in proc.stderr
+
+
+def test_a_4_khz_deep_filter_with_bounded_lookahead_trains_exports_and_streams(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory,
+                                                                              tmp_path: Path) -> None:
+    """band-offline-df4k with two frames of lookahead and separable blocks (the streaming deep
+    filter's arm): its taps on 129 bins are trained, exported with parity, and its streaming
+    export streams a file as the offline export denoises it."""
+    from denoise_core.model_file import OnnxModel
+    from denoise_core.signal import enhance_wave
+    from denoise_core.streaming import StreamingModel
+    from training.export import check_parity, export_run, load_run
+    from training.export_stream import export_stream
+
+    options = json.dumps({**json.loads(TINY_BAND), "lookahead": 2, "context": [1], "context_separable": True})
+    run_dir = tiny_signal_run("band-offline-df4k", tiny_dataset, tmp_path_factory, "--model-options", options)
+    net, _, _ = load_run(run_dir)
+    export_run(run_dir, tmp_path / "df4k.onnx")
+    assert check_parity(net, tmp_path / "df4k.onnx") < 1e-4
+    offline = OnnxModel(tmp_path / "df4k.onnx")
+    spec = offline.info.signal
+    assert (spec.df_bins, spec.lookahead_frames) == (129, 2)
+    export_stream(run_dir, tmp_path / "df4k-stream.onnx")  # checks stream parity itself
+    stream = StreamingModel(tmp_path / "df4k-stream.onnx")
+    assert stream.lookahead == 2 and stream.latency_ms == pytest.approx(64.0)
+    wave = np.random.default_rng(1).normal(0, 0.1, (16000, 1)).astype(np.float32)
+    want = enhance_wave(wave[:, 0], spec, offline.predict)
+    np.testing.assert_allclose(stream.denoise(wave, 16000)[:, 0], want, rtol=0, atol=1e-4)
