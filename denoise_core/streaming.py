@@ -16,7 +16,8 @@ wraps one stream around it:
 
 **Delay.** At the model's rate the output is the offline output delayed by exactly
 ``n_fft + L * hop`` samples (one analysis window plus the lookahead ``L``: the network's
-delay, or a deep filter's reach if that is longer; the model file's ``algorithmic_latency_ms``), and every :meth:`StreamingDenoiser.push` returns as many
+delay, or a deep filter's reach if that is longer; the model file's
+``algorithmic_latency_ms``), and every :meth:`StreamingDenoiser.push` returns as many
 samples as it was given. :meth:`StreamingDenoiser.flush` returns the rest: the offline
 output's last ``delay`` samples. So ``concat(push..., flush())[delay:]`` equals
 ``enhance_wave(whole input)`` (to float rounding), whatever the chunk sizes.
