@@ -8,8 +8,8 @@ not the offline model re-run on overlapping windows: every frame goes through ea
 Why it is exact. Only the temporal blocks ``tcn{j}`` look ahead in time, and only they and
 the optional causal context blocks ``enc{i}_ctx{k}`` and ``dec{i}_ctx{k}`` look along time; everything else
 (band merge and spread, the ``(1, k)`` convolutions over frequency, LayerNorms over
-channels, Dense layers, skips, the mask and a deep filter's taps) works frame by frame. Block ``j`` pads its
-normalised input by ``(past_j, future_j)`` frames (:func:`~training.models.bandnet.time_padding`),
+channels, Dense layers, skips, the mask and a deep filter's taps) works frame by frame.
+Block ``j`` pads its normalised input by ``(past_j, future_j)`` frames (:func:`~training.models.bandnet.time_padding`),
 so it can give frame ``t`` once it has seen frame ``t + future_j``; in a stream it therefore
 delays by ``future_j`` frames, and the bottleneck as a whole by ``L = sum_j future_j`` (the
 model's lookahead, :func:`~training.models.bandnet.receptive_future`).
