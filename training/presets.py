@@ -13,6 +13,7 @@ from typing import Any, Callable, Literal
 import keras
 
 from denoise_core.signal import SignalSpec
+from denoise_core.streaming import output_lookahead
 from training.data.stats import SEED_SPEC
 from training.models.bandnet import BandConfig, build_bandnet, receptive_future
 from training.models.default import DefaultConfig, build_default
@@ -43,9 +44,7 @@ class Preset:
         """Frames after t that the output at frame t depends on: the network's, or a deep
         filter's taps where they reach further."""
         net = self.lookahead(options)
-        if net is None or not self.signal.df_bins:
-            return net
-        return max(net, self.signal.df_lookahead)
+        return None if net is None else output_lookahead(net, self.signal)
 
 
 def _build_seed(spec: SignalSpec, options: dict[str, Any]) -> keras.Model:
