@@ -13,12 +13,13 @@ BAND_DATASET ?= $(BUILD)/dataset-extra-noise
 # the streaming model's long run and preset (docs/model-gen2.md): two frames of lookahead
 BAND_RUN ?= $(RUNS)/band-ctx
 BAND_PRESET ?= band-ctx
-# the offline model's long run (models/denoiser.onnx)
+# the shipped offline model (models/denoiser.onnx): its long run and that run's preset
 SHIP_RUN ?= $(RUNS)/band-offline
+SHIP_PRESET ?= band-offline
 # the checkpoint of each that the ship rule chose (docs/model-gen2.md)
 SHIPPED_CHECKPOINT ?= best-quality.weights.h5
 
-.PHONY: help venv install-service install-full install-browser serve test dataset dataset-band train-band train-offline train-stream train-offline-df keep-run restore-run keep-band-run export-stream evaluate-stream candidate candidate-stream arms arms-report long-runs-report export-band reproduce-gen1 train train-seed export export-seed evaluate evaluate-seed benchmark reproduce reproduce-seed training-report clean
+.PHONY: help venv install-service install-full install-browser serve test dataset dataset-band train-band train-offline train-ship train-stream train-offline-df keep-run restore-run keep-band-run export-stream evaluate-stream candidate candidate-stream arms arms-report long-runs-report export-band reproduce-gen1 train train-seed export export-seed evaluate evaluate-seed benchmark reproduce reproduce-seed training-report clean
 
 help:
 	@echo "make serve   - create .venv, install the service (no TensorFlow), serve models/ on port $(PORT)"
@@ -79,10 +80,15 @@ train-band: install-full
 	$(PY) -m training.train --data $(BAND_DATASET) --preset $(BAND_PRESET) --out $(BAND_RUN) $(THREADS_OPT)
 
 # the third long run (docs/model-gen2.md): the offline model, preset band-offline, 70,000 steps
-OFFLINE_RUN ?= $(SHIP_RUN)
+OFFLINE_RUN ?= $(RUNS)/band-offline
 train-offline: install-full
 	@$(call RESTORE,$(OFFLINE_RUN))
 	$(PY) -m training.train --data $(BAND_DATASET) --preset band-offline --out $(OFFLINE_RUN) $(THREADS_OPT)
+
+# the shipped offline model's run (SHIP_PRESET into SHIP_RUN), resumed or trained from scratch
+train-ship: install-full
+	@$(call RESTORE,$(SHIP_RUN))
+	$(PY) -m training.train --data $(BAND_DATASET) --preset $(SHIP_PRESET) --out $(SHIP_RUN) $(THREADS_OPT)
 
 # the fourth long run (docs/model-gen2.md): the streaming model, preset band-stream, 70,000 steps
 STREAM_RUN ?= $(RUNS)/band-stream
@@ -285,7 +291,7 @@ container-footprint: | $(VENV)/bin/python
 
 # the shipped model: the band network's long run (resumable), its best-quality checkpoint
 # exported as models/denoiser.onnx, then the evaluation that writes its card
-reproduce: dataset dataset-band train-offline export-band evaluate train-band export-stream evaluate-stream
+reproduce: dataset dataset-band train-ship export-band evaluate train-band export-stream evaluate-stream
 
 export-band: install-full
 	@$(call RESTORE,$(SHIP_RUN))

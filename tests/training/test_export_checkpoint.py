@@ -98,7 +98,10 @@ def test_the_kept_shipped_checkpoint_is_the_shipped_model() -> None:
     makefile = Path("Makefile").read_text()
     checkpoint = re.search(r"^SHIPPED_CHECKPOINT \?= (\S+)$", makefile, re.M).group(1)
     run = re.search(r"^SHIP_RUN \?= \$\(RUNS\)/(\S+)$", makefile, re.M).group(1)
-    net, _, _ = load_run(Path("models/checkpoints") / run, checkpoint)
+    preset = re.search(r"^SHIP_PRESET \?= (\S+)$", makefile, re.M).group(1)
+    kept = Path("models/checkpoints") / run
+    assert json.loads((kept / "config.json").read_text())["preset"] == preset, "SHIP_PRESET is not the preset SHIP_RUN trained"
+    net, _, _ = load_run(kept, checkpoint)
     model = OnnxModel(Path("models/denoiser.onnx"))
     x = np.random.default_rng(2).uniform(0, 1, (1, 257, 50, 3)).astype(np.float32)
     np.testing.assert_allclose(model.predict(x), net(x, training=False).numpy(), rtol=0, atol=1e-4)
