@@ -122,7 +122,7 @@ keep-band-run:
 # the comparison arms of docs/model-gen2.md, one after another at equal steps; each arm's
 # result.json marks it done, and an interrupted arm resumes when `make arms` runs again
 ARM_TRAIN = $(call RESTORE,$(@D)) && $(PY) -m training.train --data $(BAND_DATASET) --epochs 16 --quality-every 8 $(THREADS_OPT)
-ARMS := ab-band-L2 ab-band-L2-seed1 ab-band-L0 ab-band-wide ab-band-ctx-relu ab-band-oldloss ab-band-ctx-dec ab-band-oldloss-seed1 ab-band-Lnone ab-band-ctx-b256 ab-band-ctx-124 ab-band-mask ab-band-ctx-oldloss ab-band-ctx-mask ab-band-ctx-oldloss-over3 ab-band-ctx-oldloss-bf16 ab-band-offline ab-band-offline-df ab-band-offline-df-sepwide ab-band-offline-df-sep ab-band-stream-df ab-band-offline-df4k-sep
+ARMS := ab-band-L2 ab-band-L2-seed1 ab-band-L0 ab-band-wide ab-band-ctx-relu ab-band-oldloss ab-band-ctx-dec ab-band-oldloss-seed1 ab-band-Lnone ab-band-ctx-b256 ab-band-ctx-124 ab-band-mask ab-band-ctx-oldloss ab-band-ctx-mask ab-band-ctx-oldloss-over3 ab-band-ctx-oldloss-bf16 ab-band-offline ab-band-offline-df ab-band-offline-df-sepwide ab-band-offline-df-sep ab-band-stream-df ab-band-offline-df4k-sep ab-band-offline-df-pesq
 # an arm whose result is archived in docs/runs (`make training-report`) is done on any machine
 ARMS_ARCHIVED := $(patsubst docs/runs/%/result.json,%,$(wildcard $(addprefix docs/runs/,$(addsuffix /result.json,$(ARMS)))))
 arms: $(foreach arm,$(filter-out $(ARMS_ARCHIVED),$(ARMS)),$(RUNS)/$(arm)/result.json)
@@ -168,6 +168,8 @@ $(RUNS)/ab-band-offline-df-sep/result.json: | install-full
 	$(ARM_TRAIN) --preset band-offline-df --model-options '{"context_separable": true}' --out $(@D)
 $(RUNS)/ab-band-offline-df4k-sep/result.json: | install-full
 	$(ARM_TRAIN) --preset band-offline-df4k --model-options '{"context_separable": true}' --out $(@D)
+$(RUNS)/ab-band-offline-df-pesq/result.json: | install-full
+	$(ARM_TRAIN) --preset band-offline-df --perceptual-weight 20 --out $(@D)
 $(RUNS)/ab-band-stream-df/result.json: | install-full
 	$(ARM_TRAIN) --preset band-offline-df --model-options '{"context_separable": true, "lookahead": 2}' --out $(@D)
 

@@ -15,6 +15,7 @@ import tensorflow as tf
 from denoise_core.signal import SignalSpec
 from training.losses import compressed_spectral_loss, inverse_stft, overshoot_squared_error, si_sdr
 from training.models.slicing import split_at
+from training.perceptual_loss import perceptual_loss
 
 MASK_FLOOR = 1e-3
 
@@ -98,19 +99,26 @@ def negative_si_sdr_loss(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
     return -si_sdr(y_true, y_pred)
 
 
-def wave_loss(kind: str, spectral_weight: float = 100.0, overshoot: float = 1.0) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
+def wave_loss(kind: str, spectral_weight: float = 100.0, overshoot: float = 1.0,
+              perceptual_weight: float = 0.0) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
     """The waveform loss: ``si_sdr`` (negative SI-SDR in dB) or ``si_sdr+spectral`` (plus
     ``spectral_weight`` times the multi-resolution compressed spectral loss, whose magnitude
-    term weighs residual noise ``overshoot`` times)."""
-    if kind == "si_sdr":
-        return negative_si_sdr_loss
-    if kind != "si_sdr+spectral":
+    term weighs residual noise ``overshoot`` times); either plus ``perceptual_weight`` times
+    the PESQ-style disturbance of ``training.perceptual_loss``."""
+    if kind not in ("si_sdr", "si_sdr+spectral"):
         raise ValueError(f"unknown wave loss {kind!r}")
+    if kind == "si_sdr" and not perceptual_weight:
+        return negative_si_sdr_loss
 
-    def si_sdr_and_spectral(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
-        return -si_sdr(y_true, y_pred) + spectral_weight * compressed_spectral_loss(y_true, y_pred, overshoot=overshoot)
+    def combined(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+        loss = -si_sdr(y_true, y_pred)
+        if kind == "si_sdr+spectral":
+            loss += spectral_weight * compressed_spectral_loss(y_true, y_pred, overshoot=overshoot)
+        if perceptual_weight:
+            loss += perceptual_weight * perceptual_loss(y_true, y_pred)
+        return loss
 
-    return si_sdr_and_spectral
+    return combined
 
 
 def mag_loss(overshoot: float = 1.0) -> str | Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:

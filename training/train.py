@@ -66,6 +66,8 @@ class TrainConfig:
     #: compressed spectral loss of training.losses times ``spectral_weight``)
     wave_loss: str = "si_sdr"
     spectral_weight: float = 100.0
+    #: weight of the PESQ-style disturbance (training.perceptual_loss) added to the waveform loss (0: none)
+    perceptual_weight: float = 0.0
     #: in every magnitude loss term, the weight of bins where the estimate exceeds the clean speech
     overshoot: float = 1.0
     #: cosine-steps schedule: linear warm-up over this many steps before the decay
@@ -273,11 +275,12 @@ def adam(learning_rate: float, ema_momentum: float | None = None, **kwargs: Any)
 
 def compile_signal_model(model: keras.Model, learning_rate: float | keras.optimizers.schedules.LearningRateSchedule,
                          mag_loss_weight: float, ema_momentum: float | None = None, jit_compile: bool = False,
-                         wave_loss_kind: str = "si_sdr", spectral_weight: float = 100.0, overshoot: float = 1.0) -> None:
+                         wave_loss_kind: str = "si_sdr", spectral_weight: float = 100.0, overshoot: float = 1.0,
+                         perceptual_weight: float = 0.0) -> None:
     """The signal objective: a waveform loss (``wave_loss``) plus weighted compressed-magnitude MSE."""
     model.compile(
         optimizer=adam(learning_rate, ema_momentum=ema_momentum, clipnorm=5.0),
-        loss={"wave": wave_loss(wave_loss_kind, spectral_weight, overshoot), "mag": mag_loss(overshoot)},
+        loss={"wave": wave_loss(wave_loss_kind, spectral_weight, overshoot, perceptual_weight), "mag": mag_loss(overshoot)},
         loss_weights={"wave": 1.0, "mag": mag_loss_weight},
         metrics={"wave": [si_sdr_db]},
         jit_compile=jit_compile,
@@ -299,7 +302,7 @@ def train_signal(cfg: TrainConfig, preset: Preset, spec: SignalSpec, data: Datas
     model = signal_training_model(net, spec)
     compile_signal_model(model, learning_rate_schedule(cfg), cfg.mag_loss_weight, cfg.ema_momentum,
                          wave_loss_kind=cfg.wave_loss, spectral_weight=cfg.spectral_weight,
-                         overshoot=cfg.overshoot)
+                         overshoot=cfg.overshoot, perceptual_weight=cfg.perceptual_weight)
     # a mixed-precision network's float32 twin: what scoring, model.keras and the export run
     float_net = build_network(preset, spec, cfg.width, cfg.model_options) if cfg.precision != "float32" else None
     quality = [QualityCheck(net, spec, data.split("val"), run, cfg.quality_every, cfg.steps_per_epoch or 100, float_net)] if cfg.quality_every else []
@@ -386,6 +389,8 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--wave-loss", choices=WAVE_LOSSES, default=TrainConfig.wave_loss,
                    help="si_sdr: negative SI-SDR; si_sdr+spectral: plus the multi-resolution compressed spectral loss")
     p.add_argument("--spectral-weight", type=float, default=TrainConfig.spectral_weight, help="weight of the spectral loss")
+    p.add_argument("--perceptual-weight", type=float, default=TrainConfig.perceptual_weight,
+                   help="weight of the PESQ-style disturbance added to the waveform loss (0: none)")
     p.add_argument("--overshoot", type=float, default=TrainConfig.overshoot,
                    help="weight of residual noise (estimate above the clean magnitude) in every magnitude loss term")
     p.add_argument("--quality-every", type=int, default=TrainConfig.quality_every,
