@@ -68,6 +68,9 @@ class TrainConfig:
     spectral_weight: float = 100.0
     #: weight of the PESQ-style disturbance (training.perceptual_loss) added to the waveform loss (0: none)
     perceptual_weight: float = 0.0
+    #: signal presets: a new run starts from these network weights (a ``*.weights.h5`` that a run of the
+    #: same preset and model options kept); a resumed run continues from its backup instead
+    init_weights: str | None = None
     #: in every magnitude loss term, the weight of bins where the estimate exceeds the clean speech
     overshoot: float = 1.0
     #: cosine-steps schedule: linear warm-up over this many steps before the decay
@@ -299,6 +302,8 @@ def train_signal(cfg: TrainConfig, preset: Preset, spec: SignalSpec, data: Datas
     stream = tf.data.Dataset.from_generator(lambda: iter(mixer), output_signature=signature).prefetch(4)
     val_x, val_y = fixed_signal_set(data.split("val"), spec, limit=cfg.val_limit)
     net = build_network(preset, spec, cfg.width, cfg.model_options, cfg.precision)
+    if cfg.init_weights:
+        net.load_weights(cfg.init_weights)
     model = signal_training_model(net, spec)
     compile_signal_model(model, learning_rate_schedule(cfg), cfg.mag_loss_weight, cfg.ema_momentum,
                          wave_loss_kind=cfg.wave_loss, spectral_weight=cfg.spectral_weight,
@@ -391,6 +396,9 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--spectral-weight", type=float, default=TrainConfig.spectral_weight, help="weight of the spectral loss")
     p.add_argument("--perceptual-weight", type=float, default=TrainConfig.perceptual_weight,
                    help="weight of the PESQ-style disturbance added to the waveform loss (0: none)")
+    p.add_argument("--init-weights", default=None,
+                   help="signal presets: start a new run from these network weights (e.g. another run's "
+                        "best-quality.weights.h5, same preset and model options); a resumed run ignores them")
     p.add_argument("--overshoot", type=float, default=TrainConfig.overshoot,
                    help="weight of residual noise (estimate above the clean magnitude) in every magnitude loss term")
     p.add_argument("--quality-every", type=int, default=TrainConfig.quality_every,
@@ -417,6 +425,10 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
             values[key] = value
     if preset.objective == "features_mse" and values["monitor"] != "val_loss":
         p.error(f"--monitor {values['monitor']}: the {preset.name} preset scores spectrograms, not waveforms; use val_loss")
+    if values["init_weights"] and not Path(values["init_weights"]).is_file():
+        p.error(f"--init-weights {values['init_weights']}: no such file")
+    if preset.objective == "features_mse" and values["init_weights"]:
+        p.error(f"--init-weights: the {preset.name} preset starts from its own initialisation only")
     if preset.objective == "features_mse" and values["precision"] != "float32":
         p.error(f"--precision {values['precision']}: the {preset.name} preset trains in float32 only")
     return TrainConfig(**values)

@@ -60,7 +60,7 @@ def band_ctx_run(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -
 
 @pytest.fixture(scope="module")
 def band_df_run(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_signal_run("band-offline-df", tiny_dataset, tmp_path_factory)
+    return tiny_signal_run("band-offline-df", tiny_dataset, tmp_path_factory, "--perceptual-weight", "20")
 
 
 @pytest.fixture(scope="module")
@@ -359,6 +359,7 @@ def test_a_deep_filter_run_trains_its_taps_and_its_unbounded_lookahead_does_not_
     from denoise_core.model_file import OnnxModel
     from training.export import export_run
 
+    assert json.loads((band_df_run / "config.json").read_text())["train"]["perceptual_weight"] == 20.0  # trained with the PESQ-style term
     export_run(band_df_run, tmp_path / "df.onnx")
     model = OnnxModel(tmp_path / "df.onnx")
     spec = model.info.signal
@@ -369,6 +370,31 @@ def test_a_deep_filter_run_trains_its_taps_and_its_unbounded_lookahead_does_not_
     proc = subprocess.run([sys.executable, "-m", "training.export_stream", "--run", str(band_df_run), "--out", str(tmp_path / "s.onnx")],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "unbounded delay in a stream" in proc.stderr
+
+
+def test_a_new_run_starts_from_another_runs_weights_and_a_missing_file_is_a_clear_error(band_df_run: Path, tiny_dataset: Path,
+                                                                                      tmp_path: Path) -> None:
+    """--init-weights: one step at a vanishing learning rate keeps the weights it started from
+    (BatchNorm's moving statistics, which the step updates, aside)."""
+    import keras
+
+    from training.export import load_run
+
+    start = band_df_run / "best-quality.weights.h5"
+    out = tmp_path / "fine-tune"
+    common = ["--data", str(tiny_dataset), "--preset", "band-offline-df", "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "2",
+              "--val-limit", "2", "--warmup-steps", "0", "--lr", "1e-12", "--quality-every", "1", "--model-options", TINY_BAND,
+              "--seed", "1"]  # another seed: another initialisation, unless the weights are loaded
+    run("-m", "training.train", *common, "--out", str(out), "--init-weights", str(start))
+    assert json.loads((out / "config.json").read_text())["train"]["init_weights"] == str(start)
+    before, _, _ = load_run(band_df_run, "best-quality.weights.h5")
+    after, _, _ = load_run(out, "best-quality.weights.h5")
+    pairs = list(zip(before.trainable_weights, after.trainable_weights))
+    assert pairs and all(np.allclose(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b), atol=1e-6) for a, b in pairs)
+    missing = subprocess.run([sys.executable, "-m", "training.train", *common, "--out", str(tmp_path / "missing"),
+                              "--init-weights", str(tmp_path / "nothing.weights.h5")], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert missing.returncode == 2 and "nothing.weights.h5: no such file" in missing.stderr
+    assert not (tmp_path / "missing").exists()
 
 
 def test_a_4_khz_deep_filter_with_bounded_lookahead_trains_exports_and_streams(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory,
