@@ -264,8 +264,8 @@ def test_step_benchmark_times_each_design(tiny_dataset: Path) -> None:
 def test_step_benchmark_times_each_preset(tiny_dataset: Path) -> None:
     out = run("-m", "training.step_benchmark", "--data", str(tiny_dataset), "--preset", "band", "--preset", "band-mask",
               "--model-options", TINY_BAND, "--steps", "1", "--batch-size", "2", "--crop-seconds", "1", "--wave-loss", "si_sdr",
-              "--threads", "1").stdout
-    assert out.startswith("wave loss: si_sdr; TensorFlow intra-op threads: 1\n"), out
+              "--threads", "1", "--perceptual-weight", "20").stdout
+    assert out.startswith("wave loss: si_sdr + 20 x perceptual; TensorFlow intra-op threads: 1\n"), out
     rows = [line.split() for line in out.splitlines()[1:] if line.startswith("band")]
     assert [r[0] for r in rows] == ["band", "band-mask"], out
     assert all(float(r[-1]) > 0 for r in rows)
