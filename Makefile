@@ -19,7 +19,7 @@ SHIP_PRESET ?= band-offline
 # the checkpoint of each that the ship rule chose (docs/model-gen2.md)
 SHIPPED_CHECKPOINT ?= best-quality.weights.h5
 
-.PHONY: help venv install-service install-full install-browser serve test dataset dataset-band train-band train-offline train-ship train-stream train-offline-df keep-run restore-run keep-band-run export-stream evaluate-stream candidate candidate-stream arms arms-report long-runs-report export-band reproduce-gen1 train train-seed export export-seed evaluate evaluate-seed benchmark reproduce reproduce-seed training-report clean
+.PHONY: help venv install-service install-full install-browser serve test dataset dataset-band train-band train-offline train-ship train-stream train-offline-df train-offline-pesq keep-run restore-run keep-band-run export-stream evaluate-stream candidate candidate-stream arms arms-report long-runs-report export-band reproduce-gen1 train train-seed export export-seed evaluate evaluate-seed benchmark reproduce reproduce-seed training-report clean
 
 help:
 	@echo "make serve   - create .venv, install the service (no TensorFlow), serve models/ on port $(PORT)"
@@ -102,6 +102,13 @@ DF_RUN ?= $(RUNS)/band-offline-df
 train-offline-df: install-full
 	@$(call RESTORE,$(DF_RUN))
 	$(PY) -m training.train --data $(BAND_DATASET) --preset band-offline-df --out $(DF_RUN) $(THREADS_OPT)
+
+# the sixth long run (docs/model-gen2.md): band-offline-df with the perceptual loss term,
+# preset band-offline-df-pesq, 70,000 steps
+PESQ_RUN ?= $(RUNS)/band-offline-df-pesq
+train-offline-pesq: install-full
+	@$(call RESTORE,$(PESQ_RUN))
+	$(PY) -m training.train --data $(BAND_DATASET) --preset band-offline-df-pesq --out $(PESQ_RUN) $(THREADS_OPT)
 
 keep-run:
 	@test -n "$(RUN)" && test -d "$(RUN)" || { echo "usage: make keep-run RUN=<run directory>"; exit 2; }
@@ -187,6 +194,7 @@ long-runs-report: training-report
 	$(PY) -m training.compare_curves docs/runs/$(notdir $(BAND_RUN)) docs/runs/$(notdir $(OFFLINE_RUN)) --out docs/offline-run-report.md
 	$(PY) -m training.compare_curves docs/runs/$(notdir $(OFFLINE_RUN)) docs/runs/$(notdir $(STREAM_RUN)) --out docs/stream-run-report.md
 	[ ! -f docs/runs/$(notdir $(DF_RUN))/history.csv ] || $(PY) -m training.compare_curves docs/runs/$(notdir $(OFFLINE_RUN)) docs/runs/$(notdir $(DF_RUN)) --out docs/df-run-report.md
+	[ ! -f docs/runs/$(notdir $(PESQ_RUN))/history.csv ] || $(PY) -m training.compare_curves docs/runs/$(notdir $(DF_RUN)) docs/runs/$(notdir $(PESQ_RUN)) --out docs/pesq-run-report.md
 
 # the ship rule of docs/model-gen2.md: the long run's (CANDIDATE_RUN) best-quality checkpoint exported as a
 # candidate, scored on the test split, then the rule's verdict against the shipped model and

@@ -141,6 +141,13 @@ PRESETS["band-offline-df"] = replace(
     name="band-offline-df",
     signal=replace(_BAND.signal, df_bins=65, df_order=5, df_lookahead=2),
 )
+# band-offline-df with the PESQ-style perceptual term (training.perceptual_loss) added to its
+# waveform loss, 20 times
+PRESETS["band-offline-df-pesq"] = replace(
+    PRESETS["band-offline-df"],
+    name="band-offline-df-pesq",
+    defaults={**PRESETS["band-offline-df"].defaults, "perceptual_weight": 20.0},
+)
 # band-offline-df with the deep filter on the lowest 129 bins (0-4 kHz): the taps of the bins
 # past the linear ones are computed per band and spread to bins as the mask is
 PRESETS["band-offline-df4k"] = replace(

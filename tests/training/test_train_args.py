@@ -114,3 +114,12 @@ def test_the_offline_preset_trains_band_ctx_wider_unbounded_with_the_previous_lo
 def test_the_overshoot_weight_is_recorded_and_defaults_to_the_plain_losses() -> None:
     assert parse_args([*BASE, "--preset", "band-ctx"]).overshoot == 1.0
     assert parse_args([*BASE, "--preset", "band-ctx", "--overshoot", "3"]).overshoot == 3.0
+
+
+def test_the_perceptual_preset_is_the_deep_filter_preset_with_the_term() -> None:
+    pesq = parse_args([*BASE, "--preset", "band-offline-df-pesq"])
+    df = parse_args([*BASE, "--preset", "band-offline-df"])
+    assert (pesq.perceptual_weight, df.perceptual_weight) == (20.0, 0.0)
+    assert {**vars(pesq), "preset": "band-offline-df", "perceptual_weight": 0.0} == vars(df)
+    assert get_preset("band-offline-df-pesq").signal == get_preset("band-offline-df").signal
+    assert get_preset("band-offline-df-pesq").options({}) == get_preset("band-offline-df").options({})
