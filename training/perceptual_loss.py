@@ -47,8 +47,8 @@ def hearing_threshold_db(hz: np.ndarray) -> np.ndarray:
 def bark_bands(n_fft: int = N_FFT, sample_rate: int = SAMPLE_RATE, bands: int = BANDS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(bins, bands')`` 0/1 membership matrix, each band's Bark width and hearing threshold.
 
-    Bins are split evenly on the Bark scale into ``bands`` bands; bands that hold no bin
-    (below about 300 Hz a band is narrower than a bin) are dropped. The threshold is the
+    Bins are split evenly on the Bark scale into ``bands`` bands (at the defaults the lowest
+    bands hold one bin each); a band that would hold no bin is dropped. The threshold is the
     band's power, on the scale of a unit-RMS signal's white-noise bin power, at Terhardt's
     threshold relative to :data:`LISTENING_LEVEL_DB`.
     """

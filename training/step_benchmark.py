@@ -24,27 +24,28 @@ from training.train import PRECISIONS, build_network, compile_signal_model, reso
 
 def step_model(data: Dataset, preset_name: str, options: dict[str, Any], batch_size: int, crop_seconds: float, jit_compile: bool = False,
                wave_loss_kind: str | None = None, precision: str = "float32",
-               perceptual_weight: float = 0.0) -> tuple[keras.Model, keras.Model, Iterator[Any]]:
+               perceptual_weight: float | None = None) -> tuple[keras.Model, keras.Model, Iterator[Any]]:
     """The preset's compiled training model (model options overridden by ``options``, the preset's
-    waveform loss or ``wave_loss_kind``, plus ``perceptual_weight`` times the perceptual term), its
-    network, and a stream of training batches."""
+    waveform loss or ``wave_loss_kind``, plus the preset's or ``perceptual_weight`` times the
+    perceptual term), its network, and a stream of training batches."""
     preset = get_preset(preset_name)
     spec = resolve_spec(preset, data)
     mixer = OnTheFlyMixer(data.split("train"), data.noise("train"), spec, batch_size, 0, MixerConfig.from_options(crop_seconds, preset.defaults.get("mixer_options", {})))
     net = build_network(preset, spec, 1.0, preset.options(options), precision)
     model = signal_training_model(net, spec)
     d = preset.defaults
+    perceptual = d.get("perceptual_weight", 0.0) if perceptual_weight is None else perceptual_weight
     compile_signal_model(model, d["lr"], d["mag_loss_weight"], jit_compile=jit_compile, wave_loss_kind=wave_loss_kind or d.get("wave_loss", "si_sdr"),
-                         spectral_weight=d.get("spectral_weight", 100.0), perceptual_weight=perceptual_weight)
+                         spectral_weight=d.get("spectral_weight", 100.0), perceptual_weight=perceptual)
     return model, net, iter(mixer)
 
 
 def time_steps(data: Dataset, options: dict[str, Any], batch_size: int, crop_seconds: float, steps: int, jit_compile: bool = False,
                preset_name: str = "default", wave_loss_kind: str | None = None, precision: str = "float32",
-               perceptual_weight: float = 0.0) -> dict[str, Any]:
+               perceptual_weight: float | None = None) -> dict[str, Any]:
     """Parameters, data seconds per batch and training seconds per step for ``options``,
-    with the preset's waveform loss or ``wave_loss_kind`` (plus ``perceptual_weight`` times the
-    perceptual term), the network under the dtype policy ``precision``."""
+    with the preset's waveform loss or ``wave_loss_kind`` (and the preset's or ``perceptual_weight``
+    times the perceptual term), the network under the dtype policy ``precision``."""
     model, net, stream = step_model(data, preset_name, options, batch_size, crop_seconds, jit_compile, wave_loss_kind, precision, perceptual_weight)
     started = time.perf_counter()
     batches = [next(stream) for _ in range(4)]
@@ -74,8 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=None, help="TensorFlow intra-op threads (default: one per core), as training.train --threads")
     p.add_argument("--wave-loss", choices=["si_sdr", "si_sdr+spectral"], default=None,
                    help="time every row with this waveform loss instead of each preset's own (how much of a step the loss is)")
-    p.add_argument("--perceptual-weight", type=float, default=0.0,
-                   help="add this many times the PESQ-style perceptual term to every row's waveform loss, as training.train does")
+    p.add_argument("--perceptual-weight", type=float, default=None,
+                   help="weight of the PESQ-style perceptual term in every row's waveform loss, as training.train "
+                        "--perceptual-weight (default: each preset's own)")
     p.add_argument("--precision", action="append", choices=PRECISIONS, default=None,
                    help="the network's dtype policy, as training.train --precision (default: float32); repeat to compare")
     args = p.parse_args(argv)
@@ -85,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     data = Dataset.open(args.data)
     own = "each preset's own"
-    perceptual = f" + {args.perceptual_weight:g} x perceptual" if args.perceptual_weight else ""
+    perceptual = "" if args.perceptual_weight is None else f" + {args.perceptual_weight:g} x perceptual"
     print(f"wave loss: {args.wave_loss or own}{perceptual}; TensorFlow intra-op threads: {args.threads or 'one per core'}")
     print(f"{'preset':<12} {'model options':<50} {'precision':<14} {'parameters':>10} {'data s/batch':>12} {'train s/step':>12}")
     for preset in args.preset or ["default"]:

@@ -272,6 +272,17 @@ def test_step_benchmark_times_each_preset(tiny_dataset: Path) -> None:
     assert int(rows[0][-3]) > int(rows[1][-3])  # the complex mask's output layer has two channels
 
 
+def test_step_benchmark_compiles_each_presets_perceptual_term_unless_told_otherwise(tiny_dataset: Path) -> None:
+    from training.datasets import Dataset
+    from training.graph import negative_si_sdr_loss
+    from training.step_benchmark import step_model
+
+    data, options = Dataset.open(tiny_dataset), json.loads(TINY_BAND)
+    assert step_model(data, "band-offline-df", options, 2, 1.0)[0].loss["wave"] is negative_si_sdr_loss
+    assert step_model(data, "band-offline-df-pesq", options, 2, 1.0)[0].loss["wave"] is not negative_si_sdr_loss
+    assert step_model(data, "band-offline-df-pesq", options, 2, 1.0, perceptual_weight=0.0)[0].loss["wave"] is negative_si_sdr_loss
+
+
 def test_step_profile_splits_a_step_by_op_type_and_layer(tiny_dataset: Path) -> None:
     out = run("-m", "training.step_profile", "--data", str(tiny_dataset), "--preset", "band-offline", "--model-options", TINY_BAND,
               "--steps", "2", "--batch-size", "2", "--crop-seconds", "1", "--top", "1000").stdout
