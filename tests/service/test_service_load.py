@@ -230,9 +230,12 @@ def test_clients_beyond_the_slots_queue_in_order_and_past_the_timeout_get_503(mo
         queued = [float(r.headers["x-queue-time"]) for r in responses]
         inference = [float(r.headers["x-inference-time"]) for r in responses]
         assert all(t >= 0.3 for t in inference)
-        # first in, first out: calls start in the order the requests reached the queue
+        # first in, first out: calls start in the order the requests reached the queue, except that
+        # two requests given the two slots at once may call the model in either order
         nearest = [min(freqs, key=lambda f: abs(f - s)) for s in started]
-        assert nearest == [min(freqs, key=lambda f: abs(f - a)) for a in arrived], (started, arrived)
+        order = [min(freqs, key=lambda f: abs(f - a)) for a in arrived]
+        assert sorted(nearest) == sorted(order) == freqs, (started, arrived)
+        assert all(abs(nearest.index(f) - order.index(f)) <= 1 for f in freqs), (started, arrived)
         assert queued[-1] > 0.3 > queued[0]  # the last ones waited for at least one job
         for i, r in enumerate(responses):  # each response is its own request's audio
             y, sr, _ = decode(r.content)
