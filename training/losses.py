@@ -66,6 +66,13 @@ def overshoot_squared_error(clean: tf.Tensor, estimate: tf.Tensor, overshoot: fl
     return tf.where(excess > 0, overshoot, 1.0) * tf.square(excess)
 
 
+def stft(wave: tf.Tensor, n_fft: int, hop: int) -> tf.Tensor:
+    """``(batch, frames, n_fft // 2 + 1)`` STFT of ``(batch, samples)`` waves with a periodic Hann
+    window, the end zero-padded to whole frames (the loss terms' analysis, not the signal contract's)."""
+    window = lambda length, dtype: tf.signal.hann_window(length, periodic=True, dtype=dtype)  # noqa: E731
+    return tf.signal.stft(wave, n_fft, hop, n_fft, window_fn=window, pad_end=True)
+
+
 #: (n_fft, hop) of the multi-resolution compressed spectral loss
 RESOLUTIONS: tuple[tuple[int, int], ...] = ((256, 128), (512, 256), (1024, 512))
 
@@ -85,8 +92,7 @@ def compressed_spectral_loss(clean: tf.Tensor, estimate: tf.Tensor, exponent: fl
     clean, estimate = clean / level, estimate / level
     total = tf.zeros(tf.shape(clean)[:1])
     for n_fft, hop in resolutions:
-        window = lambda length, dtype: tf.signal.hann_window(length, periodic=True, dtype=dtype)  # noqa: E731
-        spectra = [tf.signal.stft(w, n_fft, hop, n_fft, window_fn=window, pad_end=True) for w in (clean, estimate)]
+        spectra = [stft(w, n_fft, hop) for w in (clean, estimate)]
         mags = [tf.sqrt(tf.square(tf.math.real(s)) + tf.square(tf.math.imag(s)) + 1e-12) for s in spectra]
         compressed = [tf.pow(m, exponent) for m in mags]
         parts = [(tf.math.real(s) / m * c, tf.math.imag(s) / m * c) for s, m, c in zip(spectra, mags, compressed)]

@@ -17,6 +17,8 @@ from functools import lru_cache
 import numpy as np
 import tensorflow as tf
 
+from training.losses import stft
+
 N_FFT = 512
 HOP = 256
 SAMPLE_RATE = 16000
@@ -71,8 +73,7 @@ def bark_bands(n_fft: int = N_FFT, sample_rate: int = SAMPLE_RATE, bands: int = 
 def _bark_power(wave: tf.Tensor, member: tf.Tensor) -> tf.Tensor:
     """``(batch, frames, bands)`` Bark-band powers of a unit-RMS version of ``(batch, samples)`` waves."""
     wave = wave / tf.sqrt(tf.reduce_mean(tf.square(wave), axis=-1, keepdims=True) + 1e-8)
-    window = lambda length, dtype: tf.signal.hann_window(length, periodic=True, dtype=dtype)  # noqa: E731
-    spectrum = tf.signal.stft(wave, N_FFT, HOP, N_FFT, window_fn=window, pad_end=True)
+    spectrum = stft(wave, N_FFT, HOP)
     power = tf.square(tf.math.real(spectrum)) + tf.square(tf.math.imag(spectrum))
     return tf.tensordot(power, member, axes=[[2], [0]])
 
