@@ -408,6 +408,32 @@ def test_a_new_run_starts_from_another_runs_weights_and_a_missing_file_is_a_clea
     assert not (tmp_path / "missing").exists()
 
 
+def test_a_resumed_run_continues_from_its_own_backup_not_from_init_weights(band_df_run: Path, tiny_dataset: Path,
+                                                                          tmp_path: Path) -> None:
+    """Rerunning a run's command with one more epoch and --init-weights naming other weights
+    resumes from the run's backup: its second scored checkpoint still holds its own weights."""
+    import keras
+
+    from training.export import load_run
+
+    out = tmp_path / "run"
+    common = ["--data", str(tiny_dataset), "--preset", "band-offline-df", "--steps-per-epoch", "1", "--batch-size", "2",
+              "--val-limit", "2", "--warmup-steps", "0", "--lr", "1e-12", "--quality-every", "1", "--model-options", TINY_BAND,
+              "--out", str(out), "--init-weights", str(band_df_run / "best-quality.weights.h5")]
+    run("-m", "training.train", *common, "--epochs", "1")
+    own, _, _ = load_run(out, "quality-1.weights.h5")
+    other, _, _ = load_run(band_df_run, "best-quality.weights.h5")
+    for w in other.trainable_weights:
+        w.assign(w + 1.0)
+    other.save_weights(str(tmp_path / "other.weights.h5"))
+    run("-m", "training.train", *[a if a != str(band_df_run / "best-quality.weights.h5") else str(tmp_path / "other.weights.h5") for a in common],
+        "--epochs", "2")
+    assert history_epochs(out) == [0, 1]
+    resumed, _, _ = load_run(out, "quality-2.weights.h5")
+    pairs = list(zip(own.trainable_weights, resumed.trainable_weights))
+    assert pairs and all(np.allclose(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b), atol=1e-6) for a, b in pairs)
+
+
 def test_a_4_khz_deep_filter_with_bounded_lookahead_trains_exports_and_streams(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory,
                                                                               tmp_path: Path) -> None:
     """band-offline-df4k with two frames of lookahead and separable blocks (the streaming deep
