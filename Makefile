@@ -129,7 +129,7 @@ keep-band-run:
 # the comparison arms of docs/model-gen2.md, one after another at equal steps; each arm's
 # result.json marks it done, and an interrupted arm resumes when `make arms` runs again
 ARM_TRAIN = $(call RESTORE,$(@D)) && $(PY) -m training.train --data $(BAND_DATASET) --epochs 16 --quality-every 8 $(THREADS_OPT)
-ARMS := ab-band-L2 ab-band-L2-seed1 ab-band-L0 ab-band-wide ab-band-ctx-relu ab-band-oldloss ab-band-ctx-dec ab-band-oldloss-seed1 ab-band-Lnone ab-band-ctx-b256 ab-band-ctx-124 ab-band-mask ab-band-ctx-oldloss ab-band-ctx-mask ab-band-ctx-oldloss-over3 ab-band-ctx-oldloss-bf16 ab-band-offline ab-band-offline-df ab-band-offline-df-sepwide ab-band-offline-df-sep ab-band-stream-df ab-band-offline-df4k-sep ab-band-offline-df-pesq
+ARMS := ab-band-L2 ab-band-L2-seed1 ab-band-L0 ab-band-wide ab-band-ctx-relu ab-band-oldloss ab-band-ctx-dec ab-band-oldloss-seed1 ab-band-Lnone ab-band-ctx-b256 ab-band-ctx-124 ab-band-mask ab-band-ctx-oldloss ab-band-ctx-mask ab-band-ctx-oldloss-over3 ab-band-ctx-oldloss-bf16 ab-band-offline ab-band-offline-df ab-band-offline-df-sepwide ab-band-offline-df-sep ab-band-stream-df ab-band-offline-df4k-sep ab-band-offline-df-pesq ab-ft-df ab-ft-df-pesq
 # an arm whose result is archived in docs/runs (`make training-report`) is done on any machine
 ARMS_ARCHIVED := $(patsubst docs/runs/%/result.json,%,$(wildcard $(addprefix docs/runs/,$(addsuffix /result.json,$(ARMS)))))
 arms: $(foreach arm,$(filter-out $(ARMS_ARCHIVED),$(ARMS)),$(RUNS)/$(arm)/result.json)
@@ -179,6 +179,14 @@ $(RUNS)/ab-band-offline-df-pesq/result.json: | install-full
 	$(ARM_TRAIN) --preset band-offline-df --perceptual-weight 20 --out $(@D)
 $(RUNS)/ab-band-stream-df/result.json: | install-full
 	$(ARM_TRAIN) --preset band-offline-df --model-options '{"context_separable": true, "lookahead": 2}' --out $(@D)
+# the fine-tune arms: band-offline-df's final best-quality weights trained 6,000 more steps at a
+# tenth of its peak learning rate, with the perceptual term and without it (the control)
+FT_TRAIN = $(call RESTORE,$(DF_RUN)) && $(call RESTORE,$(@D)) && $(PY) -m training.train --data $(BAND_DATASET) --preset band-offline-df \
+	--init-weights $(DF_RUN)/best-quality.weights.h5 --epochs 12 --quality-every 4 --lr 0.0002 --warmup-steps 200 $(THREADS_OPT)
+$(RUNS)/ab-ft-df/result.json: | install-full
+	$(FT_TRAIN) --out $(@D)
+$(RUNS)/ab-ft-df-pesq/result.json: | install-full
+	$(FT_TRAIN) --perceptual-weight 20 --out $(@D)
 
 # the arms at their best-quality checkpoints against the base recipe's two seeds (from the records
 # that `make training-report` archives in docs/runs)
