@@ -7,6 +7,8 @@ measured on the reconstructed waveform.
 
 from __future__ import annotations
 
+import functools
+
 import tensorflow as tf
 
 from denoise_core.signal import SignalSpec
@@ -69,8 +71,7 @@ def overshoot_squared_error(clean: tf.Tensor, estimate: tf.Tensor, overshoot: fl
 def stft(wave: tf.Tensor, n_fft: int, hop: int) -> tf.Tensor:
     """``(batch, frames, n_fft // 2 + 1)`` STFT of ``(batch, samples)`` waves with a periodic Hann
     window, the end zero-padded to whole frames (the loss terms' analysis, not the signal contract's)."""
-    window = lambda length, dtype: tf.signal.hann_window(length, periodic=True, dtype=dtype)  # noqa: E731
-    return tf.signal.stft(wave, n_fft, hop, n_fft, window_fn=window, pad_end=True)
+    return tf.signal.stft(wave, n_fft, hop, n_fft, window_fn=functools.partial(tf.signal.hann_window, periodic=True), pad_end=True)
 
 
 #: (n_fft, hop) of the multi-resolution compressed spectral loss
