@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from denoise_core.signal import CHUNK_OVERLAP_SECONDS, CHUNK_SECONDS, SignalSpec, enhance_audio
+from denoise_core.signal import CHUNK_OVERLAP_SECONDS, CHUNK_SECONDS, SignalSpec, enhance_audio, from_model_layout, to_model_layout
 
 #: metadata keys holding JSON values
 JSON_KEYS = ("signal", "data_summary", "evaluation", "training")
@@ -137,9 +137,13 @@ class OnnxModel:
         return self.info.signal
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        """Run the network on its input ``(batch, freq, time, channels)`` (see ``signal.network_input``)."""
+        """Run the network on its input ``(batch, freq, time, channels)`` (see ``signal.network_input``);
+        the output comes back in that layout too, whichever layout the file uses (for a
+        channels-first file, as a transposed view)."""
         options = self._shrink if batch.shape[2] > SHRINK_ABOVE_FRAMES else None
-        return self.session.run([self.output_name], {self.input_name: batch.astype(np.float32)}, options)[0]
+        layout = self.spec.layout
+        out = self.session.run([self.output_name], {self.input_name: to_model_layout(batch, layout)}, options)[0]
+        return from_model_layout(out, layout)
 
     def denoise(self, audio: np.ndarray, sample_rate: int, chunk_seconds: float = CHUNK_SECONDS, overlap_seconds: float = CHUNK_OVERLAP_SECONDS,
                 attenuation_limit_db: float | None = None) -> np.ndarray:

@@ -5,7 +5,9 @@ lives here, so the features a model was trained on are, by construction, the one
 it is served with: decode -> mono/resample -> STFT -> magnitude representation ->
 min-max normalisation -> pad to the legal frame multiple -> network -> inverse.
 
-Network tensors are laid out ``(batch, freq, time, channels)`` float32. A network
+Network tensors are float32, laid out ``(batch, freq, time, channels)`` here; a model file
+whose contract says ``layout="channels_first"`` takes and returns ``(batch, channels, time,
+freq)`` instead (:func:`to_model_layout`, applied where the file is run). A network
 outputs the clean normalised magnitude features (``output="magnitude"``, the seed
 recipe), a bounded mask on the noisy magnitude (``output="mask"``), or a bounded
 complex mask on the noisy spectrum (``output="complex_mask"``: two channels, real and
@@ -28,6 +30,7 @@ import soxr
 
 MagnitudeKind = Literal["db", "compressed"]
 OutputKind = Literal["magnitude", "mask", "complex_mask"]
+Layout = Literal["channels_last", "channels_first"]
 Predict = Callable[[np.ndarray], np.ndarray]
 
 #: amplitude floor of the dB representation (-100 dB); no per-file top_db clipping,
@@ -76,6 +79,9 @@ class SignalSpec:
     df_bins: int = 0
     df_order: int = 5
     df_lookahead: int = 2
+    #: the model file's tensor layout: ``(batch, freq, frames, channels)`` or
+    #: ``(batch, channels, frames, freq)``; see :func:`to_model_layout`
+    layout: Layout = "channels_last"
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -292,18 +298,33 @@ def model_input(wave: np.ndarray, spec: SignalSpec) -> np.ndarray:
     return normalise(wave_features(wave, spec), spec)
 
 
-def pad_frames(features: np.ndarray, multiple: int) -> tuple[np.ndarray, int]:
-    """Pad the last (time) axis of features up to a legal frame count.
+def pad_frames(features: np.ndarray, multiple: int, axis: int = -1) -> tuple[np.ndarray, int]:
+    """Pad the time axis (``axis``, the last by default) of features up to a legal frame count.
 
     Padding uses 0.0, the normalised value of the quietest training frame. Returns
     the padded array and the original frame count (crop the output back to it).
     """
-    frames = features.shape[-1]
+    frames = features.shape[axis]
     target = valid_frames(frames, multiple)
     if target == frames:
         return features, frames
-    pad = [(0, 0)] * (features.ndim - 1) + [(0, target - frames)]
+    pad = [(0, 0)] * features.ndim
+    pad[axis] = (0, target - frames)
     return np.pad(features, pad, mode="constant", constant_values=0.0), frames
+
+
+def to_model_layout(batch: np.ndarray, layout: Layout) -> np.ndarray:
+    """A contiguous float32 ``(batch, freq, frames, channels)`` array in the model file's ``layout``."""
+    if layout == "channels_first":
+        batch = np.transpose(batch, (0, 3, 2, 1))
+    elif layout != "channels_last":
+        raise ValueError(f"unknown layout {layout!r}")
+    return np.ascontiguousarray(batch, dtype=np.float32)
+
+
+def from_model_layout(out: np.ndarray, layout: Layout) -> np.ndarray:
+    """A model output in ``layout`` as ``(batch, freq, frames, channels)`` (a view, no copy)."""
+    return np.transpose(out, (0, 3, 2, 1)) if layout == "channels_first" else out
 
 
 def network_input(spectrum: np.ndarray, spec: SignalSpec) -> np.ndarray:
@@ -330,9 +351,11 @@ def run_network(features: np.ndarray, spec: SignalSpec, predict: Predict) -> np.
     """Run ``predict`` on network input ``(freq, frames, channels)``; returns ``(freq, frames, out_channels)``.
 
     Pads the frames to the legal multiple, adds the batch axis, and crops the result.
+    ``predict`` takes and returns ``(batch, freq, frames, channels)`` whatever the model
+    file's layout (:meth:`denoise_core.model_file.OnnxModel.predict` converts).
     """
-    padded, frames = pad_frames(np.moveaxis(features, -1, 0), spec.frame_multiple)
-    out = predict(np.moveaxis(padded, 0, -1)[np.newaxis].astype(np.float32))
+    padded, frames = pad_frames(features, spec.frame_multiple, axis=1)
+    out = predict(padded[np.newaxis].astype(np.float32, copy=False))
     return np.asarray(out, dtype=np.float32)[0, :, :frames, :]
 
 
@@ -365,6 +388,12 @@ def deep_filter(spectrum: np.ndarray, taps: np.ndarray, past: int,
     return sum(taps[..., k] * padded[..., k:k + frames] for k in range(order))
 
 
+def _complex_pairs(pairs: np.ndarray) -> np.ndarray:
+    """``(..., 2n)`` interleaved real and imaginary parts as ``(..., n)`` complex64 (any strides)."""
+    pairs = np.asarray(pairs, dtype=np.float32)
+    return pairs[..., 0::2] + np.complex64(1j) * pairs[..., 1::2]
+
+
 def apply_output(spectrum: np.ndarray, net_out: np.ndarray, spec: SignalSpec,
                  before: np.ndarray | None = None, after: np.ndarray | None = None) -> np.ndarray:
     """The clean complex STFT ``(..., freq, frames)`` from the noisy one and the network output
@@ -378,14 +407,14 @@ def apply_output(spectrum: np.ndarray, net_out: np.ndarray, spec: SignalSpec,
     :func:`post_filter_gain` first; a complex mask keeps its phase.
     """
     if spec.output == "complex_mask":
-        mask = np.ascontiguousarray(net_out, dtype=np.float32).view(np.complex64)[..., 0]  # (real, imag) pairs
+        mask = _complex_pairs(net_out[..., :2])[..., 0]
         if spec.post_filter:
             modulus = np.abs(mask)
             mask = mask * (post_filter_gain(modulus, spec.post_filter) / np.maximum(modulus, 1e-12))
         clean = spectrum * mask
         if spec.df_bins:
-            pairs = np.ascontiguousarray(net_out[..., :spec.df_bins, :, 2:], dtype=np.float32).view(np.complex64)  # (..., bins, frames, order)
-            clean[..., :spec.df_bins, :] = deep_filter(spectrum[..., :spec.df_bins, :], pairs, spec.df_past, before, after)
+            taps = _complex_pairs(net_out[..., :spec.df_bins, :, 2:])  # (..., bins, frames, order)
+            clean[..., :spec.df_bins, :] = deep_filter(spectrum[..., :spec.df_bins, :], taps, spec.df_past, before, after)
         return clean.astype(np.complex64, copy=False)
     magnitude = np.abs(spectrum)
     if spec.output == "mask":

@@ -119,6 +119,8 @@ class StreamingModel:
         if not spec.center or spec.n_fft != 2 * spec.hop_length or spec.window_length != spec.n_fft:
             raise ValueError("streaming needs a centred STFT with n_fft == 2 * hop_length == win_length, "
                              f"the model has n_fft={spec.n_fft}, hop={spec.hop_length}, win={spec.window_length}")
+        if spec.layout != "channels_last":
+            raise ValueError(f"a streaming model's frames are channels-last, the model says {spec.layout}")
         self.outputs = ["mask", *(s.output for s in self.states)]
 
     @property

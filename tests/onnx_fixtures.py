@@ -48,3 +48,38 @@ def make_constant_mask_model(path: Path, spec: SignalSpec | None = None, gain: f
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(path))
     return path
+
+
+def make_mixing_model(path: Path, spec: SignalSpec, seed: int = 0) -> Path:
+    """A network that mixes channels and depends on the bin: ``tanh(x @ W + b[bin])`` with fixed
+    random ``W`` and ``b``, written in ``spec.layout`` (a channels-first file transposes in and
+    out around the same arithmetic)."""
+    rng = np.random.default_rng(seed)
+    n_in, n_out = spec.input_channels, spec.output_channels
+    first = spec.layout == "channels_first"
+    dims_in = ["batch", n_in, "frames", spec.n_freq] if first else ["batch", spec.n_freq, "frames", n_in]
+    dims_out = ["batch", n_out, "frames", spec.n_freq] if first else ["batch", spec.n_freq, "frames", n_out]
+    inits = [numpy_helper.from_array(rng.normal(size=(n_in, n_out)).astype(np.float32), "w"),
+             numpy_helper.from_array(rng.normal(size=(spec.n_freq, 1, 1)).astype(np.float32), "b")]
+    nodes = []
+    source = INPUT_NAME
+    if first:
+        nodes.append(helper.make_node("Transpose", [INPUT_NAME], ["last"], perm=[0, 3, 2, 1]))
+        source = "last"
+    nodes += [helper.make_node("MatMul", [source, "w"], ["mixed"]), helper.make_node("Add", ["mixed", "b"], ["shifted"])]
+    if first:
+        nodes += [helper.make_node("Tanh", ["shifted"], ["out_last"]),
+                  helper.make_node("Transpose", ["out_last"], [OUTPUT_NAME], perm=[0, 3, 2, 1])]
+    else:
+        nodes.append(helper.make_node("Tanh", ["shifted"], [OUTPUT_NAME]))
+    graph = helper.make_graph(nodes, "mixing", [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, dims_in)],
+                              [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, dims_out)], initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    info = ModelInfo(name="mixing", version="0.0.0-test", preset="test", signal=spec, data_summary={}, evaluation={})
+    for key, value in info.to_props().items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path

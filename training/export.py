@@ -96,14 +96,21 @@ def checkpoint_quality(run: Path, checkpoint: str) -> dict[str, float]:
 
 
 def to_onnx(net: keras.Model, spec: SignalSpec, form: str = "graph") -> onnx.ModelProto:
-    """The network as ONNX in one of :data:`EXPORT_FORMS`; batch and time axes stay dynamic."""
+    """The network as ONNX in one of :data:`EXPORT_FORMS` and in ``spec.layout``; batch and time
+    axes stay dynamic. Only the graph form of a band network is written channels-first
+    (:class:`UnsupportedNetwork` for any other)."""
     if form not in EXPORT_FORMS:
         raise ValueError(f"form must be one of {EXPORT_FORMS}, not {form!r}")
+    channels_first = spec.layout == "channels_first"
     if form == "graph":
         try:
-            return bandnet_to_onnx(net, OPSET, INPUT_NAME)
+            return bandnet_to_onnx(net, OPSET, INPUT_NAME, channels_first=channels_first)
         except UnsupportedNetwork:
+            if channels_first:
+                raise
             form = "subpixel"
+    if channels_first:
+        raise UnsupportedNetwork(f"the {form} form is written channels-last only")
     if form == "subpixel":
         net = replace_transposed_convolutions(net)
     signature = (tf.TensorSpec((None, spec.n_freq, None, spec.input_channels), tf.float32, name=INPUT_NAME),)
@@ -114,6 +121,17 @@ def to_onnx(net: keras.Model, spec: SignalSpec, form: str = "graph") -> onnx.Mod
 
     model, _ = tf2onnx.convert.from_function(infer, input_signature=signature, opset=OPSET)
     return model
+
+
+def export_model(net: keras.Model, spec: SignalSpec, form: str = "graph") -> tuple[onnx.ModelProto, SignalSpec]:
+    """The network as ONNX (:func:`to_onnx`), channels-first where it can be written so (no
+    transposes at either end of the graph), else channels-last; and ``spec`` with that layout."""
+    first = replace(spec, layout="channels_first")
+    try:
+        return to_onnx(net, first, form), first
+    except UnsupportedNetwork:
+        last = replace(spec, layout="channels_last")
+        return to_onnx(net, last, form), last
 
 
 def dataset_build_seconds(config: dict[str, Any]) -> float | None:
@@ -193,7 +211,8 @@ def export_run(run: Path, out: Path, name: str | None = None, version: str | Non
     info = model_info(config, result, name, version)
     if post_filter:
         info = replace(info, signal=replace(info.signal, post_filter=float(post_filter)))
-    model = to_onnx(net, info.signal)
+    model, signal = export_model(net, info.signal)
+    info = replace(info, signal=signal)
     attach_metadata(model, info)
     onnx.checker.check_model(model)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -25,8 +25,8 @@ import numpy as np
 import onnx
 
 from denoise_core.model_file import cpu_session
-from denoise_core.signal import CHUNK_SECONDS, SignalSpec, n_frames
-from training.export import EXPORT_FORMS, to_onnx
+from denoise_core.signal import CHUNK_SECONDS, SignalSpec, n_frames, to_model_layout
+from training.export import EXPORT_FORMS, export_model
 from training.presets import get_preset
 
 
@@ -35,7 +35,7 @@ def seconds_per_audio_second(path: Path, spec: SignalSpec, seconds: float, repea
     session = cpu_session(path, intra_op_threads=1, inter_op_threads=1)
     name = session.get_inputs()[0].name
     frames = n_frames(int(seconds * spec.sample_rate), spec)
-    x = np.random.default_rng(0).uniform(0, 1, (1, spec.n_freq, frames, spec.input_channels)).astype(np.float32)
+    x = to_model_layout(np.random.default_rng(0).uniform(0, 1, (1, spec.n_freq, frames, spec.input_channels)), spec.layout)
     session.run(None, {name: x})  # warm-up
     runs = []
     for _ in range(repeats):
@@ -54,7 +54,8 @@ def time_design(preset_name: str, options: dict[str, Any], seconds: list[float],
     net = preset.build(spec, options)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "design.onnx"
-        onnx.save(to_onnx(net, spec, form), str(path))
+        model, spec = export_model(net, spec, form)
+        onnx.save(model, str(path))
         timings = {s: seconds_per_audio_second(path, spec, s, repeats) for s in seconds}
     return {"preset": preset_name, "options": options, "parameters": int(net.count_params()), "s_per_s": timings}
 

@@ -1,4 +1,5 @@
-"""The onnxruntime session a model file gets: memory patterns off unless asked for."""
+"""The onnxruntime session a model file gets: memory patterns off unless asked for, and its
+input and output in the layout the file says."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from dataclasses import replace
+
 from denoise_core.model_file import OnnxModel
+from denoise_core.signal import SignalSpec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from onnx_fixtures import make_constant_mask_model  # noqa: E402
+from onnx_fixtures import make_constant_mask_model, make_mixing_model  # noqa: E402
 
 
 @pytest.mark.parametrize("pattern", [False, True])
@@ -26,3 +30,21 @@ def test_memory_pattern_setting_reaches_the_session(tmp_path: Path, pattern: boo
 
 def test_the_default_session_has_no_memory_pattern(tmp_path: Path) -> None:
     assert OnnxModel(make_constant_mask_model(tmp_path / "m.onnx")).session.get_session_options().enable_mem_pattern is False
+
+
+def test_a_channels_first_file_predicts_and_denoises_as_a_channels_last_one(tmp_path: Path) -> None:
+    """The same network in both layouts: ``predict`` takes and returns ``(batch, freq, frames,
+    channels)`` for either file, and the audio out is the same, deep filter included."""
+    spec = SignalSpec(output="complex_mask", df_bins=16, df_order=3, df_lookahead=1, frame_multiple=4)
+    last = OnnxModel(make_mixing_model(tmp_path / "last.onnx", spec), 1, 1)
+    first = OnnxModel(make_mixing_model(tmp_path / "first.onnx", replace(spec, layout="channels_first")), 1, 1)
+    assert first.spec.layout == "channels_first" and last.spec.layout == "channels_last"
+    assert first.io_description()["inputs"][0]["shape"] == ["batch", 3, "frames", 257]
+    x = np.random.default_rng(1).uniform(0, 1, (2, 257, 12, 3)).astype(np.float32)
+    out = first.predict(x)
+    assert out.shape == (2, 257, 12, spec.output_channels) == (2, 257, 12, 8)
+    np.testing.assert_allclose(out, last.predict(x), rtol=0, atol=1e-6)
+    audio = np.random.default_rng(2).normal(0, 0.1, (16000 + 123, 1)).astype(np.float32)
+    clean = first.denoise(audio, 16000)
+    np.testing.assert_allclose(clean, last.denoise(audio, 16000), rtol=0, atol=1e-6)
+    assert np.abs(clean - audio).max() > 1e-2  # the network did change the audio

@@ -67,6 +67,25 @@ def test_pad_frames_to_legal_multiple(frames: int, multiple: int, expected: int)
     assert np.all(padded[:, frames:] == 0.0)
 
 
+def test_pad_frames_pads_the_axis_it_is_given() -> None:
+    padded, original = S.pad_frames(np.ones((3, 5, 2), np.float32), 4, axis=1)
+    assert padded.shape == (3, 8, 2) and original == 5
+    assert np.all(padded[:, 5:] == 0.0) and np.all(padded[:, :5] == 1.0)
+
+
+def test_the_layouts_round_trip_and_travel_in_the_contract() -> None:
+    batch = np.random.default_rng(5).normal(size=(2, 257, 9, 3))
+    first = S.to_model_layout(batch, "channels_first")
+    assert first.shape == (2, 3, 9, 257) and first.flags.c_contiguous and first.dtype == np.float32
+    np.testing.assert_array_equal(S.from_model_layout(first, "channels_first"), batch.astype(np.float32))
+    assert S.to_model_layout(batch, "channels_last").shape == batch.shape
+    spec = S.SignalSpec(output="complex_mask", layout="channels_first")
+    assert S.SignalSpec.from_dict(spec.to_dict()) == spec
+    assert S.SignalSpec.from_dict({}).layout == "channels_last"  # files written before the field
+    with pytest.raises(ValueError, match="layout"):
+        S.to_model_layout(batch, "frames_first")  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("spec", SPECS, ids=IDS)
 def test_pass_through_network_returns_input(spec: S.SignalSpec) -> None:
     identity = pass_through(spec)

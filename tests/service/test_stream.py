@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import uvicorn
 
-from denoise_core.signal import enhance_wave
+from denoise_core.signal import SignalSpec, enhance_wave
 from denoise_core.streaming import StreamingDenoiser, StreamingModel
 from service.app import create_app
 from service.stream_client import stream_audio
@@ -80,6 +80,13 @@ def test_whole_file_denoise_is_the_offline_output_realigned(delay_models, channe
     for c in range(channels):
         want = enhance_wave(x[:, c], model.spec, delay_model_predict("sigmoid"))
         np.testing.assert_allclose(got[:, c], want, rtol=0, atol=TOLERANCE)
+
+
+def test_a_streaming_file_that_says_channels_first_is_refused(tmp_path: Path) -> None:
+    """Stream blocks are channels-last; a file whose contract says otherwise is not run wrongly."""
+    spec = SignalSpec(output="mask", lookahead_frames=2, layout="channels_first")
+    with pytest.raises(ValueError, match="channels-last"):
+        StreamingModel(make_delay_stream_model(tmp_path / "first.onnx", spec=spec))
 
 
 @pytest.mark.parametrize("rate", [16000, 8000, 22050, 48000])

@@ -13,6 +13,7 @@ import keras  # noqa: E402
 import onnx  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 
+from denoise_core.signal import Layout, from_model_layout, to_model_layout  # noqa: E402
 from training.export import to_onnx  # noqa: E402
 from training.models.bandnet import BandConfig, build_bandnet  # noqa: E402
 from training.models.bandnet_onnx import UnsupportedNetwork, bandnet_to_onnx  # noqa: E402
@@ -41,27 +42,37 @@ def perturbed(net: keras.Model, seed: int = 0) -> keras.Model:
     return net
 
 
-def onnx_output(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
+def onnx_output(model: onnx.ModelProto, x: np.ndarray, layout: Layout = "channels_last") -> np.ndarray:
+    """The model's output on ``(batch, freq, frames, channels)`` input, in that layout whatever the model's."""
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return session.run(None, {session.get_inputs()[0].name: x})[0]
+    return from_model_layout(session.run(None, {session.get_inputs()[0].name: to_model_layout(x, layout)})[0], layout)
 
 
+LAYOUTS = ["channels_last", "channels_first"]
+
+
+def dims(value: onnx.ValueInfoProto) -> list[Any]:
+    return [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("complex_mask", [True, False], ids=["complex", "magnitude"])
 @pytest.mark.parametrize("name", list(CONFIGS))
-def test_matches_keras_on_any_batch_and_frame_count(name: str, complex_mask: bool) -> None:
+def test_matches_keras_on_any_batch_and_frame_count(name: str, complex_mask: bool, layout: Layout) -> None:
     config = BandConfig(**{**TINY, **CONFIGS[name]})
     net = perturbed(build_bandnet(257, config, complex_mask))
-    model = bandnet_to_onnx(net)
+    model = bandnet_to_onnx(net, channels_first=layout == "channels_first")
     onnx.checker.check_model(model)
     rng = np.random.default_rng(1)
     for batch, frames in ((1, 1), (2, 7), (3, 40)):
         x = rng.uniform(0.0, 1.0, (batch, 257, frames, 3 if complex_mask else 1)).astype(np.float32)
         want = net(x, training=False).numpy()
-        got = onnx_output(model, x)
+        got = onnx_output(model, x, layout)
         assert got.shape == want.shape
         np.testing.assert_allclose(got, want, atol=2e-5, rtol=0)
 
 
+@pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("options,df_bins,order,past", [
     ({}, 65, 5, 2),
     ({"lookahead": None, "context": (1,), "activation": "relu"}, 17, 3, 0),
@@ -69,15 +80,15 @@ def test_matches_keras_on_any_batch_and_frame_count(name: str, complex_mask: boo
     ({}, 129, 5, 2),
     ({"channels": (3, 4, 5), "linear_bins": 40, "bands": 30, "lookahead": None}, 257, 3, 1),
 ], ids=["preset-like", "odd-bins-causal-taps", "three-levels-other-bands", "spread-to-4-khz", "spread-to-all-bins"])
-def test_a_deep_filter_head_matches_keras(options: dict[str, Any], df_bins: int, order: int, past: int) -> None:
+def test_a_deep_filter_head_matches_keras(options: dict[str, Any], df_bins: int, order: int, past: int, layout: Layout) -> None:
     net = perturbed(build_bandnet(257, BandConfig(**{**TINY, **options}), df_bins=df_bins, df_order=order, df_past=past))
-    model = bandnet_to_onnx(net)
+    model = bandnet_to_onnx(net, channels_first=layout == "channels_first")
     onnx.checker.check_model(model)
     rng = np.random.default_rng(2)
     for batch, frames in ((1, 1), (2, 9)):
         x = rng.uniform(0.0, 1.0, (batch, 257, frames, 3)).astype(np.float32)
         want = net(x, training=False).numpy()
-        got = onnx_output(model, x)
+        got = onnx_output(model, x, layout)
         assert got.shape == want.shape == (batch, 257, frames, 2 + 2 * order)
         np.testing.assert_allclose(got, want, atol=2e-5, rtol=0)
 
@@ -86,8 +97,20 @@ def test_the_graph_has_no_transposed_convolution_or_pad_and_names_its_axes() -> 
     model = bandnet_to_onnx(build_bandnet(257, BandConfig(**TINY, context=(1,))))
     ops = {node.op_type for node in model.graph.node}
     assert "Conv" in ops and not ops & {"ConvTranspose", "Pad"}
-    dims = [d.dim_param or d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
-    assert dims == ["batch", 257, "frames", 3]
+    assert dims(model.graph.input[0]) == ["batch", 257, "frames", 3]
+
+
+@pytest.mark.parametrize("df_bins", [0, 65], ids=["complex-mask", "deep-filter"])
+def test_channels_first_has_no_transpose_at_either_end(df_bins: int) -> None:
+    net = build_bandnet(257, BandConfig(**TINY), df_bins=df_bins)
+    model = bandnet_to_onnx(net, channels_first=True)
+    graph = model.graph
+    ends = {graph.input[0].name, graph.output[0].name}
+    assert not [n for n in graph.node if n.op_type == "Transpose" and ends & {*n.input, *n.output}]
+    assert dims(graph.input[0]) == ["batch", 3, "frames", 257]
+    assert dims(graph.output[0]) == ["batch", int(net.output.shape[3]), "frames", 257]
+    channels_last = bandnet_to_onnx(net, channels_first=False).graph
+    assert sum(n.op_type == "Transpose" for n in graph.node) < sum(n.op_type == "Transpose" for n in channels_last.node)
 
 
 @pytest.mark.parametrize("build", [

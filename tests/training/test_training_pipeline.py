@@ -152,7 +152,9 @@ def test_export_metadata_and_parity(preset: str, default_run: Path, complex_run:
     assert check_parity(net, onnx_path) < 1e-4
     info = model.info
     assert info.preset == preset and info.name == f"rainclean-{preset}"
-    assert info.signal.to_dict() == config["signal"]  # sample rate, STFT, representation, stats, multiple
+    # sample rate, STFT, representation, stats, multiple; a band network is written channels-first
+    layout = "channels_first" if preset.startswith("band") else "channels_last"
+    assert info.signal.to_dict() == {**config["signal"], "layout": layout}
     assert info.training_commit == config["training_commit"]
     assert info.data_summary == config["data_summary"]
     assert info.training["epochs"] == result["epochs_run"]
@@ -165,10 +167,11 @@ def test_export_metadata_and_parity(preset: str, default_run: Path, complex_run:
     lookahead = {"band": 2, "band-offline-df": 4}.get(preset)
     assert info.signal.lookahead_frames == lookahead
     assert dict(model.session.get_modelmeta().custom_metadata_map)["lookahead_frames"] == ("unbounded" if lookahead is None else str(lookahead))
-    # dynamic batch and time axes
-    shape = model.session.get_inputs()[0].shape
+    # dynamic batch and time axes; channels where the layout puts them
+    shape, out_shape = model.session.get_inputs()[0].shape, model.session.get_outputs()[0].shape
     assert not isinstance(shape[0], int) and not isinstance(shape[2], int)
-    assert shape[3] == info.signal.input_channels and model.session.get_outputs()[0].shape[3] == info.signal.output_channels
+    channels = 1 if layout == "channels_first" else 3
+    assert shape[channels] == info.signal.input_channels and out_shape[channels] == info.signal.output_channels
 
 
 def test_training_and_service_features_are_the_same(tiny_dataset: Path, shared_data: Path) -> None:
@@ -239,7 +242,7 @@ def test_service_serves_an_exported_model(preset: str, default_run: Path, comple
     with running_app(onnx_path) as client:
         info = client.get("/model-info").json()
         assert info["sha256"] == OnnxModel(onnx_path).sha256
-        assert info["signal"] == config["signal"]
+        assert info["signal"] == {**config["signal"], "layout": "channels_first" if preset.startswith("band") else "channels_last"}
         if preset == "band":  # a 512-sample window plus two 256-sample hops of lookahead at 16 kHz
             assert info["latency"] == {"lookahead_frames": 2, "algorithmic_ms": pytest.approx(64.0)}
         response = client.post("/denoise", files={"file": ("noisy.wav", upload.getvalue(), "audio/wav")})
@@ -375,6 +378,7 @@ def test_a_deep_filter_run_trains_its_taps_and_its_unbounded_lookahead_does_not_
     model = OnnxModel(tmp_path / "df.onnx")
     spec = model.info.signal
     assert (spec.df_bins, spec.df_order, spec.df_lookahead, spec.output_channels) == (65, 5, 2, 12)
+    assert spec.layout == "channels_first" and model.io_description()["outputs"][0]["shape"] == ["batch", 12, "frames", 257]
     x = np.random.default_rng(0).uniform(0, 1, (1, 257, 30, 3)).astype(np.float32)
     out = model.predict(x)
     assert np.abs(out[:, :65, :, 2:]).max() > 0 and np.all(out[:, 65:, :, 2:] == 0)

@@ -237,7 +237,8 @@ def _slice(g: _Graph, x: str, start: int, end: int, axis: int, step: int = 1) ->
                 g.const(np.array([axis]), "a", i64), g.const(np.array([step]), "st", i64))
 
 
-def _deep_filter_head(g: _Graph, net: keras.Model, phases: str, channels: int, freq: int, first_skip: str, n_freq: int) -> str:
+def _deep_filter_head(g: _Graph, net: keras.Model, phases: str, channels: int, freq: int, first_skip: str, n_freq: int,
+                      channels_first: bool = False) -> str:
     """The deep-filter taps of the lowest bins, bounded tap by tap and zero above them, in the
     output's layout ``(B, bins, T, 2 * order)``, as ``df_crop``, ``df_bands``, ``df_taps`` and
     ``df_pad``. Only the filtered bands are computed, even bands then odd ones (the phases'
@@ -245,7 +246,7 @@ def _deep_filter_head(g: _Graph, net: keras.Model, phases: str, channels: int, f
     taps = net.get_layer("df_taps")
     df_bins = int(net.get_layer("df_crop").output.shape[2])
     if _layer(net, "df_spread") is not None:
-        return _spread_deep_filter_head(g, net, phases, channels, freq, first_skip, n_freq, df_bins)
+        return _spread_deep_filter_head(g, net, phases, channels, freq, first_skip, n_freq, df_bins, channels_first)
     kernel, bias = net.get_layer("df_bands").get_weights()
     kernel = kernel[0, 0]  # (channels + input channels, 2 * order)
     n_out = kernel.shape[1]
@@ -255,24 +256,32 @@ def _deep_filter_head(g: _Graph, net: keras.Model, phases: str, channels: int, f
     y = g.op("Concat", y_even, _slice(g, y_odd, 0, odd, axis=3), axis=3)  # (B, n_out, T, df_bins), evens then odds
     skip = g.op("Concat", _slice(g, first_skip, 0, df_bins, axis=3, step=2), _slice(g, first_skip, 1, df_bins, axis=3, step=2), axis=3)
     y = g.op("Add", g.op("Add", y, g.conv(skip, kernel[channels:].T[:, :, None, None], None)), g.const(bias[:, None, None], "b"))
-    y = _bound_taps(g, y, taps, df_bins)  # (B, df_bins, T, n_out), bands in phase order
+    y = _bound_taps(g, y, taps, df_bins, channels_first)  # bands in phase order
     natural = np.array([b // 2 if b % 2 == 0 else even + b // 2 for b in range(df_bins)])
-    y = g.op("Gather", y, g.const(natural, "df_bands", np.int64), axis=1)
-    return g.op("Pad", y, g.const(np.array([0, 0, 0, 0, 0, n_freq - df_bins, 0, 0]), "df_pad", np.int64))
+    y = g.op("Gather", y, g.const(natural, "df_bands", np.int64), axis=3 if channels_first else 1)
+    return _pad_bins(g, y, n_freq - df_bins, channels_first)
 
 
-def _bound_taps(g: _Graph, y: str, taps: keras.layers.Layer, df_bins: int) -> str:
+def _pad_bins(g: _Graph, y: str, extra: int, channels_first: bool) -> str:
+    """Zeros above the filtered bins, on the bins axis of either layout."""
+    pads = [0, 0, 0, 0, 0, 0, 0, extra] if channels_first else [0, 0, 0, 0, 0, extra, 0, 0]
+    return g.op("Pad", y, g.const(np.array(pads), "df_pad", np.int64))
+
+
+def _bound_taps(g: _Graph, y: str, taps: keras.layers.Layer, df_bins: int, channels_first: bool = False) -> str:
     """``(B, 2 * order, T, df_bins)`` taps offset and bounded as ``df_taps``, with the bins
     innermost (broadcasting over a trailing axis of one or two elements runs element by
-    element in onnxruntime); returns ``(B, df_bins, T, 2 * order)``."""
+    element in onnxruntime); returns them in that layout if ``channels_first``, else
+    ``(B, df_bins, T, 2 * order)``."""
     offset = np.zeros((taps.order, 2, 1, 1), np.float32)
     offset[taps.past, 0] = 1.0
     z = _bound(g, g.op("Add", g.reshape(y, [0, taps.order, 2, -1, df_bins]), g.const(offset, "df_offset")), axis=2)
-    return g.op("Transpose", g.reshape(z, [0, 2 * taps.order, -1, df_bins]), perm=[0, 3, 2, 1])
+    z = g.reshape(z, [0, 2 * taps.order, -1, df_bins])
+    return z if channels_first else g.op("Transpose", z, perm=[0, 3, 2, 1])
 
 
 def _spread_deep_filter_head(g: _Graph, net: keras.Model, phases: str, channels: int, freq: int, first_skip: str,
-                             n_freq: int, df_bins: int) -> str:
+                             n_freq: int, df_bins: int, channels_first: bool = False) -> str:
     """The deep-filter taps computed per band and spread to the lowest ``df_bins`` bins, as
     ``df_bands``, ``df_spread``, ``df_crop``, ``df_taps`` and ``df_pad``: ``(B, bins, T, 2 * order)``."""
     y, order = _output_conv(g, net.get_layer("df_bands"), phases, channels, freq, first_skip)
@@ -281,14 +290,19 @@ def _spread_deep_filter_head(g: _Graph, net: keras.Model, phases: str, channels:
     spread_padded = np.zeros((len(order), df_bins), np.float32)
     spread_padded[: spread.shape[0]] = spread[:, :df_bins]
     y = g.op("MatMul", y, g.const(spread_padded[order], "df_spread_phases"))  # (B, 2 * order, T, df_bins)
-    y = _bound_taps(g, y, net.get_layer("df_taps"), df_bins)
-    return g.op("Pad", y, g.const(np.array([0, 0, 0, 0, 0, n_freq - df_bins, 0, 0]), "df_pad", np.int64))
+    y = _bound_taps(g, y, net.get_layer("df_taps"), df_bins, channels_first)
+    return _pad_bins(g, y, n_freq - df_bins, channels_first)
 
 
-def bandnet_to_onnx(net: keras.Model, opset: int = 17, input_name: str = "features", output_name: str = "mask") -> onnx.ModelProto:
+def bandnet_to_onnx(net: keras.Model, opset: int = 17, input_name: str = "features", output_name: str = "mask",
+                    channels_first: bool = False) -> onnx.ModelProto:
     """The band network ``net`` (from :func:`training.models.bandnet.build_bandnet`) as an ONNX
     model with dynamic batch and frame axes; :class:`UnsupportedNetwork` if it is not one
-    this writer covers (normalised 2-D maps, or another network)."""
+    this writer covers (normalised 2-D maps, or another network).
+
+    Input and output are ``(batch, bins, frames, channels)`` as in Keras, or
+    ``(batch, channels, frames, bins)`` if ``channels_first``, the layout the graph computes
+    in, so that no transpose is needed at either end."""
     if net.name != "bandnet" or _layer(net, "merge_bands") is None:
         raise UnsupportedNetwork(f"{net.name} is not a band network")
     if _layer(net, "enc0_ln") is not None:
@@ -301,25 +315,29 @@ def bandnet_to_onnx(net: keras.Model, opset: int = 17, input_name: str = "featur
     merge_padded[:, : merge.shape[1]] = merge
 
     g = _Graph()
-    # bins to bands on the input's own layout, then one transpose of the smaller result
-    x = g.op("MatMul", g.const(merge_padded.T, "merge"), g.reshape(input_name, [0, n_freq, -1]))  # (B, bands, T * C)
-    x = g.op("Transpose", g.reshape(x, [0, padded, -1, n_in]), perm=[0, 3, 2, 1])  # (B, C, T, bands)
+    if channels_first:
+        x = g.op("MatMul", input_name, g.const(merge_padded, "merge"))  # (B, C, T, bands)
+    else:  # bins to bands on the input's own layout, then one transpose of the smaller result
+        x = g.op("MatMul", g.const(merge_padded.T, "merge"), g.reshape(input_name, [0, n_freq, -1]))  # (B, bands, T * C)
+        x = g.op("Transpose", g.reshape(x, [0, padded, -1, n_in]), perm=[0, 3, 2, 1])  # (B, C, T, bands)
     x, skips, freq = _encoder(g, net, x, padded)
     x = _bottleneck(g, net, x, int(net.get_layer(f"enc{len(skips) - 2}_conv").filters), freq)
     x, channels, freq = _decoder(g, net, x, skips, freq)
     y = _head(g, net, x, channels, freq, skips[0], spread, complex_mask=_layer(net, "spread_bands") is not None)
-    if _layer(net, "df_bands") is None:
-        g.nodes.append(helper.make_node("Transpose", [y], [output_name], perm=[0, 3, 2, 1]))
-    else:
-        mask = g.op("Transpose", y, perm=[0, 3, 2, 1])
-        taps = _deep_filter_head(g, net, x, channels, freq, skips[0], n_freq)
-        g.nodes.append(helper.make_node("Concat", [mask, taps], [output_name], axis=3))
+    if _layer(net, "df_bands") is not None:
+        taps = _deep_filter_head(g, net, x, channels, freq, skips[0], n_freq, channels_first)
+        y = g.op("Concat", y if channels_first else g.op("Transpose", y, perm=[0, 3, 2, 1]), taps, axis=1 if channels_first else 3)
+    elif not channels_first:
+        y = g.op("Transpose", y, perm=[0, 3, 2, 1])
+    g.nodes[-1].output[0] = output_name
 
     n_out = int(net.output.shape[3])
+    io_shape = ["batch", n_out if channels_first else n_freq, "frames", n_freq if channels_first else n_out]
+    in_shape = ["batch", n_in if channels_first else n_freq, "frames", n_freq if channels_first else n_in]
     graph = helper.make_graph(
         g.nodes, "bandnet",
-        [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, ["batch", n_freq, "frames", n_in])],
-        [helper.make_tensor_value_info(output_name, TensorProto.FLOAT, ["batch", n_freq, "frames", n_out])],
+        [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, in_shape)],
+        [helper.make_tensor_value_info(output_name, TensorProto.FLOAT, io_shape)],
         g.initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="rainclean")
     model.ir_version = 8
