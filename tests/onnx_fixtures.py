@@ -16,6 +16,17 @@ from denoise_core.model_file import INPUT_NAME, OUTPUT_NAME, ModelInfo
 from denoise_core.signal import SignalSpec
 
 
+def save_model(model: onnx.ModelProto, info: ModelInfo, path: Path, extra: dict[str, str] | None = None) -> Path:
+    """Attach ``info`` (and ``extra`` metadata) as a real export does, check the model and save it to ``path``."""
+    for key, value in {**info.to_props(), **(extra or {})}.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.checker.check_model(model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(path))
+    return path
+
+
 def make_constant_mask_model(path: Path, spec: SignalSpec | None = None, gain: float = 1.0, name: str = "passthrough") -> Path:
     """A mask model whose mask is ``gain`` everywhere (gain 1.0 = pass-through).
 
@@ -39,15 +50,8 @@ def make_constant_mask_model(path: Path, spec: SignalSpec | None = None, gain: f
     graph = helper.make_graph(nodes, name, [x], [y], initializer=inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
-    info = ModelInfo(name=name, version="0.0.0-test", preset="test", signal=spec,
-                     data_summary={"speakers": {"train": 1}}, evaluation={})
-    for key, value in info.to_props().items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.checker.check_model(model)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(path))
-    return path
+    return save_model(model, ModelInfo(name=name, version="0.0.0-test", preset="test", signal=spec,
+                                       data_summary={"speakers": {"train": 1}}, evaluation={}), path)
 
 
 def make_mixing_model(path: Path, spec: SignalSpec, seed: int = 0) -> Path:
@@ -76,10 +80,4 @@ def make_mixing_model(path: Path, spec: SignalSpec, seed: int = 0) -> Path:
                               [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, dims_out)], initializer=inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
-    info = ModelInfo(name="mixing", version="0.0.0-test", preset="test", signal=spec, data_summary={}, evaluation={})
-    for key, value in info.to_props().items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
-    return path
+    return save_model(model, ModelInfo(name="mixing", version="0.0.0-test", preset="test", signal=spec), path)

@@ -13,11 +13,11 @@ import json
 from pathlib import Path
 
 import numpy as np
-import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from denoise_core.model_file import ModelInfo
 from denoise_core.signal import SignalSpec
+from tests.onnx_fixtures import save_model
 
 INT_MAX = 2**62
 
@@ -54,17 +54,11 @@ def make_delay_stream_model(path: Path, lookahead: int = 2, kind: str = "sigmoid
     layout = {"delay": L, "n_freq": F, "input_channels": 1, "output_channels": 1,
               "states": [{"name": "feat", "input": "state_feat", "output": "next_state_feat", "shape": ["batch", F, L, 1],
                           "role": "the last L feature frames"}]}
-    props = {**info.to_props(), "streaming": "true", "stream_lookahead_frames": str(L), "stream_block_axis": "2",
+    props = {"streaming": "true", "stream_lookahead_frames": str(L), "stream_block_axis": "2",
              "stream_states": json.dumps(layout["states"]), "stream_layout": json.dumps(layout),
              "algorithmic_latency_ms": f"{(spec.n_fft + L * spec.hop_length) / spec.sample_rate * 1000:g}",
              "stream_protocol": "test"}
-    for key, value in props.items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.checker.check_model(model)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(path))
-    return path
+    return save_model(model, info, path, props)
 
 
 def delay_model_predict(kind: str = "sigmoid"):

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-import onnx
 import pytest
 import soundfile as sf
 from fastapi.testclient import TestClient
@@ -19,7 +18,7 @@ from denoise_core.model_file import INPUT_NAME, OUTPUT_NAME, ModelInfo
 from denoise_core.signal import SignalSpec
 from service.app import create_app
 from service.settings import Settings
-from tests.onnx_fixtures import make_constant_mask_model
+from tests.onnx_fixtures import make_constant_mask_model, save_model
 
 SPEC = SignalSpec(output="mask", frame_multiple=4)
 
@@ -36,13 +35,7 @@ def make_sigmoid_mask_model(path: Path, spec: SignalSpec = SPEC) -> Path:
     model = helper.make_model(helper.make_graph(nodes, "sigmoid", [x], [y], initializer=[k, b]),
                               opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
-    info = ModelInfo(name="sigmoid-mask", version="0.0.1-test", preset="test", signal=spec)
-    for key, value in info.to_props().items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
-    return path
+    return save_model(model, ModelInfo(name="sigmoid-mask", version="0.0.1-test", preset="test", signal=spec), path)
 
 
 @pytest.fixture(scope="session")
