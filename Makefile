@@ -19,7 +19,7 @@ SHIP_PRESET ?= band-offline
 # the checkpoint of each that the ship rule chose (docs/model-gen2.md)
 SHIPPED_CHECKPOINT ?= best-quality.weights.h5
 
-.PHONY: help venv install-service install-full install-browser serve test dataset dataset-band train-band train-offline train-ship train-stream train-offline-df train-offline-pesq keep-run restore-run keep-band-run export-stream evaluate-stream candidate candidate-stream arms arms-report long-runs-report export-band reproduce-gen1 train train-seed export export-seed evaluate evaluate-seed benchmark reproduce reproduce-seed training-report clean
+.PHONY: help venv install-service install-full install-browser serve test dataset dataset-band train-band train-offline train-ship train-stream train-offline-df train-offline-pesq train-offline-sep keep-run restore-run keep-band-run export-stream evaluate-stream candidate candidate-stream arms arms-report long-runs-report export-band reproduce-gen1 train train-seed export export-seed evaluate evaluate-seed benchmark reproduce reproduce-seed training-report clean
 
 help:
 	@echo "make serve   - create .venv, install the service (no TensorFlow), serve models/ on port $(PORT)"
@@ -109,6 +109,13 @@ PESQ_RUN ?= $(RUNS)/band-offline-df-pesq
 train-offline-pesq: install-full
 	@$(call RESTORE,$(PESQ_RUN))
 	$(PY) -m training.train --data $(BAND_DATASET) --preset band-offline-df-pesq --out $(PESQ_RUN) $(THREADS_OPT)
+
+# the seventh long run (docs/model-gen2.md): band-offline-df-pesq with separable context blocks,
+# preset band-offline-df-sep-pesq, 70,000 steps
+SEP_RUN ?= $(RUNS)/band-offline-df-sep-pesq
+train-offline-sep: install-full
+	@$(call RESTORE,$(SEP_RUN))
+	$(PY) -m training.train --data $(BAND_DATASET) --preset band-offline-df-sep-pesq --out $(SEP_RUN) $(THREADS_OPT)
 
 keep-run:
 	@test -n "$(RUN)" && test -d "$(RUN)" || { echo "usage: make keep-run RUN=<run directory>"; exit 2; }
@@ -208,6 +215,8 @@ long-runs-report: training-report
 	[ ! -f docs/runs/$(notdir $(DF_RUN))/history.csv ] || $(PY) -m training.compare_curves docs/runs/$(notdir $(OFFLINE_RUN)) docs/runs/$(notdir $(DF_RUN)) --out docs/df-run-report.md
 	[ ! -f docs/runs/$(notdir $(PESQ_RUN))/history.csv ] || $(PY) -m training.compare_curves docs/runs/$(notdir $(DF_RUN)) docs/runs/$(notdir $(PESQ_RUN)) --out docs/pesq-run-report.md
 	[ ! -f docs/runs/ab-ft-df-pesq/history.csv ] || $(PY) -m training.compare_curves docs/runs/ab-ft-df docs/runs/ab-ft-df-pesq --out docs/ft-arms-report.md
+	[ ! -f docs/runs/$(notdir $(SEP_RUN))/history.csv ] || $(PY) -m training.compare_curves docs/runs/$(notdir $(PESQ_RUN)) docs/runs/$(notdir $(SEP_RUN)) --out docs/sep-run-report.md
+	[ ! -f docs/runs/ab-ft-df-seed1/history.csv ] || $(PY) -m training.compare_curves docs/runs/ab-ft-df-seed1 docs/runs/ab-ft-df-pesq-seed1 --out docs/ft-arms-seed1-report.md
 
 # the ship rule of docs/model-gen2.md: the long run's (CANDIDATE_RUN) best-quality checkpoint exported as a
 # candidate, scored on the test split, then the rule's verdict against the shipped model and

@@ -148,6 +148,13 @@ PRESETS["band-offline-df-pesq"] = replace(
     name="band-offline-df-pesq",
     defaults={**PRESETS["band-offline-df"].defaults, "perceptual_weight": 20.0},
 )
+# band-offline-df-pesq with separable context blocks (a depthwise time-frequency convolution,
+# then a 1x1 one across channels)
+PRESETS["band-offline-df-sep-pesq"] = replace(
+    PRESETS["band-offline-df-pesq"],
+    name="band-offline-df-sep-pesq",
+    model_options={**PRESETS["band-offline-df-pesq"].model_options, "context_separable": True},
+)
 # band-offline-df with the deep filter on the lowest 129 bins (0-4 kHz): the taps of the bins
 # past the linear ones are computed per band and spread to bins as the mask is
 PRESETS["band-offline-df4k"] = replace(

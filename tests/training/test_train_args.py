@@ -123,3 +123,10 @@ def test_the_perceptual_preset_is_the_deep_filter_preset_with_the_term() -> None
     assert {**vars(pesq), "preset": "band-offline-df", "perceptual_weight": 0.0} == vars(df)
     assert get_preset("band-offline-df-pesq").signal == get_preset("band-offline-df").signal
     assert get_preset("band-offline-df-pesq").options({}) == get_preset("band-offline-df").options({})
+
+
+def test_the_separable_preset_is_the_perceptual_preset_with_separable_context_blocks() -> None:
+    sep = parse_args([*BASE, "--preset", "band-offline-df-sep-pesq"])
+    assert {**vars(sep), "preset": "band-offline-df-pesq"} == vars(parse_args([*BASE, "--preset", "band-offline-df-pesq"]))
+    assert get_preset("band-offline-df-sep-pesq").signal == get_preset("band-offline-df-pesq").signal
+    assert get_preset("band-offline-df-sep-pesq").options({}) == {**get_preset("band-offline-df-pesq").options({}), "context_separable": True}
