@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -125,5 +126,7 @@ def test_other_networks_are_refused_and_exported_through_tf2onnx(build: Any) -> 
         bandnet_to_onnx(net)
     model = to_onnx(net, get_preset("band").signal)
     assert model.producer_name != "rainclean"
+    with pytest.raises(UnsupportedNetwork):  # tf2onnx writes Keras's channels-last layout only
+        to_onnx(net, replace(get_preset("band").signal, layout="channels_first"))
     x = np.random.default_rng(2).uniform(0.0, 1.0, (1, 257, 12, int(net.input.shape[-1]))).astype(np.float32)
     np.testing.assert_allclose(onnx_output(model, x), net(x, training=False).numpy(), atol=2e-5, rtol=0)
