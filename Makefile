@@ -51,9 +51,12 @@ install-browser: $(CHROMIUM)
 serve: install-service
 	PORT=$(PORT) HOST=$(HOST) $(PY) -m service
 
+# the suite runs in one process per CPU (pytest-xdist), each test module whole in one of them,
+# so that a module's trained tiny runs are built once; TEST_WORKERS=0 runs it in this process
+TEST_WORKERS ?= auto
 test: install-full install-browser
 	$(VENV)/bin/ruff check --select F,E9 denoise_core service training tests
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 dataset: install-full
 	$(PY) -m training.data build --librispeech $(DATA)/LibriSpeech --esc50 $(DATA)/ESC-50 --out $(BUILD)/dataset --segment --mix snr
