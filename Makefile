@@ -19,7 +19,7 @@ SHIP_PRESET ?= band-offline
 # the checkpoint of each that the ship rule chose (docs/model-gen2.md)
 SHIPPED_CHECKPOINT ?= best-quality.weights.h5
 
-.PHONY: help venv install-service install-full install-browser serve test dataset dataset-band train-band train-offline train-ship train-stream train-offline-df train-offline-pesq train-offline-sep keep-run restore-run keep-band-run export-stream evaluate-stream candidate candidate-stream arms arms-report long-runs-report export-band reproduce-gen1 train train-seed export export-seed evaluate evaluate-seed benchmark reproduce reproduce-seed training-report clean
+.PHONY: help venv install-service install-full install-browser serve test dataset dataset-band train-band train-offline train-ship train-stream train-offline-df train-offline-pesq train-offline-sep keep-run restore-run keep-band-run export-stream evaluate-stream candidate candidate-stream arm-val extra-noise-by-category arms arms-report long-runs-report export-band reproduce-gen1 train train-seed export export-seed evaluate evaluate-seed benchmark reproduce reproduce-seed training-report clean
 
 help:
 	@echo "make serve   - create .venv, install the service (no TensorFlow), serve models/ on port $(PORT)"
@@ -224,6 +224,19 @@ long-runs-report: training-report
 	[ ! -f docs/runs/$(notdir $(SEP_RUN))/history.csv ] || $(PY) -m training.compare_curves docs/runs/$(notdir $(PESQ_RUN)) docs/runs/$(notdir $(SEP_RUN)) --out docs/sep-run-report.md
 	[ ! -f docs/runs/ab-ft-df-seed1/history.csv ] || $(PY) -m training.compare_curves docs/runs/ab-ft-df-seed1 docs/runs/ab-ft-df-pesq-seed1 --out docs/ft-arms-seed1-report.md
 	[ ! -f docs/runs/ab-band-offline-df-pesq-noextra/history.csv ] || $(PY) -m training.compare_curves docs/runs/ab-band-offline-df-pesq docs/runs/ab-band-offline-df-pesq-noextra --out docs/extra-noise-report.md
+
+# an arm's best-quality checkpoint scored on the validation split, by noise category and SNR
+# (`make arm-val ARM=<arm>` for the arm in $(RUNS)/<arm>)
+ARM_VAL = $(BUILD)/eval/val
+$(ARM_VAL)/%/report.json: | install-full
+	$(PY) -m training.export --run $(RUNS)/$* --checkpoint best-quality.weights.h5 --out $(BUILD)/arms/$*/denoiser.onnx
+	$(PY) -m training.evaluate --data $(BUILD)/dataset --split val --model $(BUILD)/arms/$*/denoiser.onnx --out $(@D) --peers none
+arm-val: $(ARM_VAL)/$(ARM)/report.json
+
+# the extra-noise arm's rule (docs/model-gen2.md): per mixture of the validation split, the arm
+# trained with the extra recordings (after) against the one trained without them (before)
+extra-noise-by-category: $(ARM_VAL)/ab-band-offline-df-pesq-noextra/report.json $(ARM_VAL)/ab-band-offline-df-pesq/report.json
+	$(PY) -m training.evaluation.paired $^
 
 # the ship rule of docs/model-gen2.md: the long run's (CANDIDATE_RUN) best-quality checkpoint exported as a
 # candidate, scored on the test split, then the rule's verdict against the shipped model and
