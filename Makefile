@@ -226,9 +226,9 @@ long-runs-report: training-report
 	[ ! -f docs/runs/ab-band-offline-df-pesq-noextra/history.csv ] || $(PY) -m training.compare_curves docs/runs/ab-band-offline-df-pesq docs/runs/ab-band-offline-df-pesq-noextra --out docs/extra-noise-report.md
 
 # an arm's best-quality checkpoint scored on the validation split, by noise category and SNR
-# (`make arm-val ARM=<arm>` for the arm in $(RUNS)/<arm>)
+# (`make arm-val ARM=<arm>` for the arm in $(RUNS)/<arm>; scored again when that checkpoint changes)
 ARM_VAL = $(BUILD)/eval/val
-$(ARM_VAL)/%/report.json: | install-full
+$(ARM_VAL)/%/report.json: $(RUNS)/%/best-quality.weights.h5 | install-full
 	$(PY) -m training.export --run $(RUNS)/$* --checkpoint best-quality.weights.h5 --out $(BUILD)/arms/$*/denoiser.onnx
 	$(PY) -m training.evaluate --data $(BUILD)/dataset --split val --model $(BUILD)/arms/$*/denoiser.onnx --out $(@D) --peers none
 arm-val: $(ARM_VAL)/$(ARM)/report.json
