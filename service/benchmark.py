@@ -1,6 +1,6 @@
 """Processing speed through the service's own code path (not a test).
 
-    python -m service.benchmark [--model PATH] [--repeats 5] [--durations 5 60] [--chunks 30 15 10]
+    python -m service.benchmark [--model PATH] [--repeats 5] [--durations 5 60] [--chunks 30 15 10] [--against PATH ...]
 
 Starts the real app with FastAPI's TestClient (lifespan, model load and warm-up
 included), POSTs a synthetic 16-bit mono WAV of speech-like noise at the model's
@@ -9,6 +9,8 @@ wall-clock seconds and the real-time factor (processing seconds per audio second
 Beside it, the model alone: the seconds onnxruntime spends in the network (one thread)
 per audio second, timed inside the same denoise path. ``--chunks`` then times the network
 alone at several chunk lengths, taking turns, which is how ``CHUNK_SECONDS`` was chosen.
+``--against`` times the network alone of the served model and of other model files, taking
+turns, so that a machine whose speed drifts between commands still ranks them fairly.
 """
 
 from __future__ import annotations
@@ -73,6 +75,22 @@ def network_seconds_by_chunk(model_path: Path, body: bytes, chunks: list[float],
     return {c: statistics.median(r) / (audio.shape[0] / sr) for c, r in runs.items()}
 
 
+def network_seconds_in_turns(model_paths: list[Path], body: bytes, chunk: float, overlap: float, repeats: int) -> list[float]:
+    """Median seconds in the network (one onnxruntime thread) per audio second for each model
+    file, the files taking turns in every repeat."""
+    timers = [_network_timer(path) for path in model_paths]
+    audio, sr = sf.read(io.BytesIO(body), dtype="float32", always_2d=True)
+    runs: list[list[float]] = [[] for _ in timers]
+    for model, _ in timers:
+        model.denoise(audio, sr, chunk, overlap)  # warm-up
+    for _ in range(repeats):
+        for (model, spent), times in zip(timers, runs):
+            spent[0] = 0.0
+            model.denoise(audio, sr, chunk, overlap)
+            times.append(spent[0])
+    return [statistics.median(r) / (audio.shape[0] / sr) for r in runs]
+
+
 def model_seconds_per_audio_second(model_path: Path, body: bytes, settings: object, repeats: int) -> float:
     """Median seconds in the network per audio second, one onnxruntime thread, over ``repeats`` runs."""
     return network_seconds_by_chunk(model_path, body, [settings.chunk_seconds], settings.chunk_overlap_seconds, repeats)[settings.chunk_seconds]
@@ -85,7 +103,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=5, help="requests per duration (median reported)")
     p.add_argument("--chunks", type=float, nargs="+", default=None, metavar="SECONDS",
                    help="then time the network alone at each of these chunk lengths (taking turns), for every duration")
+    p.add_argument("--against", type=Path, nargs="+", default=None, metavar="PATH",
+                   help="then time the network alone of the served model and of these model files, taking turns, for every duration")
     args = p.parse_args(argv)
+    missing = [str(path) for path in args.against or [] if not path.is_file()]
+    if missing:
+        p.error(f"--against: no such model file: {', '.join(missing)}")
     if args.model is not None:
         os.environ["MODEL_PATH"] = str(args.model)
     os.environ.setdefault("LOG_LEVEL", "WARNING")
@@ -132,6 +155,16 @@ def main(argv: list[str] | None = None) -> int:
                 by_chunk = network_seconds_by_chunk(Path(settings.model_path), synthetic_wav(seconds, sr), args.chunks,
                                                     settings.chunk_overlap_seconds, args.repeats)
                 print(f"{seconds:8.1f}" + "".join(f" {by_chunk[c]:11.4f}" for c in args.chunks), flush=True)
+        if args.against:
+            paths = [Path(settings.model_path), *args.against]
+            print(f"network alone, one thread, model files taking turns (chunk {settings.chunk_seconds:g} s; "
+                  "ratio: seconds per audio second over the served model's)")
+            print(f"{'audio s':>8} {'model s/s':>10} {'ratio':>7}  file")
+            for seconds in args.durations:
+                figures = network_seconds_in_turns(paths, synthetic_wav(seconds, sr), settings.chunk_seconds,
+                                                   settings.chunk_overlap_seconds, args.repeats)
+                for path, figure in zip(paths, figures):
+                    print(f"{seconds:8.1f} {figure:10.4f} {figure / figures[0]:7.3f}  {path}", flush=True)
     return 0
 
 

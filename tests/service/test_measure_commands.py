@@ -39,6 +39,29 @@ def test_benchmark_times_the_network_at_each_chunk_length(models) -> None:
     assert whole > 0 and chunked > 0, out  # each chunk length was timed (their order is the machine's, not asserted)
 
 
+def test_benchmark_times_other_model_files_in_turns_with_the_served_one(models) -> None:
+    out = run(["service.benchmark", "--durations", "1", "2", "--repeats", "3", "--against", str(models["half"]), str(models["sigmoid"])],
+              models["passthrough"])
+    table = out.split("model files taking turns")[1]
+    rows = [line.split() for line in table.splitlines() if line.strip()[:1].isdigit()]
+    assert [(float(r[0]), Path(r[3]).name) for r in rows] == [
+        (seconds, name) for seconds in (1.0, 2.0) for name in ("passthrough.onnx", "half.onnx", "sigmoid.onnx")], out
+    for first in (0, 3):
+        served = float(rows[first][1])
+        assert served > 0 and float(rows[first][2]) == 1.0, out
+        for r in rows[first + 1:first + 3]:
+            assert float(r[1]) > 0
+            # the ratio is computed before rounding: allow the printed figures' rounding
+            assert abs(float(r[2]) - float(r[1]) / served) <= 0.0005 / served + 0.0005, r
+
+
+def test_benchmark_refuses_a_missing_model_file_to_compare_with(models, tmp_path: Path) -> None:
+    env = {**os.environ, "MODEL_PATH": str(models["passthrough"]), "LOG_LEVEL": "WARNING"}
+    proc = subprocess.run([sys.executable, "-m", "service.benchmark", "--against", str(tmp_path / "absent.onnx")],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "no such model file" in proc.stderr and "absent.onnx" in proc.stderr, proc.stderr
+
+
 def test_loadtest_baseline_runs_the_same_loop_without_the_service(models) -> None:
     out = run(["service.loadtest", "--clients", "1", "2", "--seconds", "1", "--clip-seconds", "1", "--baseline"],
               models["passthrough"])
