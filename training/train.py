@@ -31,6 +31,7 @@ from training.datasets import Dataset, MixerConfig, OnTheFlyMixer, fixed_signal_
 from training.graph import mag_loss, si_sdr_db, signal_training_model, wave_loss
 from training.presets import PRESETS, Preset, get_preset
 from training.quality import QUALITY_WEIGHTS, QualityCheck
+from training.warm_start import start_from
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -303,7 +304,9 @@ def train_signal(cfg: TrainConfig, preset: Preset, spec: SignalSpec, data: Datas
     val_x, val_y = fixed_signal_set(data.split("val"), spec, limit=cfg.val_limit)
     net = build_network(preset, spec, cfg.width, cfg.model_options, cfg.precision)
     if cfg.init_weights:
-        net.load_weights(cfg.init_weights)
+        converted = start_from(net, cfg.init_weights)
+        if converted:
+            print(f"context blocks started from the source's full ones: {', '.join(converted)}", flush=True)
     model = signal_training_model(net, spec)
     compile_signal_model(model, learning_rate_schedule(cfg), cfg.mag_loss_weight, cfg.ema_momentum,
                          wave_loss_kind=cfg.wave_loss, spectral_weight=cfg.spectral_weight,
@@ -398,7 +401,8 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
                    help="weight of the PESQ-style disturbance added to the waveform loss (0: none)")
     p.add_argument("--init-weights", default=None,
                    help="signal presets: start a new run from these network weights (e.g. another run's "
-                        "best-quality.weights.h5, same preset and model options); a resumed run ignores them")
+                        "best-quality.weights.h5: the same network, or one whose context blocks are full where "
+                        "this one's are separable, see training.warm_start); a resumed run ignores them")
     p.add_argument("--overshoot", type=float, default=TrainConfig.overshoot,
                    help="weight of residual noise (estimate above the clean magnitude) in every magnitude loss term")
     p.add_argument("--quality-every", type=int, default=TrainConfig.quality_every,

@@ -1,0 +1,115 @@
+"""Starting a network from another run's weights: exact copies, separable blocks from full ones, refusals."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.training
+
+from training.presets import get_preset  # noqa: E402
+from training.warm_start import separable_from_full, start_from, transfer_weights  # noqa: E402
+
+TINY: dict[str, Any] = {"channels": [4, 6], "bottleneck": 16, "dilations": [1, 2], "context": [1, 2], "activation": "relu",
+                        "lookahead": None}
+SOURCE_PRESET = "band-offline-df"
+TARGET_PRESET = "band-offline-df-sep-pesq"  # the source's network with separable context blocks
+
+
+def network(preset_name: str, seed: int, **options: Any) -> keras.Model:
+    keras.utils.set_random_seed(seed)
+    preset = get_preset(preset_name)
+    return preset.build(preset.signal, preset.options({**TINY, **options}))
+
+
+def features(frames: int = 20) -> np.ndarray:
+    return np.random.default_rng(3).uniform(0, 1, (2, 257, frames, 3)).astype(np.float32)
+
+
+def weights_by_name(net: keras.Model) -> dict[str, list[np.ndarray]]:
+    return {layer.name: layer.get_weights() for layer in net.layers if layer.weights}
+
+
+def make_context_kernels_rank_one(net: keras.Model) -> None:
+    """Give every full context block a kernel that is rank one per input channel."""
+    rng = np.random.default_rng(1)
+    for layer in net.layers:
+        if "_ctx" in layer.name and layer.name.endswith("_conv"):
+            kernel, bias = layer.get_weights()
+            kt, kf, channels, out = kernel.shape
+            taps, mix = rng.normal(size=(kt, kf, channels, 1)), rng.normal(size=(1, 1, channels, out))
+            layer.set_weights([(0.3 * taps * mix).astype(np.float32), rng.normal(size=bias.shape).astype(np.float32)])
+
+
+def test_the_same_network_is_copied_exactly() -> None:
+    source, net = network(SOURCE_PRESET, 0), network(SOURCE_PRESET, 1)
+    assert transfer_weights(net, source) == []
+    for name, weights in weights_by_name(source).items():
+        for mine, theirs in zip(net.get_layer(name).get_weights(), weights):
+            np.testing.assert_array_equal(mine, theirs)
+    x = features()
+    np.testing.assert_array_equal(net.predict(x, verbose=0), source.predict(x, verbose=0))
+
+
+def test_separable_blocks_start_from_full_ones_and_the_rest_is_copied() -> None:
+    source = network(SOURCE_PRESET, 0)
+    make_context_kernels_rank_one(source)
+    net = network(TARGET_PRESET, 1)
+    converted = transfer_weights(net, source)
+    assert converted == ["enc0_ctx0", "enc0_ctx1", "enc1_ctx0", "enc1_ctx1"]
+    for name, weights in weights_by_name(source).items():
+        if name.rsplit("_", 1)[0] not in converted:
+            for mine, theirs in zip(net.get_layer(name).get_weights(), weights):
+                np.testing.assert_array_equal(mine, theirs)
+    # full kernels that are rank one per input channel are exactly separable: same output
+    x = features()
+    np.testing.assert_allclose(net.predict(x, verbose=0), source.predict(x, verbose=0), atol=1e-4)
+
+
+def test_separable_from_full_is_the_least_squares_rank_one_part_per_channel() -> None:
+    kernel = np.random.default_rng(0).normal(size=(3, 3, 4, 5))
+    bias = np.arange(5.0)
+    depthwise, dw_bias, pointwise, pw_bias = separable_from_full(kernel, bias)
+    assert depthwise.shape == (3, 3, 4, 1) and pointwise.shape == (1, 1, 4, 5)
+    np.testing.assert_array_equal(dw_bias, 0.0)
+    np.testing.assert_array_equal(pw_bias, bias)
+    composed = depthwise * pointwise  # (3, 3, 4, 5): taps of input channel c to output o
+    for c in range(4):
+        singular = np.linalg.svd(kernel[:, :, c, :].reshape(9, 5), compute_uv=False)
+        residual = ((kernel[:, :, c, :] - composed[:, :, c, :]) ** 2).sum()
+        np.testing.assert_allclose(residual, (singular[1:] ** 2).sum(), rtol=1e-6)
+
+
+def test_a_network_that_differs_elsewhere_is_refused() -> None:
+    source, net = network(SOURCE_PRESET, 0), network(SOURCE_PRESET, 1, bottleneck=24)
+    with pytest.raises(ValueError, match="bn_in"):
+        transfer_weights(net, source)
+    with pytest.raises(ValueError, match="not in this network"):
+        transfer_weights(network(SOURCE_PRESET, 1, context=[1]), source)
+
+
+def test_start_from_reads_the_source_network_from_its_run_record(tmp_path: Path) -> None:
+    source = network(SOURCE_PRESET, 0)
+    make_context_kernels_rank_one(source)
+    run = tmp_path / "source-run"
+    run.mkdir()
+    source.save_weights(run / "best-quality.weights.h5")
+    (run / "config.json").write_text(json.dumps({"train": {"preset": SOURCE_PRESET, "model_options": TINY}}))
+    net = network(TARGET_PRESET, 1)
+    assert start_from(net, run / "best-quality.weights.h5") == ["enc0_ctx0", "enc0_ctx1", "enc1_ctx0", "enc1_ctx1"]
+    x = features()
+    np.testing.assert_allclose(net.predict(x, verbose=0), source.predict(x, verbose=0), atol=1e-4)
+
+
+def test_start_from_loads_weights_without_a_run_record_directly(tmp_path: Path) -> None:
+    source = network(SOURCE_PRESET, 0)
+    source.save_weights(tmp_path / "w.weights.h5")
+    net = network(SOURCE_PRESET, 1)
+    assert start_from(net, tmp_path / "w.weights.h5") == []
+    x = features()
+    np.testing.assert_array_equal(net.predict(x, verbose=0), source.predict(x, verbose=0))

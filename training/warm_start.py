@@ -1,0 +1,90 @@
+"""Starting a network from another run's trained weights (``training.train --init-weights``).
+
+Weights go across layer by layer, by name. Layers whose names and weight shapes match are
+copied. A context block that is separable here (``<block>_dw``, a depthwise convolution, then
+``<block>_conv``, a 1x1 one) and full in the source (one ``<block>_conv``) starts as the
+separable block closest to the full one: for each input channel, the full kernel's taps by
+output channel form a matrix whose leading singular pair gives that channel's depthwise taps
+and its row of the 1x1 kernel. Any other difference between the two networks is an error.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from training.presets import get_preset
+
+
+def separable_from_full(kernel: np.ndarray, bias: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Depthwise kernel ``(kt, kf, c, 1)`` and bias ``(c,)``, 1x1 kernel ``(1, 1, c, out)`` and bias
+    ``(out,)`` whose composition is, per input channel, the best rank-one approximation (least
+    squares) of the full kernel ``(kt, kf, c, out)`` with bias ``(out,)``."""
+    kt, kf, channels, out = kernel.shape
+    depthwise = np.zeros((kt, kf, channels, 1), dtype=kernel.dtype)
+    pointwise = np.zeros((1, 1, channels, out), dtype=kernel.dtype)
+    for c in range(channels):
+        u, s, vt = np.linalg.svd(kernel[:, :, c, :].reshape(kt * kf, out), full_matrices=False)
+        scale = np.sqrt(s[0])
+        depthwise[:, :, c, 0] = (u[:, 0] * scale).reshape(kt, kf)
+        pointwise[0, 0, c, :] = vt[0] * scale
+    return depthwise, np.zeros(channels, dtype=kernel.dtype), pointwise, bias.copy()
+
+
+def _weighted(model: keras.Model) -> dict[str, keras.layers.Layer]:
+    return {layer.name: layer for layer in model.layers if layer.weights}
+
+
+def transfer_weights(net: keras.Model, source: keras.Model) -> list[str]:
+    """Copy ``source``'s weights into ``net`` by layer name; return the context blocks that
+    start from a full source block (see the module's description)."""
+    mine, theirs = _weighted(net), _weighted(source)
+    converted = sorted(name[: -len("_dw")] for name in mine if name.endswith("_dw") and name not in theirs
+                       and f"{name[: -len('_dw')]}_conv" in theirs)
+    problems = []
+    for name, layer in mine.items():
+        block = name.rsplit("_", 1)[0]
+        if block in converted and name in (f"{block}_dw", f"{block}_conv"):
+            continue
+        other = theirs.get(name)
+        shapes = [tuple(w.shape) for w in layer.weights]
+        if other is None or shapes != [tuple(w.shape) for w in other.weights]:
+            problems.append(f"{name} {shapes}: the source has " + ("no such layer" if other is None else str([tuple(w.shape) for w in other.weights])))
+            continue
+        layer.set_weights(other.get_weights())
+    problems += [f"{name}: not in this network" for name in theirs if name not in mine]
+    if problems:
+        raise ValueError("the source network's weights do not fit this one: " + "; ".join(problems))
+    for block in converted:
+        full_kernel, full_bias = theirs[f"{block}_conv"].get_weights()
+        dw_kernel, dw_bias, pw_kernel, pw_bias = separable_from_full(full_kernel, full_bias)
+        mine[f"{block}_dw"].set_weights([dw_kernel.reshape(mine[f"{block}_dw"].weights[0].shape), dw_bias])
+        mine[f"{block}_conv"].set_weights([pw_kernel, pw_bias])
+    return converted
+
+
+def source_network(weights: Path) -> keras.Model | None:
+    """The untrained network of the run that wrote ``weights`` (from the ``config.json`` beside
+    them), or None where there is no such record."""
+    config = weights.parent / "config.json"
+    if not config.is_file():
+        return None
+    train = json.loads(config.read_text())["train"]
+    preset = get_preset(train["preset"])
+    return preset.build(preset.signal, preset.options(train.get("model_options") or {}))
+
+
+def start_from(net: keras.Model, weights: str | Path) -> list[str]:
+    """Load ``weights`` into ``net``: through the network of the run that wrote them and
+    :func:`transfer_weights` where that run's record is beside them, else directly (the same
+    network). Returns the context blocks started from full ones."""
+    weights = Path(weights)
+    source = source_network(weights)
+    if source is None:
+        net.load_weights(weights)
+        return []
+    source.load_weights(weights)
+    return transfer_weights(net, source)
