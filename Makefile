@@ -13,9 +13,10 @@ BAND_DATASET ?= $(BUILD)/dataset-extra-noise
 # the streaming model's long run and preset (docs/model-gen2.md): two frames of lookahead
 BAND_RUN ?= $(RUNS)/band-ctx
 BAND_PRESET ?= band-ctx
-# the shipped offline model (models/denoiser.onnx): its long run and that run's preset
-SHIP_RUN ?= $(RUNS)/band-offline
-SHIP_PRESET ?= band-offline
+# the shipped offline model (models/denoiser.onnx): its run and that run's preset; the run starts
+# from the fifth long run's final weights (train-ship)
+SHIP_RUN ?= $(RUNS)/ab-ws-sep-pesq
+SHIP_PRESET ?= band-offline-df-sep-pesq
 # the checkpoint of each that the ship rule chose (docs/model-gen2.md)
 SHIPPED_CHECKPOINT ?= best-quality.weights.h5
 
@@ -88,10 +89,11 @@ train-offline: install-full
 	@$(call RESTORE,$(OFFLINE_RUN))
 	$(PY) -m training.train --data $(BAND_DATASET) --preset band-offline --out $(OFFLINE_RUN) $(THREADS_OPT)
 
-# the shipped offline model's run (SHIP_PRESET into SHIP_RUN), resumed or trained from scratch
-train-ship: install-full
+# the shipped offline model's run: the fifth long run (band-offline-df, resumed or trained), then
+# its final weights start SHIP_PRESET's network in SHIP_RUN (WS_TRAIN)
+train-ship: train-offline-df
 	@$(call RESTORE,$(SHIP_RUN))
-	$(PY) -m training.train --data $(BAND_DATASET) --preset $(SHIP_PRESET) --out $(SHIP_RUN) $(THREADS_OPT)
+	$(WS_TRAIN) --preset $(SHIP_PRESET) --out $(SHIP_RUN)
 
 # the fourth long run (docs/model-gen2.md): the streaming model, preset band-stream, 70,000 steps
 STREAM_RUN ?= $(RUNS)/band-stream
@@ -204,12 +206,13 @@ $(RUNS)/ab-ft-df-seed1/result.json: | install-full
 	$(FT_TRAIN) --seed 1 --out $(@D)
 $(RUNS)/ab-ft-df-pesq-seed1/result.json: | install-full
 	$(FT_TRAIN) --perceptual-weight 20 --seed 1 --out $(@D)
-# the seventh long run's network started from band-offline-df's final best-quality weights
-# (training.warm_start), 8,000 steps on a cosine from a quarter of the long runs' peak
+# the warm start: band-offline-df's final best-quality weights start a network that differs from
+# it only in its context blocks (training.warm_start), 8,000 steps on a cosine from a quarter of
+# the long runs' peak; ab-ws-sep-pesq starts the seventh long run's network so (the shipped run)
+WS_TRAIN = $(PY) -m training.train --data $(BAND_DATASET) --init-weights $(DF_RUN)/best-quality.weights.h5 \
+	--epochs 16 --quality-every 4 --lr 0.0005 --warmup-steps 500 $(THREADS_OPT)
 $(RUNS)/ab-ws-sep-pesq/result.json: | install-full
-	$(call RESTORE,$(DF_RUN)) && $(call RESTORE,$(@D)) && $(PY) -m training.train --data $(BAND_DATASET) \
-	--preset band-offline-df-sep-pesq --init-weights $(DF_RUN)/best-quality.weights.h5 --epochs 16 --quality-every 4 \
-	--lr 0.0005 --warmup-steps 500 $(THREADS_OPT) --out $(@D)
+	$(call RESTORE,$(DF_RUN)) && $(call RESTORE,$(@D)) && $(WS_TRAIN) --preset band-offline-df-sep-pesq --out $(@D)
 
 # the arms at their best-quality checkpoints against the base recipe's two seeds (from the records
 # that `make training-report` archives in docs/runs); the fine-tune arms (ab-ft-*) start from a finished long run and are compared with each other (long-runs-report); the warm-start arm (ab-ws-*) is compared with them in docs/model-gen2.md
@@ -301,7 +304,7 @@ export-seed: install-full
 
 # the model that the shipped one replaced, read from git at the last commit that served it, and
 # scored side by side with the seed
-PREVIOUS_MODEL_REV ?= 8858106cc2b26f6999e2c3aa60dd3155a959ad00
+PREVIOUS_MODEL_REV ?= 79fa679de1169a5991cacc4f8064364ff9e812bf
 PREVIOUS_MODEL := $(BUILD)/previous/$(PREVIOUS_MODEL_REV).onnx
 $(PREVIOUS_MODEL):
 	mkdir -p $(@D)
