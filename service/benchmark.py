@@ -59,36 +59,33 @@ def _network_timer(model_path: Path) -> tuple["OnnxModel", list[float]]:
     return model, spent
 
 
-def network_seconds_by_chunk(model_path: Path, body: bytes, chunks: list[float], overlap: float, repeats: int) -> dict[float, float]:
-    """Median seconds in the network (one onnxruntime thread) per audio second for each chunk
-    length, the chunk lengths taking turns in every repeat so that a drifting machine affects all alike."""
-    model, spent = _network_timer(model_path)
+def _network_seconds_in_turns(cases: list[tuple["OnnxModel", list[float], float]], body: bytes, overlap: float,
+                              repeats: int) -> list[float]:
+    """Median seconds in the network per audio second for each (model, its timer, chunk length)
+    case, the cases taking turns in every repeat so that a drifting machine affects all alike."""
     audio, sr = sf.read(io.BytesIO(body), dtype="float32", always_2d=True)
-    runs: dict[float, list[float]] = {c: [] for c in chunks}
-    for c in chunks:
-        model.denoise(audio, sr, c, overlap)  # warm-up
-    for _ in range(repeats):
-        for c in chunks:
-            spent[0] = 0.0
-            model.denoise(audio, sr, c, overlap)
-            runs[c].append(spent[0])
-    return {c: statistics.median(r) / (audio.shape[0] / sr) for c, r in runs.items()}
-
-
-def network_seconds_in_turns(model_paths: list[Path], body: bytes, chunk: float, overlap: float, repeats: int) -> list[float]:
-    """Median seconds in the network (one onnxruntime thread) per audio second for each model
-    file, the files taking turns in every repeat."""
-    timers = [_network_timer(path) for path in model_paths]
-    audio, sr = sf.read(io.BytesIO(body), dtype="float32", always_2d=True)
-    runs: list[list[float]] = [[] for _ in timers]
-    for model, _ in timers:
+    runs: list[list[float]] = [[] for _ in cases]
+    for model, _, chunk in cases:
         model.denoise(audio, sr, chunk, overlap)  # warm-up
     for _ in range(repeats):
-        for (model, spent), times in zip(timers, runs):
+        for (model, spent, chunk), times in zip(cases, runs):
             spent[0] = 0.0
             model.denoise(audio, sr, chunk, overlap)
             times.append(spent[0])
     return [statistics.median(r) / (audio.shape[0] / sr) for r in runs]
+
+
+def network_seconds_by_chunk(model_path: Path, body: bytes, chunks: list[float], overlap: float, repeats: int) -> dict[float, float]:
+    """Median seconds in the network (one onnxruntime thread) per audio second for each chunk
+    length, the chunk lengths taking turns."""
+    model, spent = _network_timer(model_path)
+    return dict(zip(chunks, _network_seconds_in_turns([(model, spent, c) for c in chunks], body, overlap, repeats)))
+
+
+def network_seconds_in_turns(model_paths: list[Path], body: bytes, chunk: float, overlap: float, repeats: int) -> list[float]:
+    """Median seconds in the network (one onnxruntime thread) per audio second for each model
+    file, the files taking turns."""
+    return _network_seconds_in_turns([(*_network_timer(path), chunk) for path in model_paths], body, overlap, repeats)
 
 
 def model_seconds_per_audio_second(model_path: Path, body: bytes, settings: object, repeats: int) -> float:
