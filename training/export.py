@@ -146,6 +146,21 @@ def dataset_build_seconds(config: dict[str, Any]) -> float | None:
     return None
 
 
+def first_stage(config: dict[str, Any]) -> dict[str, Any] | None:
+    """The run whose weights this run started from (``--init-weights``) and its recorded training
+    time, or None when the run started from scratch or that run's ``time.json`` is not beside the
+    weights."""
+    init = config.get("train", {}).get("init_weights")
+    if not init:
+        return None
+    record = Path(str(init)).parent / "time.json"
+    if not record.is_file():
+        return None
+    progress = json.loads(record.read_text())
+    return {"run": record.parent.name, "weights": Path(str(init)).name,
+            "seconds": progress.get("seconds"), "epochs": progress.get("epoch")}
+
+
 def model_info(config: dict[str, Any], result: dict[str, Any], name: str | None, version: str | None) -> ModelInfo:
     preset = config["preset"]
     commit = config.get("training_commit", "unknown")
@@ -166,6 +181,7 @@ def model_info(config: dict[str, Any], result: dict[str, Any], name: str | None,
             "metrics": result.get("metrics", {}),
             "hyperparameters": config.get("train", {}),
             **({"checkpoint": result["checkpoint"]} if result.get("checkpoint") else {}),
+            **({"first_stage": stage} if (stage := first_stage(config)) else {}),
         },
     )
 

@@ -56,3 +56,16 @@ def test_card_gives_a_checkpoints_own_training_time() -> None:
     assert "Training took" not in kept
     assert ("The exported checkpoint (`best-quality.weights.h5`) is the one of step 50,000, after 5.75 h of training; "
             "the run had trained 6.07 h (21845 s) on the training machine when it was exported, 103 epochs.") in kept
+
+
+def test_card_counts_the_first_stage_of_a_warm_started_model() -> None:
+    from training.evaluation.card import training_section
+
+    training = {"seconds": 3006.0, "epochs": 16, "dataset_build_seconds": 18.0,
+                "first_stage": {"run": "band-offline-df", "weights": "best-quality.weights.h5", "seconds": 35643.0, "epochs": 140}}
+    (line, _) = reproduction_section(training, {"elapsed_seconds": 1356.0})
+    assert "first training stage (`band-offline-df`) 9.90 h" in line and "second training stage 50.1 min" in line
+    assert "took 11.12 h" in line  # (18 + 35643 + 3006 + 1356) / 3600
+    text = "\n".join(training_section(training))
+    assert ("It started from the weights `best-quality.weights.h5` of the run `band-offline-df`, which trained "
+            "9.90 h (35643 s), 140 epochs; both stages together trained 10.74 h.") in text

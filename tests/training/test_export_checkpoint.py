@@ -105,3 +105,15 @@ def test_the_kept_shipped_checkpoint_is_the_shipped_model() -> None:
     model = OnnxModel(Path("models/denoiser.onnx"))
     x = np.random.default_rng(2).uniform(0, 1, (1, 257, 50, 3)).astype(np.float32)
     np.testing.assert_allclose(model.predict(x), net(x, training=False).numpy(), rtol=0, atol=1e-4)
+
+
+def test_a_warm_started_run_records_its_first_stage(tmp_path: Path) -> None:
+    from training.export import first_stage
+
+    source = tmp_path / "stage-one"
+    source.mkdir()
+    (source / "time.json").write_text(json.dumps({"seconds": 35643.2, "epoch": 140}))
+    config = {"train": {"init_weights": str(source / "best-quality.weights.h5")}}
+    assert first_stage(config) == {"run": "stage-one", "weights": "best-quality.weights.h5", "seconds": 35643.2, "epochs": 140}
+    assert first_stage({"train": {"init_weights": str(tmp_path / "elsewhere" / "w.h5")}}) is None
+    assert first_stage({"train": {}}) is None

@@ -73,6 +73,14 @@ def training_section(training: dict[str, Any]) -> list[str]:
                             f"{_duration(3600 * float(hours))} of training; the run had trained {_duration(float(seconds))} "
                             f"({float(seconds):.0f} s) on {where} when it was exported"
                             + (f", {training['epochs']} epochs." if "epochs" in training else ".")]
+    stage = training.get("first_stage")
+    if isinstance(stage, dict) and isinstance(stage.get("seconds"), (int, float)):
+        first = float(stage["seconds"])
+        text = (f"It started from the weights `{stage.get('weights')}` of the run `{stage.get('run')}`, which trained "
+                f"{_duration(first)} ({first:.0f} s)" + (f", {stage['epochs']} epochs" if stage.get("epochs") is not None else ""))
+        if isinstance(seconds, (int, float)):
+            text += f"; both stages together trained {_duration(first + float(seconds))}"
+        lines += [text + ".", ""]
     rest = {k: v for k, v in training.items() if k not in ("command",)}
     if rest:
         lines += ["Recorded with the model:", ""] + _bullets(rest) + [""]
@@ -81,9 +89,11 @@ def training_section(training: dict[str, Any]) -> list[str]:
 
 def reproduction_section(training: dict[str, Any], report: dict[str, Any]) -> list[str]:
     """What reproducing the model costs, from the times each step recorded."""
+    first = training.get("first_stage") if isinstance(training.get("first_stage"), dict) else None
     stages = [
         ("dataset build", training.get("dataset_build_seconds")),
-        ("training", training.get("seconds", training.get("train_seconds"))),
+        *([(f"first training stage (`{first.get('run')}`)", first.get("seconds"))] if first else []),
+        ("training" if not first else "second training stage", training.get("seconds", training.get("train_seconds"))),
         ("ONNX export and parity check", training.get("export_seconds")),
         ("evaluation with the peers (scoring loop)", report.get("elapsed_seconds")),
     ]
