@@ -141,7 +141,7 @@ keep-band-run:
 # the comparison arms of docs/model-gen2.md, one after another at equal steps; each arm's
 # result.json marks it done, and an interrupted arm resumes when `make arms` runs again
 ARM_TRAIN = $(call RESTORE,$(@D)) && $(PY) -m training.train --data $(BAND_DATASET) --epochs 16 --quality-every 8 $(THREADS_OPT)
-ARMS := ab-band-L2 ab-band-L2-seed1 ab-band-L0 ab-band-wide ab-band-ctx-relu ab-band-oldloss ab-band-ctx-dec ab-band-oldloss-seed1 ab-band-Lnone ab-band-ctx-b256 ab-band-ctx-124 ab-band-mask ab-band-ctx-oldloss ab-band-ctx-mask ab-band-ctx-oldloss-over3 ab-band-ctx-oldloss-bf16 ab-band-offline ab-band-offline-df ab-band-offline-df-sepwide ab-band-offline-df-sep ab-band-stream-df ab-band-offline-df4k-sep ab-band-offline-df-pesq ab-ft-df ab-ft-df-pesq ab-ft-df-pesq-seed1 ab-ft-df-seed1 ab-band-offline-df-pesq-noextra ab-ws-sep-pesq
+ARMS := ab-band-L2 ab-band-L2-seed1 ab-band-L0 ab-band-wide ab-band-ctx-relu ab-band-oldloss ab-band-ctx-dec ab-band-oldloss-seed1 ab-band-Lnone ab-band-ctx-b256 ab-band-ctx-124 ab-band-mask ab-band-ctx-oldloss ab-band-ctx-mask ab-band-ctx-oldloss-over3 ab-band-ctx-oldloss-bf16 ab-band-offline ab-band-offline-df ab-band-offline-df-sepwide ab-band-offline-df-sep ab-band-stream-df ab-band-offline-df4k-sep ab-band-offline-df-pesq ab-ft-df ab-ft-df-pesq ab-ft-df-pesq-seed1 ab-ft-df-seed1 ab-band-offline-df-pesq-noextra ab-ws-sep-pesq ab-ws-ft-sep-pesq
 # an arm whose result is archived in docs/runs (`make training-report`) is done on any machine
 ARMS_ARCHIVED := $(patsubst docs/runs/%/result.json,%,$(wildcard $(addprefix docs/runs/,$(addsuffix /result.json,$(ARMS)))))
 arms: $(foreach arm,$(filter-out $(ARMS_ARCHIVED),$(ARMS)),$(RUNS)/$(arm)/result.json)
@@ -213,6 +213,13 @@ WS_TRAIN = $(PY) -m training.train --data $(BAND_DATASET) --init-weights $(DF_RU
 	--epochs 16 --quality-every 4 --lr 0.0005 --warmup-steps 500 $(THREADS_OPT)
 $(RUNS)/ab-ws-sep-pesq/result.json: | install-full
 	$(call RESTORE,$(DF_RUN)) && $(call RESTORE,$(@D)) && $(WS_TRAIN) --preset band-offline-df-sep-pesq --out $(@D)
+# the same network started from ab-ft-df-pesq's best-quality weights (band-offline-df fine-tuned with
+# the perceptual term), 10,000 steps
+FT_PESQ_RUN := $(RUNS)/ab-ft-df-pesq
+$(RUNS)/ab-ws-ft-sep-pesq/result.json: | install-full
+	$(call RESTORE,$(FT_PESQ_RUN)) && $(call RESTORE,$(@D)) && $(PY) -m training.train --data $(BAND_DATASET) \
+		--init-weights $(FT_PESQ_RUN)/best-quality.weights.h5 --epochs 20 --quality-every 4 --lr 0.0005 --warmup-steps 500 \
+		$(THREADS_OPT) --preset band-offline-df-sep-pesq --out $(@D)
 
 # the arms at their best-quality checkpoints against the base recipe's two seeds (from the records
 # that `make training-report` archives in docs/runs); the fine-tune arms (ab-ft-*) start from a finished long run and are compared with each other (long-runs-report); the warm-start arm (ab-ws-*) is compared with them in docs/model-gen2.md
