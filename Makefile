@@ -20,7 +20,7 @@ SHIP_PRESET ?= band-offline-df-sep-pesq
 # the checkpoint of each that the ship rule chose (docs/model-gen2.md)
 SHIPPED_CHECKPOINT ?= best-quality.weights.h5
 
-.PHONY: help venv install-service install-full install-browser serve test dataset dataset-band train-band train-offline train-ship train-stream train-offline-df train-offline-pesq train-offline-sep keep-run restore-run keep-band-run export-stream evaluate-stream candidate candidate-stream arm-val extra-noise-by-category arms arms-report long-runs-report export-band reproduce-gen1 train train-seed export export-seed evaluate evaluate-seed benchmark reproduce reproduce-seed training-report clean
+.PHONY: help venv install-service install-full install-browser serve test dataset dataset-band train-band train-offline train-ship train-stream train-offline-df train-offline-pesq train-offline-sep keep-run restore-run keep-band-run export-stream evaluate-stream candidate candidate-int8 candidate-stream arm-val extra-noise-by-category arms arms-report long-runs-report export-band reproduce-gen1 train train-seed export export-seed evaluate evaluate-seed benchmark reproduce reproduce-seed training-report clean
 
 help:
 	@echo "make serve   - create .venv, install the service (no TensorFlow), serve models/ on port $(PORT)"
@@ -266,6 +266,17 @@ candidate: install-full
 	$(PY) -m training.evaluate --data $(BUILD)/dataset --model $(CANDIDATE) --out $(BUILD)/eval/candidate --peers none
 	$(PY) -m training.evaluation.ship_rule models/evaluation/report.json $(BUILD)/eval/candidate/report.json
 	$(PY) -m training.evaluation.paired models/evaluation/report.json $(BUILD)/eval/candidate/report.json
+
+# the same for CANDIDATE_RUN's checkpoint quantised to int8 (training.quantize, calibrated on 32
+# validation mixtures)
+CANDIDATE_INT8 ?= $(BUILD)/candidate/denoiser-int8.onnx
+candidate-int8: install-full
+	@$(call RESTORE,$(CANDIDATE_RUN))
+	$(PY) -m training.export --run $(CANDIDATE_RUN) --checkpoint $(CANDIDATE_CHECKPOINT) --out $(CANDIDATE)
+	$(PY) -m training.quantize --model $(CANDIDATE) --data $(BAND_DATASET) --out $(CANDIDATE_INT8)
+	$(PY) -m training.evaluate --data $(BUILD)/dataset --model $(CANDIDATE_INT8) --out $(BUILD)/eval/candidate-int8 --peers none
+	$(PY) -m training.evaluation.ship_rule models/evaluation/report.json $(BUILD)/eval/candidate-int8/report.json
+	$(PY) -m training.evaluation.paired models/evaluation/report.json $(BUILD)/eval/candidate-int8/report.json
 
 # the ship rule for the streaming model: the streaming run's (STREAM_RUN) best-quality checkpoint in
 # streaming form, scored on the test split as a stream against the shipped streaming model

@@ -1,0 +1,78 @@
+"""Static int8 quantisation of an exported model: calibrated on real mixtures through the signal
+contract, QDQ around the convolutions, the source's contract kept and the quantisation recorded."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+pytestmark = pytest.mark.training
+
+from denoise_core.model_file import OnnxModel  # noqa: E402
+from training.datasets import Dataset  # noqa: E402
+from training.export import main as export_main  # noqa: E402
+from training.presets import get_preset  # noqa: E402
+from training.quantize import calibration_inputs, main as quantize_main  # noqa: E402
+from training.train import build_network  # noqa: E402
+
+TINY = {"channels": [4, 6], "bottleneck": 16, "dilations": [1, 2, 4, 1]}
+
+
+@pytest.fixture(scope="module")
+def float_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny band network with deep filtering, exported to a float model file."""
+    run = tmp_path_factory.mktemp("run")
+    preset = get_preset("band-offline-df-sep-pesq")
+    spec = preset.signal
+    net = build_network(preset, spec, 1.0, TINY)
+    net.save_weights(str(run / "best-quality.weights.h5"))
+    (run / "config.json").write_text(json.dumps({"preset": "band-offline-df-sep-pesq", "signal": spec.to_dict(),
+                                                 "train": {"model_options": TINY, "width": 1.0}}))
+    out = run / "float.onnx"
+    assert export_main(["--run", str(run), "--out", str(out), "--checkpoint", "best-quality.weights.h5"]) == 0
+    return out
+
+
+def test_calibration_sees_what_denoising_feeds_the_network(float_model: Path) -> None:
+    model = OnnxModel(float_model, intra_op_threads=1)
+    rate = model.spec.sample_rate
+    inputs = calibration_inputs(model, [np.zeros(rate * 2, np.float32), np.full(rate * 3, 0.1, np.float32)])
+    assert len(inputs) == 2
+    assert [x.shape[0] for x in inputs] == [1, 1]
+    assert inputs[1].size > inputs[0].size  # a longer recording, more frames
+    declared = model.session.get_inputs()[0].shape
+    assert all(d == n for d, n in zip(declared, inputs[0].shape) if isinstance(d, int))
+
+
+def test_the_quantised_file_keeps_the_contract_and_stays_close(float_model: Path, tiny_dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "int8.onnx"
+    assert quantize_main(["--model", str(float_model), "--data", str(tiny_dataset), "--out", str(out), "--count", "3"]) == 0
+    graph = onnx.load(str(out)).graph
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    producers = {o: n.op_type for n in graph.node for o in n.output}
+    assert convs and all(producers.get(c.input[1]) == "DequantizeLinear" for c in convs)
+    assert all(producers.get(c.input[0]) == "DequantizeLinear" for c in convs)
+
+    before, after = OnnxModel(float_model, intra_op_threads=1), OnnxModel(out, intra_op_threads=1)
+    assert after.spec == before.spec
+    assert after.info.version == before.info.version + "-int8"
+    record = after.info.training["quantization"]
+    assert record["calibration_mixtures"] == 3 and record["source_sha256"] == before.sha256
+
+    split = Dataset.open(tiny_dataset).split("val")
+    wave = split.noisy[0, : int(split.lengths[0])][:, None]
+    reference = before.denoise(wave, before.spec.sample_rate)[:, 0]
+    quantised = after.denoise(wave, after.spec.sample_rate)[:, 0]
+    assert quantised.shape == reference.shape
+    error_db = 10 * np.log10(np.sum(reference**2) / np.sum((quantised - reference) ** 2))
+    assert error_db > 20.0
+
+
+def test_count_must_be_positive(float_model: Path, tiny_dataset: Path, tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        quantize_main(["--model", str(float_model), "--data", str(tiny_dataset), "--out", str(tmp_path / "q.onnx"), "--count", "0"])
+    assert exit_info.value.code == 2
