@@ -69,3 +69,12 @@ def test_card_counts_the_first_stage_of_a_warm_started_model() -> None:
     text = "\n".join(training_section(training))
     assert ("It started from the weights `best-quality.weights.h5` of the run `band-offline-df`, which trained "
             "9.90 h (35643 s), 140 epochs; both stages together trained 10.74 h.") in text
+
+
+def test_card_names_the_deep_filter_of_the_lowest_bins() -> None:
+    signal = {"output": "complex_mask", "df_bins": 65, "df_order": 5, "df_lookahead": 2}
+    sentence, _ = output_description("complex_mask", signal)
+    assert sentence.endswith("Below bin 65 it estimates a deep filter instead: 5 complex taps per bin over the noisy "
+                             "frames from 2 before to 2 after each output frame.")
+    assert "deep filter" not in output_description("complex_mask", {**signal, "df_bins": 0})[0]
+    assert "deep filter" not in output_description("complex_mask")[0]

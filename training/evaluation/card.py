@@ -122,9 +122,15 @@ ESTIMATES = {
 }
 
 
-def output_description(output: str) -> tuple[str, list[str]]:
-    """The card's sentence on what the network estimates, and the limits that follow from it."""
+def output_description(output: str, signal: dict[str, Any] | None = None) -> tuple[str, list[str]]:
+    """The card's sentence on what the network estimates (with the deep filter of the lowest
+    bins, where the contract has one), and the limits that follow from it."""
     sentence = f"It estimates {ESTIMATES[output]}."
+    df_bins = int((signal or {}).get("df_bins") or 0)
+    if output == "complex_mask" and df_bins:
+        order, ahead = int(signal["df_order"]), int(signal["df_lookahead"])
+        sentence += (f" Below bin {df_bins} it estimates a deep filter instead: {order} complex taps per bin over the noisy "
+                     f"frames from {order - 1 - ahead} before to {ahead} after each output frame.")
     limits = [] if output == "complex_mask" else ["- The noisy phase is reused, which limits quality at very low SNR (below −5 dB)."]
     return sentence, limits
 
@@ -141,7 +147,7 @@ def usage(model: dict[str, Any]) -> str:
 def render_card(report: dict[str, Any], figure_name: str | None) -> str:
     model, data, env = report["model"], report["data"], report["environment"]
     signal = model["signal"]
-    estimates, output_limits = output_description(signal.get("output", "mask"))
+    estimates, output_limits = output_description(signal.get("output", "mask"), signal)
     info = report["systems"]
     peers = [info[s]["label"] for s in report["order"] if info[s]["kind"] == "peer"]
     lines = [
