@@ -146,19 +146,25 @@ def dataset_build_seconds(config: dict[str, Any]) -> float | None:
     return None
 
 
-def first_stage(config: dict[str, Any]) -> dict[str, Any] | None:
-    """The run whose weights this run started from (``--init-weights``) and its recorded training
-    time, or None when the run started from scratch or that run's ``time.json`` is not beside the
-    weights."""
+def earlier_stages(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """The runs this run's weights descend from (``--init-weights``, followed through each run's
+    ``config.json``), earliest first, each with its recorded training time; the chain stops at
+    a run that started from scratch or whose ``time.json`` is not beside its weights."""
+    stages: list[dict[str, Any]] = []
+    seen: set[Path] = set()
     init = config.get("train", {}).get("init_weights")
-    if not init:
-        return None
-    record = Path(str(init)).parent / "time.json"
-    if not record.is_file():
-        return None
-    progress = json.loads(record.read_text())
-    return {"run": record.parent.name, "weights": Path(str(init)).name,
-            "seconds": progress.get("seconds"), "epochs": progress.get("epoch")}
+    while init:
+        weights = Path(str(init))
+        run = weights.parent
+        if run.resolve() in seen or not (run / "time.json").is_file():
+            break
+        seen.add(run.resolve())
+        progress = json.loads((run / "time.json").read_text())
+        stages.insert(0, {"run": run.name, "weights": weights.name, "seconds": progress.get("seconds"),
+                          "epochs": progress.get("epoch")})
+        source = json.loads((run / "config.json").read_text()) if (run / "config.json").is_file() else {}
+        init = source.get("train", {}).get("init_weights")
+    return stages
 
 
 def model_info(config: dict[str, Any], result: dict[str, Any], name: str | None, version: str | None) -> ModelInfo:
@@ -181,7 +187,7 @@ def model_info(config: dict[str, Any], result: dict[str, Any], name: str | None,
             "metrics": result.get("metrics", {}),
             "hyperparameters": config.get("train", {}),
             **({"checkpoint": result["checkpoint"]} if result.get("checkpoint") else {}),
-            **({"first_stage": stage} if (stage := first_stage(config)) else {}),
+            **({"earlier_stages": stages} if (stages := earlier_stages(config)) else {}),
         },
     )
 

@@ -58,17 +58,23 @@ def test_card_gives_a_checkpoints_own_training_time() -> None:
             "the run had trained 6.07 h (21845 s) on the training machine when it was exported, 103 epochs.") in kept
 
 
-def test_card_counts_the_first_stage_of_a_warm_started_model() -> None:
+def test_card_counts_every_training_stage_of_a_warm_started_model() -> None:
     from training.evaluation.card import training_section
 
-    training = {"seconds": 3006.0, "epochs": 16, "dataset_build_seconds": 18.0,
-                "first_stage": {"run": "band-offline-df", "weights": "best-quality.weights.h5", "seconds": 35643.0, "epochs": 140}}
+    earlier = [{"run": "band-offline-df", "weights": "best-quality.weights.h5", "seconds": 35643.0, "epochs": 140},
+               {"run": "ab-ft-df-pesq", "weights": "best-quality.weights.h5", "seconds": 3330.0, "epochs": 12}]
+    training = {"seconds": 3006.0, "epochs": 16, "dataset_build_seconds": 18.0, "earlier_stages": earlier}
     (line, _) = reproduction_section(training, {"elapsed_seconds": 1356.0})
-    assert "first training stage (`band-offline-df`) 9.90 h" in line and "second training stage 50.1 min" in line
-    assert "took 11.12 h" in line  # (18 + 35643 + 3006 + 1356) / 3600
+    assert ("training stage 1 (`band-offline-df`) 9.90 h, training stage 2 (`ab-ft-df-pesq`) 55.5 min, "
+            "training stage 3 50.1 min") in line
+    assert "took 12.04 h" in line  # (18 + 35643 + 3330 + 3006 + 1356) / 3600
     text = "\n".join(training_section(training))
-    assert ("It started from the weights `best-quality.weights.h5` of the run `band-offline-df`, which trained "
-            "9.90 h (35643 s), 140 epochs; both stages together trained 10.74 h.") in text
+    assert ("It is the last of 3 training stages, each started from the weights of the one before (`best-quality.weights.h5` "
+            "of `ab-ft-df-pesq` for this one): `band-offline-df` 9.90 h (35643 s), 140 epochs; `ab-ft-df-pesq` 55.5 min "
+            "(3330 s), 12 epochs; all stages together trained 11.66 h.") in text
+    (single, _) = reproduction_section({**training, "earlier_stages": earlier[:1]}, {})
+    assert "training stage 1 (`band-offline-df`) 9.90 h, training stage 2 50.1 min" in single
+    assert "stage" not in reproduction_section({"seconds": 3006.0}, {})[0]
 
 
 def test_card_names_the_deep_filter_of_the_lowest_bins() -> None:

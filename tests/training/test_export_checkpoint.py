@@ -107,13 +107,19 @@ def test_the_kept_shipped_checkpoint_is_the_shipped_model() -> None:
     np.testing.assert_allclose(model.predict(x), net(x, training=False).numpy(), rtol=0, atol=1e-4)
 
 
-def test_a_warm_started_run_records_its_first_stage(tmp_path: Path) -> None:
-    from training.export import first_stage
+def test_a_warm_started_run_records_every_earlier_stage(tmp_path: Path) -> None:
+    from training.export import earlier_stages
 
-    source = tmp_path / "stage-one"
-    source.mkdir()
-    (source / "time.json").write_text(json.dumps({"seconds": 35643.2, "epoch": 140}))
-    config = {"train": {"init_weights": str(source / "best-quality.weights.h5")}}
-    assert first_stage(config) == {"run": "stage-one", "weights": "best-quality.weights.h5", "seconds": 35643.2, "epochs": 140}
-    assert first_stage({"train": {"init_weights": str(tmp_path / "elsewhere" / "w.h5")}}) is None
-    assert first_stage({"train": {}}) is None
+    first, second = tmp_path / "stage-one", tmp_path / "stage-two"
+    for run, seconds, epoch, init in ((first, 35643.2, 140, None), (second, 3330.0, 12, first / "best-quality.weights.h5")):
+        run.mkdir()
+        (run / "time.json").write_text(json.dumps({"seconds": seconds, "epoch": epoch}))
+        (run / "config.json").write_text(json.dumps({"train": {"init_weights": str(init) if init else None}}))
+    config = {"train": {"init_weights": str(second / "best-quality.weights.h5")}}
+    assert earlier_stages(config) == [
+        {"run": "stage-one", "weights": "best-quality.weights.h5", "seconds": 35643.2, "epochs": 140},
+        {"run": "stage-two", "weights": "best-quality.weights.h5", "seconds": 3330.0, "epochs": 12}]
+    (first / "config.json").write_text(json.dumps({"train": {"init_weights": str(second / "w.h5")}}))  # a cycle ends
+    assert [st["run"] for st in earlier_stages(config)] == ["stage-one", "stage-two"]
+    assert earlier_stages({"train": {"init_weights": str(tmp_path / "elsewhere" / "w.h5")}}) == []
+    assert earlier_stages({"train": {}}) == []

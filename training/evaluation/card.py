@@ -55,6 +55,14 @@ def _duration(seconds: float) -> str:
     return f"{minutes:.1f} min" if minutes < 120 else f"{minutes / 60.0:.2f} h"
 
 
+def _earlier_stages(training: dict[str, Any]) -> list[dict[str, Any]]:
+    """The recorded earlier training stages whose time is known, earliest first."""
+    stages = training.get("earlier_stages")
+    if not isinstance(stages, list):
+        return []
+    return [st for st in stages if isinstance(st, dict) and isinstance(st.get("seconds"), (int, float))]
+
+
 def training_section(training: dict[str, Any]) -> list[str]:
     if not training:
         return ["The model file records no training command or time.", ""]
@@ -73,13 +81,14 @@ def training_section(training: dict[str, Any]) -> list[str]:
                             f"{_duration(3600 * float(hours))} of training; the run had trained {_duration(float(seconds))} "
                             f"({float(seconds):.0f} s) on {where} when it was exported"
                             + (f", {training['epochs']} epochs." if "epochs" in training else ".")]
-    stage = training.get("first_stage")
-    if isinstance(stage, dict) and isinstance(stage.get("seconds"), (int, float)):
-        first = float(stage["seconds"])
-        text = (f"It started from the weights `{stage.get('weights')}` of the run `{stage.get('run')}`, which trained "
-                f"{_duration(first)} ({first:.0f} s)" + (f", {stage['epochs']} epochs" if stage.get("epochs") is not None else ""))
+    stages = _earlier_stages(training)
+    if stages:
+        parts = [f"`{st.get('run')}` {_duration(float(st['seconds']))} ({float(st['seconds']):.0f} s)"
+                 + (f", {st['epochs']} epochs" if st.get("epochs") is not None else "") for st in stages]
+        text = (f"It is the last of {len(stages) + 1} training stages, each started from the weights of the one before "
+                f"(`{stages[-1].get('weights')}` of `{stages[-1].get('run')}` for this one): " + "; ".join(parts))
         if isinstance(seconds, (int, float)):
-            text += f"; both stages together trained {_duration(first + float(seconds))}"
+            text += f"; all stages together trained {_duration(sum(float(st['seconds']) for st in stages) + float(seconds))}"
         lines += [text + ".", ""]
     rest = {k: v for k, v in training.items() if k not in ("command",)}
     if rest:
@@ -89,11 +98,11 @@ def training_section(training: dict[str, Any]) -> list[str]:
 
 def reproduction_section(training: dict[str, Any], report: dict[str, Any]) -> list[str]:
     """What reproducing the model costs, from the times each step recorded."""
-    first = training.get("first_stage") if isinstance(training.get("first_stage"), dict) else None
+    earlier = _earlier_stages(training)
     stages = [
         ("dataset build", training.get("dataset_build_seconds")),
-        *([(f"first training stage (`{first.get('run')}`)", first.get("seconds"))] if first else []),
-        ("training" if not first else "second training stage", training.get("seconds", training.get("train_seconds"))),
+        *[(f"training stage {i + 1} (`{st.get('run')}`)", st["seconds"]) for i, st in enumerate(earlier)],
+        ("training" if not earlier else f"training stage {len(earlier) + 1}", training.get("seconds", training.get("train_seconds"))),
         ("ONNX export and parity check", training.get("export_seconds")),
         ("evaluation with the peers (scoring loop)", report.get("elapsed_seconds")),
     ]
