@@ -141,7 +141,7 @@ keep-band-run:
 # the comparison arms of docs/model-gen2.md, one after another at equal steps; each arm's
 # result.json marks it done, and an interrupted arm resumes when `make arms` runs again
 ARM_TRAIN = $(call RESTORE,$(@D)) && $(PY) -m training.train --data $(BAND_DATASET) --epochs 16 --quality-every 8 $(THREADS_OPT)
-ARMS := ab-band-L2 ab-band-L2-seed1 ab-band-L0 ab-band-wide ab-band-ctx-relu ab-band-oldloss ab-band-ctx-dec ab-band-oldloss-seed1 ab-band-Lnone ab-band-ctx-b256 ab-band-ctx-124 ab-band-mask ab-band-ctx-oldloss ab-band-ctx-mask ab-band-ctx-oldloss-over3 ab-band-ctx-oldloss-bf16 ab-band-offline ab-band-offline-df ab-band-offline-df-sepwide ab-band-offline-df-sep ab-band-stream-df ab-band-offline-df4k-sep ab-band-offline-df-pesq ab-ft-df ab-ft-df-pesq ab-ft-df-pesq-seed1 ab-ft-df-seed1 ab-band-offline-df-pesq-noextra ab-ws-sep-pesq ab-ws-ft-sep-pesq
+ARMS := ab-band-L2 ab-band-L2-seed1 ab-band-L0 ab-band-wide ab-band-ctx-relu ab-band-oldloss ab-band-ctx-dec ab-band-oldloss-seed1 ab-band-Lnone ab-band-ctx-b256 ab-band-ctx-124 ab-band-mask ab-band-ctx-oldloss ab-band-ctx-mask ab-band-ctx-oldloss-over3 ab-band-ctx-oldloss-bf16 ab-band-offline ab-band-offline-df ab-band-offline-df-sepwide ab-band-offline-df-sep ab-band-stream-df ab-band-offline-df4k-sep ab-band-offline-df-pesq ab-ft-df ab-ft-df-pesq ab-ft-df-pesq-seed1 ab-ft-df-seed1 ab-band-offline-df-pesq-noextra ab-ws-sep-pesq ab-ws-ft-sep-pesq ab-ft-ship-p60 ab-ft-ship-p20
 # an arm whose result is archived in docs/runs (`make training-report`) is done on any machine
 ARMS_ARCHIVED := $(patsubst docs/runs/%/result.json,%,$(wildcard $(addprefix docs/runs/,$(addsuffix /result.json,$(ARMS)))))
 arms: $(foreach arm,$(filter-out $(ARMS_ARCHIVED),$(ARMS)),$(RUNS)/$(arm)/result.json)
@@ -221,6 +221,16 @@ $(RUNS)/ab-ws-ft-sep-pesq/result.json: | install-full
 		--init-weights $(FT_PESQ_RUN)/best-quality.weights.h5 --epochs 20 --quality-every 4 --lr 0.0005 --warmup-steps 500 \
 		$(THREADS_OPT) --preset band-offline-df-sep-pesq --out $(@D)
 
+# the shipped run fine-tuned 6,000 steps with the perceptual term at 60 and, as the control, at its
+# own 20 (docs/model-gen2.md, "A heavier perceptual term")
+SHIP_FT_TRAIN = $(call RESTORE,$(SHIP_RUN)) && $(call RESTORE,$(@D)) && $(PY) -m training.train --data $(BAND_DATASET) \
+	--preset $(SHIP_PRESET) --init-weights $(SHIP_RUN)/best-quality.weights.h5 --epochs 12 --quality-every 4 --lr 0.0002 \
+	--warmup-steps 200 $(THREADS_OPT)
+$(RUNS)/ab-ft-ship-p60/result.json: | install-full
+	$(SHIP_FT_TRAIN) --perceptual-weight 60 --out $(@D)
+$(RUNS)/ab-ft-ship-p20/result.json: | install-full
+	$(SHIP_FT_TRAIN) --perceptual-weight 20 --out $(@D)
+
 # the arms at their best-quality checkpoints against the base recipe's two seeds (from the records
 # that `make training-report` archives in docs/runs); the fine-tune arms (ab-ft-*) start from a finished long run and are compared with each other (long-runs-report); the warm-start arm (ab-ws-*) is compared with them in docs/model-gen2.md
 arms-report: training-report
@@ -240,6 +250,7 @@ long-runs-report: training-report
 	[ ! -f docs/runs/$(notdir $(SEP_RUN))/history.csv ] || $(PY) -m training.compare_curves docs/runs/$(notdir $(PESQ_RUN)) docs/runs/$(notdir $(SEP_RUN)) --out docs/sep-run-report.md
 	[ ! -f docs/runs/ab-ft-df-seed1/history.csv ] || $(PY) -m training.compare_curves docs/runs/ab-ft-df-seed1 docs/runs/ab-ft-df-pesq-seed1 --out docs/ft-arms-seed1-report.md
 	[ ! -f docs/runs/ab-band-offline-df-pesq-noextra/history.csv ] || $(PY) -m training.compare_curves docs/runs/ab-band-offline-df-pesq docs/runs/ab-band-offline-df-pesq-noextra --out docs/extra-noise-report.md
+	[ ! -f docs/runs/ab-ft-ship-p60/history.csv ] || $(PY) -m training.compare_curves docs/runs/ab-ft-ship-p20 docs/runs/ab-ft-ship-p60 --out docs/ft-ship-arms-report.md
 	[ ! -f docs/runs/ab-ws-ft-sep-pesq/history.csv ] || $(PY) -m training.compare_curves docs/runs/ab-ws-sep-pesq docs/runs/ab-ws-ft-sep-pesq --out docs/ws-arms-report.md
 
 # an arm's best-quality checkpoint scored on the validation split, by noise category and SNR
