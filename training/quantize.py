@@ -27,7 +27,7 @@ from denoise_core.signal import enhance_audio, to_model_layout
 from training.datasets import Dataset
 from training.export import attach_metadata
 
-#: operators quantised by default: the convolutions hold nearly all of the network's time
+#: operators quantised by default: the convolutions (the matrix products stay float)
 DEFAULT_OPS = ("Conv",)
 
 
