@@ -194,10 +194,17 @@ $(RUNS)/ab-band-stream-df/result.json: | install-full
 # the same as ab-band-offline-df-pesq on the build without the extra noise recordings (--data: the last one counts)
 $(RUNS)/ab-band-offline-df-pesq-noextra/result.json: | install-full
 	$(ARM_TRAIN) --preset band-offline-df --perceptual-weight 20 --data $(BUILD)/dataset --out $(@D)
-# the fine-tune arms: band-offline-df's final best-quality weights trained 6,000 more steps at a
-# tenth of its peak learning rate, with the perceptual term and without it (the control)
-FT_TRAIN = $(call RESTORE,$(DF_RUN)) && $(call RESTORE,$(@D)) && $(PY) -m training.train --data $(BAND_DATASET) --preset band-offline-df \
-	--init-weights $(DF_RUN)/best-quality.weights.h5 --epochs 12 --quality-every 4 --lr 0.0002 --warmup-steps 200 $(THREADS_OPT)
+# training that starts from the best-quality weights of run $(1), scored every 4 epochs
+# (TRAIN_FROM); an arm first restores that run and its own kept state (ARM_FROM)
+TRAIN_FROM = $(PY) -m training.train --data $(BAND_DATASET) --init-weights $(1)/best-quality.weights.h5 --quality-every 4 $(THREADS_OPT)
+ARM_FROM = $(call RESTORE,$(1)) && $(call RESTORE,$(@D)) && $(call TRAIN_FROM,$(1))
+# a fine-tune: 6,000 steps at a tenth of the long runs' peak learning rate
+FT_OPTS = --epochs 12 --lr 0.0002 --warmup-steps 200
+# a warm start into a network that differs from the source only in its context blocks
+# (training.warm_start): a cosine from a quarter of the long runs' peak
+WS_OPTS = --lr 0.0005 --warmup-steps 500
+# the fine-tune arms: band-offline-df's final weights, with the perceptual term and without it (the control)
+FT_TRAIN = $(call ARM_FROM,$(DF_RUN)) --preset band-offline-df $(FT_OPTS)
 $(RUNS)/ab-ft-df/result.json: | install-full
 	$(FT_TRAIN) --out $(@D)
 $(RUNS)/ab-ft-df-pesq/result.json: | install-full
@@ -206,26 +213,16 @@ $(RUNS)/ab-ft-df-seed1/result.json: | install-full
 	$(FT_TRAIN) --seed 1 --out $(@D)
 $(RUNS)/ab-ft-df-pesq-seed1/result.json: | install-full
 	$(FT_TRAIN) --perceptual-weight 20 --seed 1 --out $(@D)
-# the warm start: band-offline-df's final best-quality weights start a network that differs from
-# it only in its context blocks (training.warm_start), 8,000 steps on a cosine from a quarter of
-# the long runs' peak; ab-ws-sep-pesq starts the seventh long run's network so (the shipped run)
-WS_TRAIN = $(PY) -m training.train --data $(BAND_DATASET) --init-weights $(DF_RUN)/best-quality.weights.h5 \
-	--epochs 16 --quality-every 4 --lr 0.0005 --warmup-steps 500 $(THREADS_OPT)
+# the warm starts, 8,000 steps from band-offline-df's final weights (WS_TRAIN: ab-ws-sep-pesq, the
+# shipped run, starts the seventh long run's network so) and 10,000 from ab-ft-df-pesq's
+WS_TRAIN = $(call TRAIN_FROM,$(DF_RUN)) --epochs 16 $(WS_OPTS)
 $(RUNS)/ab-ws-sep-pesq/result.json: | install-full
-	$(call RESTORE,$(DF_RUN)) && $(call RESTORE,$(@D)) && $(WS_TRAIN) --preset band-offline-df-sep-pesq --out $(@D)
-# the same network started from ab-ft-df-pesq's best-quality weights (band-offline-df fine-tuned with
-# the perceptual term), 10,000 steps
-FT_PESQ_RUN := $(RUNS)/ab-ft-df-pesq
+	$(call ARM_FROM,$(DF_RUN)) --epochs 16 $(WS_OPTS) --preset band-offline-df-sep-pesq --out $(@D)
 $(RUNS)/ab-ws-ft-sep-pesq/result.json: | install-full
-	$(call RESTORE,$(FT_PESQ_RUN)) && $(call RESTORE,$(@D)) && $(PY) -m training.train --data $(BAND_DATASET) \
-		--init-weights $(FT_PESQ_RUN)/best-quality.weights.h5 --epochs 20 --quality-every 4 --lr 0.0005 --warmup-steps 500 \
-		$(THREADS_OPT) --preset band-offline-df-sep-pesq --out $(@D)
-
-# the shipped run fine-tuned 6,000 steps with the perceptual term at 60 and, as the control, at its
-# own 20 (docs/model-gen2.md, "A heavier perceptual term")
-SHIP_FT_TRAIN = $(call RESTORE,$(SHIP_RUN)) && $(call RESTORE,$(@D)) && $(PY) -m training.train --data $(BAND_DATASET) \
-	--preset $(SHIP_PRESET) --init-weights $(SHIP_RUN)/best-quality.weights.h5 --epochs 12 --quality-every 4 --lr 0.0002 \
-	--warmup-steps 200 $(THREADS_OPT)
+	$(call ARM_FROM,$(RUNS)/ab-ft-df-pesq) --epochs 20 $(WS_OPTS) --preset band-offline-df-sep-pesq --out $(@D)
+# the shipped run fine-tuned with the perceptual term at 60 and, as the control, at its own 20
+# (docs/model-gen2.md, "A heavier perceptual term")
+SHIP_FT_TRAIN = $(call ARM_FROM,$(SHIP_RUN)) --preset $(SHIP_PRESET) $(FT_OPTS)
 $(RUNS)/ab-ft-ship-p60/result.json: | install-full
 	$(SHIP_FT_TRAIN) --perceptual-weight 60 --out $(@D)
 $(RUNS)/ab-ft-ship-p20/result.json: | install-full
@@ -272,12 +269,15 @@ extra-noise-by-category: $(ARM_VAL)/ab-band-offline-df-pesq-noextra/report.json 
 CANDIDATE ?= $(BUILD)/candidate/denoiser.onnx
 CANDIDATE_CHECKPOINT ?= best-quality.weights.h5
 CANDIDATE_RUN ?= $(OFFLINE_RUN)
+# model file $(1) scored on the test split into $(BUILD)/eval/$(2), then judged against the shipped
+# model's report $(3): the ship rule's verdict and the paired comparison
+JUDGE = $(PY) -m training.evaluate --data $(BUILD)/dataset --model $(1) --out $(BUILD)/eval/$(2) --peers none && \
+	$(PY) -m training.evaluation.ship_rule $(3) $(BUILD)/eval/$(2)/report.json && \
+	$(PY) -m training.evaluation.paired $(3) $(BUILD)/eval/$(2)/report.json
 candidate: install-full
 	@$(call RESTORE,$(CANDIDATE_RUN))
 	$(PY) -m training.export --run $(CANDIDATE_RUN) --checkpoint $(CANDIDATE_CHECKPOINT) --out $(CANDIDATE)
-	$(PY) -m training.evaluate --data $(BUILD)/dataset --model $(CANDIDATE) --out $(BUILD)/eval/candidate --peers none
-	$(PY) -m training.evaluation.ship_rule models/evaluation/report.json $(BUILD)/eval/candidate/report.json
-	$(PY) -m training.evaluation.paired models/evaluation/report.json $(BUILD)/eval/candidate/report.json
+	$(call JUDGE,$(CANDIDATE),candidate,models/evaluation/report.json)
 
 # the same for CANDIDATE_RUN's checkpoint quantised to int8 (training.quantize, calibrated on 32
 # validation mixtures)
@@ -286,18 +286,14 @@ candidate-int8: install-full
 	@$(call RESTORE,$(CANDIDATE_RUN))
 	$(PY) -m training.export --run $(CANDIDATE_RUN) --checkpoint $(CANDIDATE_CHECKPOINT) --out $(CANDIDATE)
 	$(PY) -m training.quantize --model $(CANDIDATE) --data $(BAND_DATASET) --out $(CANDIDATE_INT8)
-	$(PY) -m training.evaluate --data $(BUILD)/dataset --model $(CANDIDATE_INT8) --out $(BUILD)/eval/candidate-int8 --peers none
-	$(PY) -m training.evaluation.ship_rule models/evaluation/report.json $(BUILD)/eval/candidate-int8/report.json
-	$(PY) -m training.evaluation.paired models/evaluation/report.json $(BUILD)/eval/candidate-int8/report.json
+	$(call JUDGE,$(CANDIDATE_INT8),candidate-int8,models/evaluation/report.json)
 
 # the ship rule for the streaming model: the streaming run's (STREAM_RUN) best-quality checkpoint in
 # streaming form, scored on the test split as a stream against the shipped streaming model
 candidate-stream: install-full
 	@$(call RESTORE,$(STREAM_RUN))
 	$(PY) -m training.export_stream --run $(STREAM_RUN) --checkpoint $(CANDIDATE_CHECKPOINT) --out $(BUILD)/candidate-stream/denoiser-stream.onnx
-	$(PY) -m training.evaluate --data $(BUILD)/dataset --model $(BUILD)/candidate-stream/denoiser-stream.onnx --out $(BUILD)/eval/candidate-stream --peers none
-	$(PY) -m training.evaluation.ship_rule models/evaluation/stream/report.json $(BUILD)/eval/candidate-stream/report.json
-	$(PY) -m training.evaluation.paired models/evaluation/stream/report.json $(BUILD)/eval/candidate-stream/report.json
+	$(call JUDGE,$(BUILD)/candidate-stream/denoiser-stream.onnx,candidate-stream,models/evaluation/stream/report.json)
 
 # the streaming model (WS /stream): the shipped checkpoint of the long run in its streaming form,
 # scored on the test split as a stream (20-ms blocks), beside the offline model (the peers are
