@@ -141,7 +141,7 @@ keep-band-run:
 # the comparison arms of docs/model-gen2.md, one after another at equal steps; each arm's
 # result.json marks it done, and an interrupted arm resumes when `make arms` runs again
 ARM_TRAIN = $(call RESTORE,$(@D)) && $(PY) -m training.train --data $(BAND_DATASET) --epochs 16 --quality-every 8 $(THREADS_OPT)
-ARMS := ab-band-L2 ab-band-L2-seed1 ab-band-L0 ab-band-wide ab-band-ctx-relu ab-band-oldloss ab-band-ctx-dec ab-band-oldloss-seed1 ab-band-Lnone ab-band-ctx-b256 ab-band-ctx-124 ab-band-mask ab-band-ctx-oldloss ab-band-ctx-mask ab-band-ctx-oldloss-over3 ab-band-ctx-oldloss-bf16 ab-band-offline ab-band-offline-df ab-band-offline-df-sepwide ab-band-offline-df-sep ab-band-stream-df ab-band-offline-df4k-sep ab-band-offline-df-pesq ab-ft-df ab-ft-df-pesq ab-ft-df-pesq-seed1 ab-ft-df-seed1 ab-band-offline-df-pesq-noextra ab-ws-sep-pesq ab-ws-ft-sep-pesq ab-ft-ship-p60 ab-ft-ship-p20
+ARMS := ab-band-L2 ab-band-L2-seed1 ab-band-L0 ab-band-wide ab-band-ctx-relu ab-band-oldloss ab-band-ctx-dec ab-band-oldloss-seed1 ab-band-Lnone ab-band-ctx-b256 ab-band-ctx-124 ab-band-mask ab-band-ctx-oldloss ab-band-ctx-mask ab-band-ctx-oldloss-over3 ab-band-ctx-oldloss-bf16 ab-band-offline ab-band-offline-df ab-band-offline-df-sepwide ab-band-offline-df-sep ab-band-stream-df ab-band-offline-df4k-sep ab-band-offline-df-pesq ab-ft-df ab-ft-df-pesq ab-ft-df-pesq-seed1 ab-ft-df-seed1 ab-band-offline-df-pesq-noextra ab-ws-sep-pesq ab-ws-ft-sep-pesq ab-ft-ship-p60 ab-ft-ship-p20 ab-ws-sep-ctxc
 # an arm whose result is archived in docs/runs (`make training-report`) is done on any machine
 ARMS_ARCHIVED := $(patsubst docs/runs/%/result.json,%,$(wildcard $(addprefix docs/runs/,$(addsuffix /result.json,$(ARMS)))))
 arms: $(foreach arm,$(filter-out $(ARMS_ARCHIVED),$(ARMS)),$(RUNS)/$(arm)/result.json)
@@ -220,6 +220,9 @@ $(RUNS)/ab-ws-sep-pesq/result.json: | install-full
 	$(call ARM_FROM,$(DF_RUN)) --epochs 16 $(WS_OPTS) --preset band-offline-df-sep-pesq --out $(@D)
 $(RUNS)/ab-ws-ft-sep-pesq/result.json: | install-full
 	$(call ARM_FROM,$(RUNS)/ab-ft-df-pesq) --epochs 20 $(WS_OPTS) --preset band-offline-df-sep-pesq --out $(@D)
+# ab-ws-sep-pesq with centred context blocks (docs/model-gen2.md, "Context blocks that look ahead")
+$(RUNS)/ab-ws-sep-ctxc/result.json: | install-full
+	$(call ARM_FROM,$(DF_RUN)) --epochs 16 $(WS_OPTS) --preset band-offline-df-sep-pesq --model-options '{"context_centred": true}' --out $(@D)
 # the shipped run fine-tuned with the perceptual term at 60 and, as the control, at its own 20
 # (docs/model-gen2.md, "A heavier perceptual term")
 SHIP_FT_TRAIN = $(call ARM_FROM,$(SHIP_RUN)) --preset $(SHIP_PRESET) $(FT_OPTS)
@@ -249,6 +252,7 @@ long-runs-report: training-report
 	[ ! -f docs/runs/ab-band-offline-df-pesq-noextra/history.csv ] || $(PY) -m training.compare_curves docs/runs/ab-band-offline-df-pesq docs/runs/ab-band-offline-df-pesq-noextra --out docs/extra-noise-report.md
 	[ ! -f docs/runs/ab-ft-ship-p20/history.csv ] || $(PY) -m training.compare_curves docs/runs/ab-ft-ship-p20 docs/runs/ab-ft-ship-p60 --out docs/ft-ship-arms-report.md
 	[ ! -f docs/runs/ab-ws-ft-sep-pesq/history.csv ] || $(PY) -m training.compare_curves docs/runs/ab-ws-sep-pesq docs/runs/ab-ws-ft-sep-pesq --out docs/ws-arms-report.md
+	[ ! -f docs/runs/ab-ws-sep-ctxc/history.csv ] || $(PY) -m training.compare_curves docs/runs/ab-ws-sep-pesq docs/runs/ab-ws-sep-ctxc --out docs/ctxc-arm-report.md
 
 # an arm's best-quality checkpoint scored on the validation split, by noise category and SNR
 # (`make arm-val ARM=<arm>` for the arm in $(RUNS)/<arm>; scored again when that checkpoint changes)

@@ -5,7 +5,10 @@ copied. A context block that is separable here (``<block>_dw``, a depthwise conv
 ``<block>_conv``, a 1x1 one) and full in the source (one ``<block>_conv``) starts as the
 separable block closest to the full one: for each input channel, the full kernel's taps by
 output channel form a matrix whose leading singular pair gives that channel's depthwise taps
-and its row of the 1x1 kernel. Any other difference between the two networks is an error.
+and its row of the 1x1 kernel. A context block whose time padding differs (centred here,
+causal in the source) keeps each time tap that reads the same frame offset in both, and the
+taps with no counterpart start at zero. Any other difference between the two networks is an
+error.
 """
 
 from __future__ import annotations
@@ -38,6 +41,34 @@ def _weighted(model: keras.Model) -> dict[str, keras.layers.Layer]:
     return {layer.name: layer for layer in model.layers if layer.weights}
 
 
+def shift_time_taps(kernel: np.ndarray, taps: int) -> np.ndarray:
+    """``kernel`` (time taps first) with tap ``j`` taken from the source's tap ``j + taps``
+    (zeros where the source has none)."""
+    shifted = np.zeros_like(kernel)
+    kt = kernel.shape[0]
+    for j in range(max(0, -taps), min(kt, kt - taps)):
+        shifted[j] = kernel[j + taps]
+    return shifted
+
+
+def _time_layer(layers: dict[str, keras.layers.Layer], block: str) -> str:
+    """The layer of ``block`` whose kernel holds its time taps: the depthwise one if separable."""
+    return f"{block}_dw" if f"{block}_dw" in layers else f"{block}_conv"
+
+
+def _tap_shift(net: keras.Model, source: keras.Model, block: str) -> int:
+    """How many time taps context block ``block`` reads later in ``net`` than in ``source``
+    (0 where it is not a context block or the paddings agree)."""
+    try:
+        mine, theirs = net.get_layer(f"{block}_tpad").padding[0][0], source.get_layer(f"{block}_tpad").padding[0][0]
+    except ValueError:
+        return 0
+    dilation = net.get_layer(_time_layer(_weighted(net), block)).dilation_rate[0]
+    if (theirs - mine) % dilation:
+        raise ValueError(f"{block}: time paddings {theirs} and {mine} differ by a fraction of the dilation {dilation}")
+    return (theirs - mine) // dilation
+
+
 def transfer_weights(net: keras.Model, source: keras.Model) -> list[str]:
     """Copy ``source``'s weights into ``net`` by layer name; return the context blocks that
     start from a full source block (see the module's description)."""
@@ -54,12 +85,16 @@ def transfer_weights(net: keras.Model, source: keras.Model) -> list[str]:
         if other is None or shapes != [tuple(w.shape) for w in other.weights]:
             problems.append(f"{name} {shapes}: the source has " + ("no such layer" if other is None else str([tuple(w.shape) for w in other.weights])))
             continue
-        layer.set_weights(other.get_weights())
+        weights = other.get_weights()
+        if name == _time_layer(mine, block) and (shift := _tap_shift(net, source, block)):
+            weights[0] = shift_time_taps(weights[0], shift)
+        layer.set_weights(weights)
     problems += [f"{name}: not in this network" for name in theirs if name not in mine]
     if problems:
         raise ValueError("the source network's weights do not fit this one: " + "; ".join(problems))
     for block in converted:
         full_kernel, full_bias = theirs[f"{block}_conv"].get_weights()
+        full_kernel = shift_time_taps(full_kernel, _tap_shift(net, source, block))
         dw_kernel, dw_bias, pw_kernel, pw_bias = separable_from_full(full_kernel, full_bias)
         mine[f"{block}_dw"].set_weights([dw_kernel.reshape(mine[f"{block}_dw"].weights[0].shape), dw_bias])
         mine[f"{block}_conv"].set_weights([pw_kernel, pw_bias])

@@ -87,6 +87,30 @@ def test_context_blocks_look_back_and_add_no_lookahead() -> None:
     assert [tuple(net.get_layer(f"enc{i}_ctx{k}_tpad").padding[0]) for i in range(2) for k in range(2)] == [(2, 0), (4, 0)] * 2
 
 
+@pytest.mark.parametrize("separable", [False, True])
+def test_centred_context_blocks_bound_the_output_by_their_reach_ahead(separable: bool) -> None:
+    config = BandConfig(**TINY, lookahead=None, context=(1, 2), decoder_context=(1,), context_centred=True, context_separable=separable)
+    net = build_bandnet(257, config)
+    assert [tuple(net.get_layer(f"enc0_ctx{k}_tpad").padding[0]) for k in range(2)] == [(1, 1), (2, 2)]
+    # two encoder levels of (1 + 2) frames, the temporal blocks' centred kernels, one inner decoder level's 1
+    future = receptive_future(config)
+    assert future == 2 * 3 + sum(TINY["dilations"]) + 1
+    rng = np.random.default_rng(1)
+    x = rng.uniform(0, 1, (1, 257, 80, 3)).astype(np.float32)
+    t, a = 20, np.asarray(net(x))
+    changed = x.copy()
+    changed[:, :, t + future + 1 :] = rng.uniform(0, 1, changed[:, :, t + future + 1 :].shape)
+    np.testing.assert_array_equal(np.asarray(net(changed))[:, :, : t + 1], a[:, :, : t + 1])
+    edge = x.copy()
+    edge[:, :, t + future] += 0.5
+    assert np.abs(np.asarray(net(edge))[:, :, t] - a[:, :, t]).max() > 0
+
+
+def test_centred_context_blocks_need_unbounded_lookahead() -> None:
+    with pytest.raises(ValueError, match="lookahead None"):
+        build_bandnet(257, BandConfig(**TINY, lookahead=2, context=(1,), context_centred=True))
+
+
 def test_decoder_context_blocks_follow_every_decoder_level_but_the_output_one() -> None:
     net = build_bandnet(257, BandConfig(**{**TINY, "channels": (4, 5, 6)}, decoder_context=(1, 2)))
     names = {layer.name for layer in net.layers if layer.name.startswith("dec") and layer.name.endswith("_tpad")}

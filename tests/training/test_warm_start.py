@@ -13,7 +13,7 @@ import pytest
 pytestmark = pytest.mark.training
 
 from training.presets import get_preset  # noqa: E402
-from training.warm_start import separable_from_full, start_from, transfer_weights  # noqa: E402
+from training.warm_start import separable_from_full, shift_time_taps, start_from, transfer_weights  # noqa: E402
 
 TINY: dict[str, Any] = {"channels": [4, 6], "bottleneck": 16, "dilations": [1, 2], "context": [1, 2], "activation": "relu",
                         "lookahead": None}
@@ -113,3 +113,27 @@ def test_start_from_loads_weights_without_a_run_record_directly(tmp_path: Path) 
     assert start_from(net, tmp_path / "w.weights.h5") == []
     x = features()
     np.testing.assert_array_equal(net.predict(x, verbose=0), source.predict(x, verbose=0))
+
+
+@pytest.mark.parametrize("target", [SOURCE_PRESET, TARGET_PRESET])
+def test_centred_context_blocks_keep_the_taps_that_read_the_same_frames(target: str) -> None:
+    source = network(SOURCE_PRESET, 0)
+    make_context_kernels_rank_one(source)
+    net = network(target, 1, context_centred=True)
+    transfer_weights(net, source)
+    for block, dilation in (("enc0_ctx0", 1), ("enc1_ctx1", 2)):
+        assert net.get_layer(f"{block}_tpad").padding[0] == (dilation, dilation)
+        full = source.get_layer(f"{block}_conv").get_weights()[0]  # causal taps: t - 2d, t - d, t
+        if target == SOURCE_PRESET:
+            centred = net.get_layer(f"{block}_conv").get_weights()[0]  # centred: t - d, t, t + d
+        else:  # rank one per channel: the separable pair composes to the full kernel exactly
+            centred = net.get_layer(f"{block}_dw").get_weights()[0] * net.get_layer(f"{block}_conv").get_weights()[0]
+        np.testing.assert_allclose(centred[:2], full[1:], atol=1e-5)
+        np.testing.assert_array_equal(centred[2], 0.0)
+
+
+def test_shift_time_taps_moves_taps_both_ways_and_fills_zeros() -> None:
+    kernel = np.arange(1.0, 4.0).reshape(3, 1)
+    np.testing.assert_array_equal(shift_time_taps(kernel, 1)[:, 0], [2.0, 3.0, 0.0])
+    np.testing.assert_array_equal(shift_time_taps(kernel, -1)[:, 0], [0.0, 1.0, 2.0])
+    np.testing.assert_array_equal(shift_time_taps(kernel, 0), kernel)

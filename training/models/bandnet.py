@@ -11,7 +11,8 @@ complex mask) is spread back from bands to bins by the filterbank's transpose.
 
 The bottleneck's temporal blocks look along time in both directions; the optional
 ``context`` blocks after each encoder level (and ``decoder_context`` blocks after each
-decoder level but the output one) look back only (causal), so they add no delay.
+decoder level but the output one) look back only (causal), so they add no delay, unless
+``context_centred`` centres them as well (offline networks only).
 ``lookahead=None`` centres their kernels
 (the output at frame t depends on frames up to t + sum of dilations); an integer L
 makes them causal except for L frames of lookahead in total, given to the first blocks
@@ -61,6 +62,9 @@ class BandConfig:
     #: (about a sixth of the arithmetic of a full convolution at 24 channels) instead of one full
     #: convolution
     context_separable: bool = False
+    #: context blocks (encoder and decoder) with centred time kernels, half their reach ahead;
+    #: only with ``lookahead`` None, since they then add delay
+    context_centred: bool = False
 
 
 def erb_rate(hz: np.ndarray) -> np.ndarray:
@@ -176,22 +180,42 @@ def time_padding(dilations: tuple[int, ...], kernel: int, lookahead: int | None)
 
 
 def receptive_future(config: BandConfig) -> int:
-    """Frames after t that the output at frame t depends on."""
-    return sum(future for _, future in time_padding(config.dilations, config.kernel_time, config.lookahead))
+    """Frames after t that the output at frame t depends on (along the deepest path: every
+    encoder level's context blocks, the temporal blocks, then the inner decoder levels')."""
+    temporal = sum(future for _, future in time_padding(config.dilations, config.kernel_time, config.lookahead))
+    if not config.context_centred:
+        return temporal
+    levels = len(config.channels)
+    encoder = sum(future for _, future in context_padding(config)) * levels
+    decoder = sum(future for _, future in context_padding(config, config.decoder_context)) * (levels - 1)
+    return temporal + encoder + decoder
+
+
+def context_padding(config: BandConfig, dilations: tuple[int, ...] | None = None) -> list[tuple[int, int]]:
+    """(past, future) frames each ``context`` block (or each block of ``dilations``) reads:
+    all past when causal, split as :func:`time_padding` splits a centred kernel with ``context_centred``."""
+    span = config.context_kernel[0] - 1
+    if config.context_centred and config.lookahead is not None:
+        raise ValueError("centred context blocks need lookahead None: they look ahead")
+    return [((span * d - span * d // 2, span * d // 2) if config.context_centred else (span * d, 0))
+            for d in (config.context if dilations is None else dilations)]
 
 
 def context_past(config: BandConfig, dilations: tuple[int, ...] | None = None) -> list[int]:
-    """Frames of history each ``context`` block (or each block of ``dilations``) reads: its causal time padding."""
-    return [(config.context_kernel[0] - 1) * d for d in (config.context if dilations is None else dilations)]
+    """Frames of history each causal ``context`` block (or each block of ``dilations``) reads."""
+    if config.context_centred:
+        raise ValueError("centred context blocks have no causal (streaming) form")
+    return [past for past, _ in context_padding(config, dilations)]
 
 
-def _context_block(x: keras.KerasTensor, name: str, past: int, config: BandConfig, dilation: int) -> keras.KerasTensor:
-    """``x + act(conv(x))`` with a causal time kernel and a centred frequency kernel (with
-    ``context_separable``, ``conv`` is a depthwise convolution then a 1x1 one)."""
+def _context_block(x: keras.KerasTensor, name: str, padding: tuple[int, int], config: BandConfig, dilation: int) -> keras.KerasTensor:
+    """``x + act(conv(x))`` with a time kernel padded ``padding`` (past, future) frames and a
+    centred frequency kernel (with ``context_separable``, ``conv`` is a depthwise convolution
+    then a 1x1 one)."""
     kt, kf = config.context_kernel
     if kt < 1 or kf < 1 or kf % 2 == 0:
         raise ValueError(f"context_kernel {config.context_kernel}: the time taps must be >= 1 and the frequency taps odd")
-    y = layers.ZeroPadding2D(((past, 0), (0, 0)), name=f"{name}_tpad")(x)
+    y = layers.ZeroPadding2D((padding, (0, 0)), name=f"{name}_tpad")(x)
     y = layers.ZeroPadding2D(((0, 0), (kf // 2, kf // 2)), name=f"{name}_fpad")(y)
     if config.context_separable:
         y = layers.DepthwiseConv2D((kt, kf), dilation_rate=(dilation, 1), padding="valid", name=f"{name}_dw")(y)
@@ -233,8 +257,8 @@ def build_bandnet(n_freq: int = 257, config: BandConfig = BandConfig(), complex_
     for i, ch in enumerate(config.channels):
         x = layers.Conv2D(ch, (1, config.kernel_freq), strides=(1, 2), padding="same", name=f"enc{i}_conv")(x)
         x = _norm_act(x, f"enc{i}", config.conv_norm, config.activation)
-        for k, (d, past) in enumerate(zip(config.context, context_past(config))):
-            x = _context_block(x, f"enc{i}_ctx{k}", past, config, d)
+        for k, (d, padding) in enumerate(zip(config.context, context_padding(config))):
+            x = _context_block(x, f"enc{i}_ctx{k}", padding, config, d)
         skips.append(x)
     f_low, c_low = padded // step, config.channels[-1]
     x = layers.Reshape((-1, f_low * c_low), name="flatten_freq")(x)
@@ -254,8 +278,8 @@ def build_bandnet(n_freq: int = 257, config: BandConfig = BandConfig(), complex_
         x = layers.Conv2DTranspose(out_ch, (1, config.kernel_freq), strides=(1, 2), padding="same", name=f"dec{i}_deconv")(x)
         x = _norm_act(x, f"dec{i}", config.conv_norm, config.activation)
         if i > 0:
-            for k, (d, past) in enumerate(zip(config.decoder_context, context_past(config, config.decoder_context))):
-                x = _context_block(x, f"dec{i}_ctx{k}", past, config, d)
+            for k, (d, padding) in enumerate(zip(config.decoder_context, context_padding(config, config.decoder_context))):
+                x = _context_block(x, f"dec{i}_ctx{k}", padding, config, d)
     x = layers.Concatenate(name="out_skip")([x, skips[0]])
     x = Crop2D(((0, 0), (0, padded - n_band)), name="crop_bands")(x)
     if complex_mask:

@@ -103,20 +103,20 @@ def _conv2d_kernel(kernel: np.ndarray) -> np.ndarray:
 
 
 def _context_blocks(g: _Graph, net: keras.Model, prefix: str, x: str) -> str:
-    """``x`` through the causal context blocks ``{prefix}_ctx{k}`` that follow it, if any."""
+    """``x`` through the context blocks ``{prefix}_ctx{k}`` that follow it, if any."""
     k = 0
     while _layer(net, f"{prefix}_ctx{k}_conv") is not None:
         name = f"{prefix}_ctx{k}"
         ctx = net.get_layer(f"{name}_conv")
-        past = net.get_layer(f"{name}_tpad").padding[0][0]
+        past, future = net.get_layer(f"{name}_tpad").padding[0]
         left, right = net.get_layer(f"{name}_fpad").padding[1]
         dw = _layer(net, f"{name}_dw")
         if dw is None:
             w, b = ctx.get_weights()
-            y = g.conv(x, _conv2d_kernel(w), b, dilations=list(ctx.dilation_rate), pads=[past, left, 0, right])
+            y = g.conv(x, _conv2d_kernel(w), b, dilations=list(ctx.dilation_rate), pads=[past, left, future, right])
         else:  # depthwise (Keras kernel (kt, kf, C, 1)), then 1x1 across channels
             w, b = dw.get_weights()
-            y = g.conv(x, np.transpose(w, (2, 3, 0, 1)), b, group=w.shape[2], dilations=list(dw.dilation_rate), pads=[past, left, 0, right])
+            y = g.conv(x, np.transpose(w, (2, 3, 0, 1)), b, group=w.shape[2], dilations=list(dw.dilation_rate), pads=[past, left, future, right])
             w, b = ctx.get_weights()
             y = g.conv(y, _conv2d_kernel(w), b)
         x = g.op("Add", x, g.act(y, _activation(net, f"{name}_act")))
