@@ -141,7 +141,7 @@ keep-band-run:
 # the comparison arms of docs/model-gen2.md, one after another at equal steps; each arm's
 # result.json marks it done, and an interrupted arm resumes when `make arms` runs again
 ARM_TRAIN = $(call RESTORE,$(@D)) && $(PY) -m training.train --data $(BAND_DATASET) --epochs 16 --quality-every 8 $(THREADS_OPT)
-ARMS := ab-band-L2 ab-band-L2-seed1 ab-band-L0 ab-band-wide ab-band-ctx-relu ab-band-oldloss ab-band-ctx-dec ab-band-oldloss-seed1 ab-band-Lnone ab-band-ctx-b256 ab-band-ctx-124 ab-band-mask ab-band-ctx-oldloss ab-band-ctx-mask ab-band-ctx-oldloss-over3 ab-band-ctx-oldloss-bf16 ab-band-offline ab-band-offline-df ab-band-offline-df-sepwide ab-band-offline-df-sep ab-band-stream-df ab-band-offline-df4k-sep ab-band-offline-df-pesq ab-ft-df ab-ft-df-pesq ab-ft-df-pesq-seed1 ab-ft-df-seed1 ab-band-offline-df-pesq-noextra ab-ws-sep-pesq ab-ws-ft-sep-pesq ab-ft-ship-p60 ab-ft-ship-p20 ab-ws-sep-ctxc ab-ft-ship-crop4 ab-ft-ship-p60-seed1 ab-ft-ship-p20-seed1
+ARMS := ab-band-L2 ab-band-L2-seed1 ab-band-L0 ab-band-wide ab-band-ctx-relu ab-band-oldloss ab-band-ctx-dec ab-band-oldloss-seed1 ab-band-Lnone ab-band-ctx-b256 ab-band-ctx-124 ab-band-mask ab-band-ctx-oldloss ab-band-ctx-mask ab-band-ctx-oldloss-over3 ab-band-ctx-oldloss-bf16 ab-band-offline ab-band-offline-df ab-band-offline-df-sepwide ab-band-offline-df-sep ab-band-stream-df ab-band-offline-df4k-sep ab-band-offline-df-pesq ab-ft-df ab-ft-df-pesq ab-ft-df-pesq-seed1 ab-ft-df-seed1 ab-band-offline-df-pesq-noextra ab-ws-sep-pesq ab-ws-ft-sep-pesq ab-ft-ship-p60 ab-ft-ship-p20 ab-ws-sep-ctxc ab-ft-ship-crop4 ab-ft-ship-critic ab-ft-ship-p60-seed1 ab-ft-ship-p20-seed1
 # an arm whose result is archived in docs/runs (`make training-report`) is done on any machine
 ARMS_ARCHIVED := $(patsubst docs/runs/%/result.json,%,$(wildcard $(addprefix docs/runs/,$(addsuffix /result.json,$(ARMS)))))
 arms: $(foreach arm,$(filter-out $(ARMS_ARCHIVED),$(ARMS)),$(RUNS)/$(arm)/result.json)
@@ -234,6 +234,9 @@ $(RUNS)/ab-ft-ship-p60-seed1/result.json: | install-full
 	$(SHIP_FT_TRAIN) --perceptual-weight 60 --seed 1 --out $(@D)
 $(RUNS)/ab-ft-ship-p20-seed1/result.json: | install-full
 	$(SHIP_FT_TRAIN) --perceptual-weight 20 --seed 1 --out $(@D)
+# the same fine-tune with a learned PESQ critic (docs/model-gen2.md, "A learned PESQ critic")
+$(RUNS)/ab-ft-ship-critic/result.json: | install-full
+	$(SHIP_FT_TRAIN) --perceptual-weight 20 --critic-weight 50 --critic-warmup-steps 500 --out $(@D)
 # the same fine-tune on 4-s crops: half the steps, the same audio (docs/model-gen2.md, "Longer crops")
 $(RUNS)/ab-ft-ship-crop4/result.json: | install-full
 	$(SHIP_FT_TRAIN) --perceptual-weight 20 --crop-seconds 4 --epochs 6 --warmup-steps 100 --quality-every 2 --out $(@D)
@@ -259,6 +262,7 @@ long-runs-report: training-report
 	[ ! -f docs/runs/ab-band-offline-df-pesq-noextra/history.csv ] || $(PY) -m training.compare_curves docs/runs/ab-band-offline-df-pesq docs/runs/ab-band-offline-df-pesq-noextra --out docs/extra-noise-report.md
 	[ ! -f docs/runs/ab-ft-ship-p20/history.csv ] || $(PY) -m training.compare_curves docs/runs/ab-ft-ship-p20 docs/runs/ab-ft-ship-p60 --out docs/ft-ship-arms-report.md
 	[ ! -f docs/runs/ab-ws-ft-sep-pesq/history.csv ] || $(PY) -m training.compare_curves docs/runs/ab-ws-sep-pesq docs/runs/ab-ws-ft-sep-pesq --out docs/ws-arms-report.md
+	[ ! -f docs/runs/ab-ft-ship-critic/history.csv ] || $(PY) -m training.compare_curves docs/runs/ab-ft-ship-p20 docs/runs/ab-ft-ship-critic --out docs/critic-arm-report.md
 	[ ! -f docs/runs/ab-ws-sep-ctxc/history.csv ] || $(PY) -m training.compare_curves docs/runs/ab-ws-sep-pesq docs/runs/ab-ws-sep-ctxc --out docs/ctxc-arm-report.md
 
 # an arm's best-quality checkpoint scored on the validation split, by noise category and SNR

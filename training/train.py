@@ -30,6 +30,7 @@ from training.batchnorm import reestimate_batchnorm
 from training.datasets import Dataset, MixerConfig, OnTheFlyMixer, fixed_signal_set, seed_arrays, training_stats
 from training.graph import mag_loss, si_sdr_db, signal_training_model, wave_loss
 from training.presets import PRESETS, Preset, get_preset
+from training.metric_gan import MetricGANModel
 from training.quality import QUALITY_WEIGHTS, QualityCheck
 from training.warm_start import start_from
 
@@ -69,6 +70,10 @@ class TrainConfig:
     spectral_weight: float = 100.0
     #: weight of the PESQ-style disturbance (training.perceptual_loss) added to the waveform loss (0: none)
     perceptual_weight: float = 0.0
+    #: signal presets: weight of a learned PESQ critic's term (training.metric_gan; 0: no critic)
+    critic_weight: float = 0.0
+    #: steps the critic trains before its term reaches the network
+    critic_warmup_steps: int = 500
     #: signal presets: a new run starts from these network weights (a ``*.weights.h5`` that a run of the
     #: same preset and model options kept); a resumed run continues from its backup instead
     init_weights: str | None = None
@@ -308,6 +313,8 @@ def train_signal(cfg: TrainConfig, preset: Preset, spec: SignalSpec, data: Datas
         if converted:
             print(f"context blocks started from the source's full ones: {', '.join(converted)}", flush=True)
     model = signal_training_model(net, spec)
+    if cfg.critic_weight:
+        model = MetricGANModel(model, cfg.critic_weight, cfg.critic_warmup_steps, sample_rate=spec.sample_rate)
     compile_signal_model(model, learning_rate_schedule(cfg), cfg.mag_loss_weight, cfg.ema_momentum,
                          wave_loss_kind=cfg.wave_loss, spectral_weight=cfg.spectral_weight,
                          overshoot=cfg.overshoot, perceptual_weight=cfg.perceptual_weight)
@@ -399,6 +406,11 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--spectral-weight", type=float, default=TrainConfig.spectral_weight, help="weight of the spectral loss")
     p.add_argument("--perceptual-weight", type=float, default=TrainConfig.perceptual_weight,
                    help="weight of the PESQ-style disturbance added to the waveform loss (0: none)")
+    p.add_argument("--critic-weight", type=float, default=TrainConfig.critic_weight,
+                   help="signal presets: weight of a learned PESQ critic's term, the critic trained beside the network "
+                        "on each step's real PESQ (training.metric_gan; 0: none)")
+    p.add_argument("--critic-warmup-steps", type=int, default=TrainConfig.critic_warmup_steps,
+                   help="steps the critic trains before its term reaches the network")
     p.add_argument("--init-weights", default=None,
                    help="signal presets: start a new run from these network weights (e.g. another run's "
                         "best-quality.weights.h5: the same network, or one whose context blocks are full where "
@@ -433,6 +445,10 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         p.error(f"--init-weights {values['init_weights']}: no such file")
     if preset.objective == "features_mse" and values["init_weights"]:
         p.error(f"--init-weights: the {preset.name} preset starts from its own initialisation only")
+    if preset.objective == "features_mse" and values["critic_weight"]:
+        p.error(f"--critic-weight: the {preset.name} preset scores spectrograms, not waveforms")
+    if values["critic_weight"] < 0 or values["critic_warmup_steps"] < 0:
+        p.error("--critic-weight and --critic-warmup-steps must be >= 0")
     if preset.objective == "features_mse" and values["precision"] != "float32":
         p.error(f"--precision {values['precision']}: the {preset.name} preset trains in float32 only")
     return TrainConfig(**values)
