@@ -29,8 +29,8 @@ from denoise_core.signal import SignalSpec
 from training.batchnorm import reestimate_batchnorm
 from training.datasets import Dataset, MixerConfig, OnTheFlyMixer, fixed_signal_set, seed_arrays, training_stats
 from training.graph import mag_loss, si_sdr_db, signal_training_model, wave_loss
-from training.presets import PRESETS, Preset, get_preset
 from training.metric_gan import MetricGANModel
+from training.presets import PRESETS, Preset, get_preset
 from training.quality import QUALITY_WEIGHTS, QualityCheck
 from training.warm_start import start_from
 
