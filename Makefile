@@ -13,10 +13,12 @@ BAND_DATASET ?= $(BUILD)/dataset-extra-noise
 # the streaming model's long run and preset (docs/model-gen2.md): two frames of lookahead
 BAND_RUN ?= $(RUNS)/band-ctx
 BAND_PRESET ?= band-ctx
-# the shipped offline model (models/denoiser.onnx): its run and that run's preset; the run starts
-# from the fifth long run's final weights (train-ship)
-SHIP_RUN ?= $(RUNS)/ab-ws-sep-pesq
+# the shipped offline model (models/denoiser.onnx): its run and that run's preset; the run
+# fine-tunes WS_RUN's weights on 4-s crops, and WS_RUN starts from the fifth long run's final
+# weights (train-ship)
+SHIP_RUN ?= $(RUNS)/ab-ft-ship-crop4
 SHIP_PRESET ?= band-offline-df-sep-pesq
+WS_RUN ?= $(RUNS)/ab-ws-sep-pesq
 # the checkpoint of each that the ship rule chose (docs/model-gen2.md)
 SHIPPED_CHECKPOINT ?= best-quality.weights.h5
 
@@ -89,11 +91,14 @@ train-offline: install-full
 	@$(call RESTORE,$(OFFLINE_RUN))
 	$(PY) -m training.train --data $(BAND_DATASET) --preset band-offline --out $(OFFLINE_RUN) $(THREADS_OPT)
 
-# the shipped offline model's run: the fifth long run (band-offline-df, resumed or trained), then
-# its final weights start SHIP_PRESET's network in SHIP_RUN (WS_TRAIN)
+# the shipped offline model's run, in three stages, each resumed or trained: the fifth long run
+# (band-offline-df); its final weights start SHIP_PRESET's network in WS_RUN (WS_TRAIN); WS_RUN's
+# are fine-tuned on 4-s crops in SHIP_RUN (CROP4_FT)
 train-ship: train-offline-df
+	@$(call RESTORE,$(WS_RUN))
+	$(WS_TRAIN) --preset $(SHIP_PRESET) --out $(WS_RUN)
 	@$(call RESTORE,$(SHIP_RUN))
-	$(WS_TRAIN) --preset $(SHIP_PRESET) --out $(SHIP_RUN)
+	$(call TRAIN_FROM,$(WS_RUN)) --preset $(SHIP_PRESET) $(FT_OPTS) $(CROP4_OPTS) --out $(SHIP_RUN)
 
 # the fourth long run (docs/model-gen2.md): the streaming model, preset band-stream, 70,000 steps
 STREAM_RUN ?= $(RUNS)/band-stream
@@ -223,9 +228,12 @@ $(RUNS)/ab-ws-ft-sep-pesq/result.json: | install-full
 # ab-ws-sep-pesq with centred context blocks (docs/model-gen2.md, "Context blocks that look ahead")
 $(RUNS)/ab-ws-sep-ctxc/result.json: | install-full
 	$(call ARM_FROM,$(DF_RUN)) --epochs 16 $(WS_OPTS) --preset band-offline-df-sep-pesq --model-options '{"context_centred": true}' --out $(@D)
-# the shipped run fine-tuned with the perceptual term at 60 and, as the control, at its own 20
+# WS_RUN (the shipped run until the crop fine-tune) fine-tuned with the perceptual term at 60 and,
+# as the control, at its own 20
 # (docs/model-gen2.md, "A heavier perceptual term")
-SHIP_FT_TRAIN = $(call ARM_FROM,$(SHIP_RUN)) --preset $(SHIP_PRESET) $(FT_OPTS)
+SHIP_FT_TRAIN = $(call ARM_FROM,$(WS_RUN)) --preset $(SHIP_PRESET) $(FT_OPTS)
+# the fine-tune on 4-s crops: half the steps, the same audio
+CROP4_OPTS = --perceptual-weight 20 --crop-seconds 4 --epochs 6 --warmup-steps 100 --quality-every 2
 $(RUNS)/ab-ft-ship-p60/result.json: | install-full
 	$(SHIP_FT_TRAIN) --perceptual-weight 60 --out $(@D)
 $(RUNS)/ab-ft-ship-p20/result.json: | install-full
@@ -237,9 +245,9 @@ $(RUNS)/ab-ft-ship-p20-seed1/result.json: | install-full
 # the same fine-tune with a learned PESQ critic (docs/model-gen2.md, "A learned PESQ critic")
 $(RUNS)/ab-ft-ship-critic/result.json: | install-full
 	$(SHIP_FT_TRAIN) --perceptual-weight 20 --critic-weight 50 --critic-warmup-steps 500 --out $(@D)
-# the same fine-tune on 4-s crops: half the steps, the same audio (docs/model-gen2.md, "Longer crops")
+# the same fine-tune on 4-s crops (docs/model-gen2.md, "Longer crops"; the shipped run since 2026-12-05)
 $(RUNS)/ab-ft-ship-crop4/result.json: | install-full
-	$(SHIP_FT_TRAIN) --perceptual-weight 20 --crop-seconds 4 --epochs 6 --warmup-steps 100 --quality-every 2 --out $(@D)
+	$(SHIP_FT_TRAIN) $(CROP4_OPTS) --out $(@D)
 
 # the arms at their best-quality checkpoints against the base recipe's two seeds (from the records
 # that `make training-report` archives in docs/runs); the fine-tune arms (ab-ft-*) start from a finished long run and are compared with each other (long-runs-report); the warm-start arm (ab-ws-*) is compared with them in docs/model-gen2.md
@@ -345,7 +353,7 @@ export-seed: install-full
 
 # the model that the shipped one replaced, read from git at the last commit that served it, and
 # scored side by side with the seed
-PREVIOUS_MODEL_REV ?= 79fa679de1169a5991cacc4f8064364ff9e812bf
+PREVIOUS_MODEL_REV ?= f03921b4d718102af9050608450d9382f40e53e9
 PREVIOUS_MODEL := $(BUILD)/previous/$(PREVIOUS_MODEL_REV).onnx
 $(PREVIOUS_MODEL):
 	mkdir -p $(@D)
