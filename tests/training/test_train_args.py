@@ -130,3 +130,20 @@ def test_the_separable_preset_is_the_perceptual_preset_with_separable_context_bl
     assert {**vars(sep), "preset": "band-offline-df-pesq"} == vars(parse_args([*BASE, "--preset", "band-offline-df-pesq"]))
     assert get_preset("band-offline-df-sep-pesq").signal == get_preset("band-offline-df-pesq").signal
     assert get_preset("band-offline-df-sep-pesq").options({}) == {**get_preset("band-offline-df-pesq").options({}), "context_separable": True}
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--preset", "seed", "--monitor", "val_loss", "--critic-weight", "5"], "--critic-weight: the seed preset"),
+    (["--preset", "band", "--critic-weight", "-1"], "must be >= 0"),
+    (["--preset", "band", "--critic-warmup-steps", "-5"], "must be >= 0"),
+])
+def test_a_critic_is_refused_where_it_cannot_train(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse_args([*BASE, *argv])
+    assert message in capsys.readouterr().err
+
+
+def test_the_critic_options_are_recorded_and_off_by_default() -> None:
+    assert parse_args([*BASE, "--preset", "band"]).critic_weight == 0.0
+    cfg = parse_args([*BASE, "--preset", "band", "--critic-weight", "50", "--critic-warmup-steps", "500"])
+    assert (cfg.critic_weight, cfg.critic_warmup_steps) == (50.0, 500)
