@@ -93,7 +93,7 @@ train-offline: install-full
 
 # the shipped offline model's run, in three stages, each resumed or trained: the fifth long run
 # (band-offline-df); its final weights start SHIP_PRESET's network in WS_RUN (WS_TRAIN); WS_RUN's
-# are fine-tuned on 4-s crops in SHIP_RUN (CROP4_FT)
+# are fine-tuned on 4-s crops in SHIP_RUN (CROP4_OPTS, as the arm ab-ft-ship-crop4)
 train-ship: train-offline-df
 	@$(call RESTORE,$(WS_RUN))
 	$(WS_TRAIN) --preset $(SHIP_PRESET) --out $(WS_RUN)

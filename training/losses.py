@@ -68,6 +68,11 @@ def overshoot_squared_error(clean: tf.Tensor, estimate: tf.Tensor, overshoot: fl
     return tf.where(excess > 0, overshoot, 1.0) * tf.square(excess)
 
 
+def unit_rms(wave: tf.Tensor) -> tf.Tensor:
+    """``(batch, samples)`` waves each scaled to unit RMS."""
+    return wave / tf.sqrt(tf.reduce_mean(tf.square(wave), axis=-1, keepdims=True) + 1e-8)
+
+
 def stft(wave: tf.Tensor, n_fft: int, hop: int) -> tf.Tensor:
     """``(batch, frames, n_fft // 2 + 1)`` STFT of ``(batch, samples)`` waves with a periodic Hann
     window, the end zero-padded to whole frames (the loss terms' analysis, not the signal contract's)."""

@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from training.losses import stft
+from training.losses import stft, unit_rms
 
 #: wideband PESQ's range, mapped to [0, 1]
 PESQ_MIN, PESQ_MAX = 1.0, 4.5
@@ -41,8 +41,7 @@ def pesq_targets(clean: np.ndarray, other: np.ndarray, sample_rate: int = SAMPLE
 
 def critic_features(wave: tf.Tensor) -> tf.Tensor:
     """``(batch, frames, n_fft // 2 + 1)`` magnitudes compressed by the exponent 0.3, at unit RMS."""
-    wave = wave / (tf.sqrt(tf.reduce_mean(tf.square(wave), axis=-1, keepdims=True)) + 1e-8)
-    return tf.pow(tf.abs(stft(wave, N_FFT, HOP)) + 1e-8, 0.3)
+    return tf.pow(tf.abs(stft(unit_rms(wave), N_FFT, HOP)) + 1e-8, 0.3)
 
 
 def build_critic(channels: tuple[int, ...] = (16, 32, 32, 32), hidden: int = 64) -> keras.Model:
@@ -104,15 +103,15 @@ class MetricGANModel(keras.Model):
         enhanced = tf.stop_gradient(y_pred["wave"])
         target = self._scores(clean, enhanced)
         known = tf.math.is_finite(target)
+        target = tf.where(known, target, 0.0)
+        scored = tf.maximum(tf.reduce_sum(tf.cast(known, tf.float32)), 1.0)
         with tf.GradientTape() as tape:
             on_clean = self._critic(clean_features, clean_features, training=True)
             on_enhanced = self._critic(clean_features, critic_features(enhanced), training=True)
-            misses = tf.where(known, tf.square(on_enhanced - tf.where(known, target, 0.0)), 0.0)
-            critic_loss = tf.reduce_mean(tf.square(on_clean - 1.0)) + tf.reduce_sum(misses) / tf.maximum(tf.reduce_sum(tf.cast(known, tf.float32)), 1.0)
+            misses = tf.where(known, tf.square(on_enhanced - target), 0.0)
+            critic_loss = tf.reduce_mean(tf.square(on_clean - 1.0)) + tf.reduce_sum(misses) / scored
         self.critic_optimizer.apply(tape.gradient(critic_loss, self.critic.trainable_variables), self.critic.trainable_variables)
         self._loss_tracker.update_state(loss)
         logs = self.compute_metrics(x, y, y_pred)
-        scored = tf.reduce_sum(tf.cast(known, tf.float32))
-        mean_target = tf.reduce_sum(tf.where(known, target, 0.0)) / tf.maximum(scored, 1.0)
         return {**logs, "critic_loss": critic_loss, "adversarial_loss": adversarial,
-                "pesq_wb": mean_target * (PESQ_MAX - PESQ_MIN) + PESQ_MIN}
+                "pesq_wb": tf.reduce_sum(target) / scored * (PESQ_MAX - PESQ_MIN) + PESQ_MIN}

@@ -17,7 +17,7 @@ from functools import lru_cache
 import numpy as np
 import tensorflow as tf
 
-from training.losses import stft
+from training.losses import stft, unit_rms
 
 N_FFT = 512
 HOP = 256
@@ -72,8 +72,7 @@ def bark_bands(n_fft: int = N_FFT, sample_rate: int = SAMPLE_RATE, bands: int = 
 
 def _bark_power(wave: tf.Tensor, member: tf.Tensor) -> tf.Tensor:
     """``(batch, frames, bands)`` Bark-band powers of a unit-RMS version of ``(batch, samples)`` waves."""
-    wave = wave / tf.sqrt(tf.reduce_mean(tf.square(wave), axis=-1, keepdims=True) + 1e-8)
-    spectrum = stft(wave, N_FFT, HOP)
+    spectrum = stft(unit_rms(wave), N_FFT, HOP)
     power = tf.square(tf.math.real(spectrum)) + tf.square(tf.math.imag(spectrum))
     return tf.tensordot(power, member, axes=[[2], [0]])
 
