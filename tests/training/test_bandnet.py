@@ -44,12 +44,13 @@ def test_time_padding_spends_at_most_the_lookahead(lookahead: int) -> None:
 @pytest.mark.parametrize("complex_mask", [True, False])
 @pytest.mark.parametrize("frames", [1, 7, 64])
 def test_any_frame_count_and_both_output_kinds(complex_mask: bool, frames: int) -> None:
+    keras.utils.set_random_seed(0)
     net = build_bandnet(257, BandConfig(**TINY), complex_mask=complex_mask)
     x = np.random.default_rng(0).uniform(0, 1, (2, 257, frames, 3 if complex_mask else 1)).astype(np.float32)
     y = np.asarray(net(x))
     assert y.shape == (2, 257, frames, 2 if complex_mask else 1)
     if complex_mask:
-        assert np.all(np.hypot(y[..., 0], y[..., 1]) < 1.0)  # bounded complex mask
+        assert np.all(np.hypot(y[..., 0], y[..., 1]) <= 1.0 + 1e-6)  # bounded complex mask (tanh saturates to 1.0 in float32)
     else:
         assert np.all((y >= 0) & (y <= 1))
 

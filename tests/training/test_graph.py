@@ -31,12 +31,14 @@ def test_training_graph_waveform_matches_the_service_inverse(output: str, df_bin
 
 @pytest.mark.parametrize("complex_mask", [False, True])
 def test_default_network_masks_are_bounded(complex_mask: bool) -> None:
+    """The mask's modulus never exceeds one (tanh and sigmoid saturate to exactly 1.0 in float32)."""
+    tf.keras.utils.set_random_seed(0)
     net = build_default(257, DefaultConfig(channels=(4, 8), bottleneck=16, dilations=(1, 2)), complex_mask=complex_mask)
     x = np.random.default_rng(1).uniform(-3.0, 3.0, (2, 257, 21, 3 if complex_mask else 1)).astype(np.float32)
     out = net(x).numpy()
     assert out.shape == (2, 257, 21, 2 if complex_mask else 1)
     magnitude = np.sqrt(np.sum(out**2, axis=-1))
-    assert np.all(magnitude < 1.0) and np.all(np.isfinite(out))
+    assert np.all(magnitude <= 1.0 + 1e-6) and np.all(np.isfinite(out))
 
 
 def test_xla_training_step_matches_the_default_one() -> None:

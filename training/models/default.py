@@ -36,7 +36,7 @@ class DefaultConfig:
 
 def bound_modulus(z: keras.KerasTensor) -> keras.KerasTensor:
     """``z * tanh(r) / r`` with ``r = |z|`` over the last axis (real, imaginary): the phase is
-    kept and the modulus becomes ``tanh(r)``, below one."""
+    kept and the modulus becomes ``tanh(r)``, at most one."""
     r = keras.ops.sqrt(keras.ops.sum(keras.ops.square(z), axis=-1, keepdims=True) + 1e-8)
     return z * (keras.ops.tanh(r) / r)
 
@@ -44,7 +44,7 @@ def bound_modulus(z: keras.KerasTensor) -> keras.KerasTensor:
 @keras.saving.register_keras_serializable(package="rainclean")
 class BoundedComplexMask(layers.Layer):
     """Map two channels ``(a, b)`` to the complex mask ``z * tanh(r) / r`` with ``z = (1 + a, b)``
-    and ``r = |z|``: the phase is free and the magnitude ``tanh(r)`` stays below one, like the
+    and ``r = |z|``: the phase is free and the magnitude ``tanh(r)`` stays at most one, like the
     sigmoid mask's. The offset makes a network whose outputs are near zero (as at
     initialisation) pass the noisy phase with gain tanh(1), instead of a random small mask."""
 
