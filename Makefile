@@ -279,6 +279,7 @@ long-runs-report: training-report
 	[ ! -f docs/runs/ab-ws-ft-sep-pesq/history.csv ] || $(PY) -m training.compare_curves docs/runs/ab-ws-sep-pesq docs/runs/ab-ws-ft-sep-pesq --out docs/ws-arms-report.md
 	[ ! -f docs/runs/ab-ft-ship-critic/history.csv ] || $(PY) -m training.compare_curves docs/runs/ab-ft-ship-p20 docs/runs/ab-ft-ship-critic --out docs/critic-arm-report.md
 	[ ! -f docs/runs/ab-ws-sep-ctxc/history.csv ] || $(PY) -m training.compare_curves docs/runs/ab-ws-sep-pesq docs/runs/ab-ws-sep-ctxc --out docs/ctxc-arm-report.md
+	[ ! -f docs/runs/ab-ws-crop4-reach/history.csv ] || $(PY) -m training.compare_curves docs/runs/ab-ws-crop4 docs/runs/ab-ws-crop4-reach --out docs/reach-arm-report.md
 
 # an arm's best-quality checkpoint scored on the validation split, by noise category and SNR
 # (`make arm-val ARM=<arm>` for the arm in $(RUNS)/<arm>; scored again when that checkpoint changes)
