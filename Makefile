@@ -253,12 +253,13 @@ $(RUNS)/ab-ft-df-crop4/result.json: | install-full
 	$(call ARM_FROM,$(DF_RUN)) --preset band-offline-df-pesq $(FT_OPTS) $(CROP4_OPTS) --out $(@D)
 # ab-ws-sep-pesq's warm start on 4-s crops, the audio of the warm start and the crop fine-tune
 # together (docs/model-gen2.md, "The warm start on 4-s crops")
+WS_CROP4_TRAIN = $(call ARM_FROM,$(DF_RUN)) --epochs 14 $(WS_OPTS) --preset band-offline-df-sep-pesq --crop-seconds 4 --quality-every 2
 $(RUNS)/ab-ws-crop4/result.json: | install-full
-	$(call ARM_FROM,$(DF_RUN)) --epochs 14 $(WS_OPTS) --preset band-offline-df-sep-pesq --crop-seconds 4 --quality-every 2 --out $(@D)
+	$(WS_CROP4_TRAIN) --out $(@D)
 # ab-ws-crop4 with a longer temporal reach at the same cost (docs/model-gen2.md, "A longer temporal reach at the same cost");
 # stopped early for good and kept without resume state, so not in ARMS
 $(RUNS)/ab-ws-crop4-reach/result.json: | install-full
-	$(call ARM_FROM,$(DF_RUN)) --epochs 14 $(WS_OPTS) --preset band-offline-df-sep-pesq --crop-seconds 4 --quality-every 2 --model-options '{"dilations": [1, 2, 4, 8, 16, 32, 1, 2]}' --out $(@D)
+	$(WS_CROP4_TRAIN) --model-options '{"dilations": [1, 2, 4, 8, 16, 32, 1, 2]}' --out $(@D)
 
 # the arms at their best-quality checkpoints against the base recipe's two seeds (from the records
 # that `make training-report` archives in docs/runs); the fine-tune arms (ab-ft-*) start from a finished long run and are compared with each other (long-runs-report); the warm-start arm (ab-ws-*) is compared with them in docs/model-gen2.md
