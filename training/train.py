@@ -28,6 +28,7 @@ import tensorflow as tf
 from denoise_core.signal import SignalSpec
 from training.batchnorm import reestimate_batchnorm
 from training.datasets import Dataset, MixerConfig, OnTheFlyMixer, fixed_signal_set, seed_arrays, training_stats
+from training.distill import DistillationModel, load_teacher
 from training.graph import mag_loss, si_sdr_db, signal_training_model, wave_loss
 from training.metric_gan import MetricGANModel
 from training.presets import PRESETS, Preset, get_preset
@@ -74,6 +75,11 @@ class TrainConfig:
     critic_weight: float = 0.0
     #: steps the critic trains before its term reaches the network
     critic_warmup_steps: int = 500
+    #: signal presets: a trained run's ``*.weights.h5`` whose network the student follows
+    #: (training.distill; its run's ``config.json`` beside it); None: no teacher
+    teacher: str | None = None
+    #: weight of the waveform loss against the teacher's output, beside the one against the clean speech
+    teacher_weight: float = 1.0
     #: signal presets: a new run starts from these network weights (a ``*.weights.h5`` that a run of the
     #: same preset and model options kept); a resumed run continues from its backup instead
     init_weights: str | None = None
@@ -315,6 +321,9 @@ def train_signal(cfg: TrainConfig, preset: Preset, spec: SignalSpec, data: Datas
     model = signal_training_model(net, spec)
     if cfg.critic_weight:
         model = MetricGANModel(model, cfg.critic_weight, cfg.critic_warmup_steps, sample_rate=spec.sample_rate)
+    if cfg.teacher:
+        follow = wave_loss(cfg.wave_loss, cfg.spectral_weight, cfg.overshoot, cfg.perceptual_weight)
+        model = DistillationModel(model, load_teacher(cfg.teacher, spec), cfg.teacher_weight, follow)
     compile_signal_model(model, learning_rate_schedule(cfg), cfg.mag_loss_weight, cfg.ema_momentum,
                          wave_loss_kind=cfg.wave_loss, spectral_weight=cfg.spectral_weight,
                          overshoot=cfg.overshoot, perceptual_weight=cfg.perceptual_weight)
@@ -411,6 +420,12 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
                         "on each step's real PESQ (training.metric_gan; 0: none)")
     p.add_argument("--critic-warmup-steps", type=int, default=TrainConfig.critic_warmup_steps,
                    help="steps the critic trains before its term reaches the network")
+    p.add_argument("--teacher", default=None,
+                   help="signal presets: a trained run's *.weights.h5 (its config.json beside it) whose network the "
+                        "student follows: the waveform loss against its output is added to the one against the clean "
+                        "speech (training.distill); the signal contracts must agree")
+    p.add_argument("--teacher-weight", type=float, default=TrainConfig.teacher_weight,
+                   help="weight of the waveform loss against the teacher's output")
     p.add_argument("--init-weights", default=None,
                    help="signal presets: start a new run from these network weights (e.g. another run's "
                         "best-quality.weights.h5: the same network, or one whose context blocks are full where "
@@ -447,6 +462,14 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         p.error(f"--init-weights: the {preset.name} preset starts from its own initialisation only")
     if preset.objective == "features_mse" and values["critic_weight"]:
         p.error(f"--critic-weight: the {preset.name} preset scores spectrograms, not waveforms")
+    if values["teacher"] and preset.objective == "features_mse":
+        p.error(f"--teacher: the {preset.name} preset scores spectrograms, not waveforms")
+    if values["teacher"] and not Path(values["teacher"]).is_file():
+        p.error(f"--teacher {values['teacher']}: no such file")
+    if values["teacher"] and values["critic_weight"]:
+        p.error("--teacher and --critic-weight: one extra training term at a time")
+    if values["teacher_weight"] <= 0:
+        p.error("--teacher-weight must be > 0")
     if values["critic_weight"] < 0 or values["critic_warmup_steps"] < 0:
         p.error("--critic-weight and --critic-warmup-steps must be >= 0")
     if preset.objective == "features_mse" and values["precision"] != "float32":

@@ -147,3 +147,22 @@ def test_the_critic_options_are_recorded_and_off_by_default() -> None:
     assert parse_args([*BASE, "--preset", "band"]).critic_weight == 0.0
     cfg = parse_args([*BASE, "--preset", "band", "--critic-weight", "50", "--critic-warmup-steps", "500"])
     assert (cfg.critic_weight, cfg.critic_warmup_steps) == (50.0, 500)
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--preset", "seed", "--monitor", "val_loss", "--teacher", __file__], "--teacher: the seed preset"),
+    (["--preset", "band", "--teacher", "no/such.weights.h5"], "no such file"),
+    (["--preset", "band", "--teacher", __file__, "--critic-weight", "5"], "one extra training term at a time"),
+    (["--preset", "band", "--teacher-weight", "0"], "must be > 0"),
+])
+def test_a_teacher_is_refused_where_it_cannot_teach(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse_args([*BASE, *argv])
+    assert message in capsys.readouterr().err
+
+
+def test_the_teacher_options_are_recorded_and_off_by_default() -> None:
+    cfg = parse_args([*BASE, "--preset", "band"])
+    assert cfg.teacher is None and cfg.teacher_weight == 1.0
+    cfg = parse_args([*BASE, "--preset", "band", "--teacher", __file__, "--teacher-weight", "0.5"])
+    assert (cfg.teacher, cfg.teacher_weight) == (__file__, 0.5)
