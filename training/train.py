@@ -356,14 +356,25 @@ def recorded_command(argv: list[str]) -> str:
     return "python -m training.train " + shlex.join(argv)
 
 
+def finished_without_resume_state(run: Path) -> bool:
+    """Whether ``run`` holds a finished run's ``result.json`` but no backup: a run kept once it
+    ended (``make keep-run`` after its backup was dropped), which a rerun would otherwise train
+    again from its start."""
+    return (run / "result.json").is_file() and not (run / "backup").is_dir()
+
+
 def run_training(cfg: TrainConfig, verbose: int = 1) -> dict[str, Any]:
     """Train (or resume) a run; writes config.json, model.keras and result.json to ``cfg.out``."""
     if cfg.threads:
         tf.config.threading.set_intra_op_parallelism_threads(cfg.threads)
     keras.utils.set_random_seed(cfg.seed)
+    run = Path(cfg.out)
+    if finished_without_resume_state(run):
+        print(f"{run} is finished (result.json, and no backup to go on from): nothing to train; "
+              "delete its result.json to train it again", flush=True)
+        return json.loads((run / "result.json").read_text())
     preset = get_preset(cfg.preset)
     cfg = replace(cfg, model_options=preset.options(cfg.model_options))
-    run = Path(cfg.out)
     run.mkdir(parents=True, exist_ok=True)
     data = Dataset.open(cfg.data)
     spec = replace(resolve_spec(preset, data), lookahead_frames=preset.output_lookahead(cfg.model_options))

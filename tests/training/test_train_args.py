@@ -166,3 +166,20 @@ def test_the_teacher_options_are_recorded_and_off_by_default() -> None:
     assert cfg.teacher is None and cfg.teacher_weight == 1.0
     cfg = parse_args([*BASE, "--preset", "band", "--teacher", __file__, "--teacher-weight", "0.5"])
     assert (cfg.teacher, cfg.teacher_weight) == (__file__, 0.5)
+
+
+def test_a_run_kept_finished_without_resume_state_is_not_trained_again(tmp_path: Path) -> None:
+    from training.train import run_training
+
+    run = tmp_path / "arm"
+    run.mkdir()
+    (run / "result.json").write_text('{"epochs_run": 6}')
+    for name in ("config.json", "history.csv"):
+        (run / name).write_text(f"kept {name}")
+    cfg = parse_args(["--data", str(tmp_path / "no-dataset"), "--preset", "band", "--out", str(run)])
+    assert run_training(cfg) == {"epochs_run": 6}
+    assert [(run / n).read_text() for n in ("config.json", "history.csv")] == ["kept config.json", "kept history.csv"]
+    # with a backup to go on from, the same command trains (here: it looks for the dataset)
+    (run / "backup").mkdir()
+    with pytest.raises(FileNotFoundError):
+        run_training(cfg)
