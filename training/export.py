@@ -146,6 +146,18 @@ def dataset_build_seconds(config: dict[str, Any]) -> float | None:
     return None
 
 
+def _stage(weights: Path) -> dict[str, Any] | None:
+    """The run that wrote ``weights``, with its recorded training time (None without ``time.json``)."""
+    if not (weights.parent / "time.json").is_file():
+        return None
+    progress = json.loads((weights.parent / "time.json").read_text())
+    return {"run": weights.parent.name, "weights": weights.name, "seconds": progress.get("seconds"), "epochs": progress.get("epoch")}
+
+
+def _run_config(run: Path) -> dict[str, Any]:
+    return json.loads((run / "config.json").read_text()) if (run / "config.json").is_file() else {}
+
+
 def earlier_stages(config: dict[str, Any]) -> list[dict[str, Any]]:
     """The runs this run's weights descend from (``--init-weights``, followed through each run's
     ``config.json``), earliest first, each with its recorded training time; the chain stops at
@@ -155,16 +167,26 @@ def earlier_stages(config: dict[str, Any]) -> list[dict[str, Any]]:
     init = config.get("train", {}).get("init_weights")
     while init:
         weights = Path(str(init))
-        run = weights.parent
-        if run.resolve() in seen or not (run / "time.json").is_file():
+        stage = _stage(weights)
+        if weights.parent.resolve() in seen or stage is None:
             break
-        seen.add(run.resolve())
-        progress = json.loads((run / "time.json").read_text())
-        stages.insert(0, {"run": run.name, "weights": weights.name, "seconds": progress.get("seconds"),
-                          "epochs": progress.get("epoch")})
-        source = json.loads((run / "config.json").read_text()) if (run / "config.json").is_file() else {}
-        init = source.get("train", {}).get("init_weights")
+        seen.add(weights.parent.resolve())
+        stages.insert(0, stage)
+        init = _run_config(weights.parent).get("train", {}).get("init_weights")
     return stages
+
+
+def teacher_stages(config: dict[str, Any], counted: set[str] = frozenset()) -> list[dict[str, Any]]:
+    """The runs behind the teacher this run followed (``--teacher``, training.distill): the
+    runs the teacher's weights descend from and the teacher's own run, earliest first, less the
+    runs named in ``counted`` (the model's own earlier stages); empty without a teacher or where
+    the teacher's ``time.json`` is not beside its weights."""
+    teacher = config.get("train", {}).get("teacher")
+    stage = _stage(Path(str(teacher))) if teacher else None
+    if stage is None:
+        return []
+    chain = [*earlier_stages(_run_config(Path(str(teacher)).parent)), stage]
+    return [st for st in chain if st["run"] not in counted]
 
 
 def model_info(config: dict[str, Any], result: dict[str, Any], name: str | None, version: str | None) -> ModelInfo:
@@ -188,6 +210,7 @@ def model_info(config: dict[str, Any], result: dict[str, Any], name: str | None,
             "hyperparameters": config.get("train", {}),
             **({"checkpoint": result["checkpoint"]} if result.get("checkpoint") else {}),
             **({"earlier_stages": stages} if (stages := earlier_stages(config)) else {}),
+            **({"teacher_stages": teachers} if (teachers := teacher_stages(config, {st["run"] for st in stages})) else {}),
         },
     )
 

@@ -84,3 +84,20 @@ def test_card_names_the_deep_filter_of_the_lowest_bins() -> None:
                              "frames from 2 before to 2 after each output frame.")
     assert "deep filter" not in output_description("complex_mask", {**signal, "df_bins": 0})[0]
     assert "deep filter" not in output_description("complex_mask")[0]
+
+
+def test_card_counts_the_training_of_a_teacher_the_model_followed() -> None:
+    from training.evaluation.card import training_section
+
+    earlier = [{"run": "band-offline-df", "weights": "best-quality.weights.h5", "seconds": 35643.0, "epochs": 140},
+               {"run": "ab-ws-sep-pesq", "weights": "best-quality.weights.h5", "seconds": 3006.0, "epochs": 16}]
+    teachers = [{"run": "ab-ft-df-crop4", "weights": "best-quality.weights.h5", "seconds": 2880.0, "epochs": 6}]
+    training = {"seconds": 3000.0, "epochs": 6, "earlier_stages": earlier, "teacher_stages": teachers,
+                "hyperparameters": {"teacher": "../runs/ab-ft-df-crop4/best-quality.weights.h5"}}
+    text = "\n".join(training_section(training))
+    assert ("Its last stage followed a frozen teacher network (`../runs/ab-ft-df-crop4/best-quality.weights.h5`, "
+            "`training.distill`), whose training stages not counted above took: `ab-ft-df-crop4` 48.0 min (2880 s), 6 epochs; "
+            "all stages together trained 12.37 h.") in text  # (35643 + 3006 + 2880 + 3000) / 3600
+    assert "It is the last of 3 training stages" in text and "50.1 min (3006 s), 16 epochs. Its last stage" in text
+    (line, _) = reproduction_section(training, {})
+    assert "training stage 2 (`ab-ws-sep-pesq`) 50.1 min, teacher stage 1 (`ab-ft-df-crop4`) 48.0 min, training stage 3 50.0 min" in line

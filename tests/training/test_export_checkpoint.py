@@ -123,3 +123,24 @@ def test_a_warm_started_run_records_every_earlier_stage(tmp_path: Path) -> None:
     assert [st["run"] for st in earlier_stages(config)] == ["stage-one", "stage-two"]
     assert earlier_stages({"train": {"init_weights": str(tmp_path / "elsewhere" / "w.h5")}}) == []
     assert earlier_stages({"train": {}}) == []
+
+
+def test_a_distilled_run_records_its_teachers_stages_once(tmp_path: Path) -> None:
+    from training.export import earlier_stages, teacher_stages
+
+    base, teacher, student_source = tmp_path / "base", tmp_path / "teacher", tmp_path / "student-source"
+    for run, seconds, epoch, init in ((base, 35643.2, 140, None), (teacher, 2880.0, 6, base / "best-quality.weights.h5"),
+                                      (student_source, 3006.0, 16, base / "best-quality.weights.h5")):
+        run.mkdir()
+        (run / "time.json").write_text(json.dumps({"seconds": seconds, "epoch": epoch}))
+        (run / "config.json").write_text(json.dumps({"train": {"init_weights": str(init) if init else None}}))
+    config = {"train": {"init_weights": str(student_source / "best-quality.weights.h5"),
+                        "teacher": str(teacher / "best-quality.weights.h5")}}
+    own = earlier_stages(config)
+    assert [st["run"] for st in own] == ["base", "student-source"]
+    # the base run is the student's stage already: the teacher adds its own run alone
+    assert teacher_stages(config, {st["run"] for st in own}) == [
+        {"run": "teacher", "weights": "best-quality.weights.h5", "seconds": 2880.0, "epochs": 6}]
+    assert [st["run"] for st in teacher_stages(config)] == ["base", "teacher"]
+    assert teacher_stages({"train": {"teacher": str(tmp_path / "elsewhere" / "w.h5")}}) == []
+    assert teacher_stages({"train": {}}) == []

@@ -55,12 +55,18 @@ def _duration(seconds: float) -> str:
     return f"{minutes:.1f} min" if minutes < 120 else f"{minutes / 60.0:.2f} h"
 
 
-def _earlier_stages(training: dict[str, Any]) -> list[dict[str, Any]]:
-    """The recorded earlier training stages whose time is known, earliest first."""
-    stages = training.get("earlier_stages")
+def _earlier_stages(training: dict[str, Any], key: str = "earlier_stages") -> list[dict[str, Any]]:
+    """The recorded earlier training stages (``key``: the model's own, or its teacher's) whose
+    time is known, earliest first."""
+    stages = training.get(key)
     if not isinstance(stages, list):
         return []
     return [st for st in stages if isinstance(st, dict) and isinstance(st.get("seconds"), (int, float))]
+
+
+def _stage_list(stages: list[dict[str, Any]]) -> str:
+    return "; ".join(f"`{st.get('run')}` {_duration(float(st['seconds']))} ({float(st['seconds']):.0f} s)"
+                     + (f", {st['epochs']} epochs" if st.get("epochs") is not None else "") for st in stages)
 
 
 def training_section(training: dict[str, Any]) -> list[str]:
@@ -81,15 +87,20 @@ def training_section(training: dict[str, Any]) -> list[str]:
                             f"{_duration(3600 * float(hours))} of training; the run had trained {_duration(float(seconds))} "
                             f"({float(seconds):.0f} s) on {where} when it was exported"
                             + (f", {training['epochs']} epochs." if "epochs" in training else ".")]
-    stages = _earlier_stages(training)
+    stages, teachers = _earlier_stages(training), _earlier_stages(training, "teacher_stages")
+    sentences = []
     if stages:
-        parts = [f"`{st.get('run')}` {_duration(float(st['seconds']))} ({float(st['seconds']):.0f} s)"
-                 + (f", {st['epochs']} epochs" if st.get("epochs") is not None else "") for st in stages]
-        text = (f"It is the last of {len(stages) + 1} training stages, each started from the weights of the one before "
-                f"(`{stages[-1].get('weights')}` of `{stages[-1].get('run')}` for this one): " + "; ".join(parts))
+        sentences.append(f"It is the last of {len(stages) + 1} training stages, each started from the weights of the one before "
+                         f"(`{stages[-1].get('weights')}` of `{stages[-1].get('run')}` for this one): " + _stage_list(stages))
+    if teachers:
+        teacher = training.get("hyperparameters", {}).get("teacher") or f"{teachers[-1].get('run')}/{teachers[-1].get('weights')}"
+        sentences.append(f"Its last stage followed a frozen teacher network (`{teacher}`, `training.distill`), whose "
+                         f"training stages{' not counted above' if stages else ''} took: " + _stage_list(teachers))
+    if sentences:
         if isinstance(seconds, (int, float)):
-            text += f"; all stages together trained {_duration(sum(float(st['seconds']) for st in stages) + float(seconds))}"
-        lines += [text + ".", ""]
+            total = sum(float(st["seconds"]) for st in stages + teachers) + float(seconds)
+            sentences[-1] += f"; all stages together trained {_duration(total)}"
+        lines += [". ".join(sentences) + ".", ""]
     rest = {k: v for k, v in training.items() if k not in ("command",)}
     if rest:
         lines += ["Recorded with the model:", ""] + _bullets(rest) + [""]
@@ -102,6 +113,7 @@ def reproduction_section(training: dict[str, Any], report: dict[str, Any]) -> li
     stages = [
         ("dataset build", training.get("dataset_build_seconds")),
         *[(f"training stage {i + 1} (`{st.get('run')}`)", st["seconds"]) for i, st in enumerate(earlier)],
+        *[(f"teacher stage {i + 1} (`{st.get('run')}`)", st["seconds"]) for i, st in enumerate(_earlier_stages(training, "teacher_stages"))],
         ("training" if not earlier else f"training stage {len(earlier) + 1}", training.get("seconds", training.get("train_seconds"))),
         ("ONNX export and parity check", training.get("export_seconds")),
         ("evaluation with the peers (scoring loop)", report.get("elapsed_seconds")),
