@@ -137,6 +137,18 @@ def test_separable_context_blocks_are_a_depthwise_then_a_pointwise_convolution()
     assert per_block["separable"] < per_block["full"] / 5
 
 
+def test_full_context_levels_keep_full_blocks_in_a_separable_network() -> None:
+    sizes = {"channels": (16, 24), "bottleneck": 16, "dilations": (1,), "context": (1, 2), "context_separable": True}
+    hybrid = build_bandnet(257, BandConfig(**sizes, context_full_levels=(1,)))
+    names = {layer.name for layer in hybrid.layers}
+    assert {"enc0_ctx0_dw", "enc0_ctx1_dw"} <= names and not any(n.startswith("enc1_ctx") and n.endswith("_dw") for n in names)
+    assert hybrid.get_layer("enc1_ctx1_conv").kernel.shape == (3, 3, 24, 24)
+    assert hybrid.get_layer("enc0_ctx1_conv").kernel.shape == (1, 1, 16, 16)
+    for bad in ({"context_full_levels": (2,)}, {"context_full_levels": (0,), "context_separable": False}):
+        with pytest.raises(ValueError, match="context_full_levels"):
+            build_bandnet(257, BandConfig(**{**sizes, **bad}))
+
+
 def test_an_even_context_frequency_kernel_is_refused() -> None:
     with pytest.raises(ValueError, match="frequency taps odd"):
         build_bandnet(257, BandConfig(**TINY, context=(1,), context_kernel=(3, 4)))

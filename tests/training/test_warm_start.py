@@ -56,12 +56,14 @@ def test_the_same_network_is_copied_exactly() -> None:
     np.testing.assert_array_equal(net.predict(x, verbose=0), source.predict(x, verbose=0))
 
 
-def test_separable_blocks_start_from_full_ones_and_the_rest_is_copied() -> None:
+@pytest.mark.parametrize("full_levels,expected", [([], ["enc0_ctx0", "enc0_ctx1", "enc1_ctx0", "enc1_ctx1"]),
+                                                   ([1], ["enc0_ctx0", "enc0_ctx1"])])
+def test_separable_blocks_start_from_full_ones_and_the_rest_is_copied(full_levels: list[int], expected: list[str]) -> None:
     source = network(SOURCE_PRESET, 0)
     make_context_kernels_rank_one(source)
-    net = network(TARGET_PRESET, 1)
+    net = network(TARGET_PRESET, 1, context_full_levels=full_levels)
     converted = transfer_weights(net, source)
-    assert converted == ["enc0_ctx0", "enc0_ctx1", "enc1_ctx0", "enc1_ctx1"]
+    assert converted == expected
     for name, weights in weights_by_name(source).items():
         if name.rsplit("_", 1)[0] not in converted:
             for mine, theirs in zip(net.get_layer(name).get_weights(), weights):

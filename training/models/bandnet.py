@@ -62,6 +62,9 @@ class BandConfig:
     #: (about a sixth of the arithmetic of a full convolution at 24 channels) instead of one full
     #: convolution
     context_separable: bool = False
+    #: with ``context_separable``, the encoder levels (0: the first, finest) whose context blocks
+    #: stay full convolutions
+    context_full_levels: tuple[int, ...] = ()
     #: context blocks (encoder and decoder) with centred time kernels, half their reach ahead;
     #: only with ``lookahead`` None, since they then add delay
     context_centred: bool = False
@@ -208,16 +211,16 @@ def context_past(config: BandConfig, dilations: tuple[int, ...] | None = None) -
     return [past for past, _ in context_padding(config, dilations)]
 
 
-def _context_block(x: keras.KerasTensor, name: str, padding: tuple[int, int], config: BandConfig, dilation: int) -> keras.KerasTensor:
+def _context_block(x: keras.KerasTensor, name: str, padding: tuple[int, int], config: BandConfig, dilation: int,
+                   separable: bool) -> keras.KerasTensor:
     """``x + act(conv(x))`` with a time kernel padded ``padding`` (past, future) frames and a
-    centred frequency kernel (with ``context_separable``, ``conv`` is a depthwise convolution
-    then a 1x1 one)."""
+    centred frequency kernel (``separable``: ``conv`` is a depthwise convolution then a 1x1 one)."""
     kt, kf = config.context_kernel
     if kt < 1 or kf < 1 or kf % 2 == 0:
         raise ValueError(f"context_kernel {config.context_kernel}: the time taps must be >= 1 and the frequency taps odd")
     y = layers.ZeroPadding2D((padding, (0, 0)), name=f"{name}_tpad")(x)
     y = layers.ZeroPadding2D(((0, 0), (kf // 2, kf // 2)), name=f"{name}_fpad")(y)
-    if config.context_separable:
+    if separable:
         y = layers.DepthwiseConv2D((kt, kf), dilation_rate=(dilation, 1), padding="valid", name=f"{name}_dw")(y)
         y = layers.Conv2D(int(x.shape[-1]), (1, 1), name=f"{name}_conv")(y)
     else:
@@ -243,6 +246,9 @@ def build_bandnet(n_freq: int = 257, config: BandConfig = BandConfig(), complex_
     if df_bins and not (complex_mask and 0 < df_bins <= n_freq and 0 <= df_past < df_order):
         raise ValueError(f"a deep filter needs a complex mask, 0 < df_bins <= n_freq ({n_freq}) "
                          f"and 0 <= past < order; got df_bins {df_bins}, order {df_order}, past {df_past}")
+    if config.context_full_levels and not (config.context_separable and set(config.context_full_levels) <= set(range(len(config.channels)))):
+        raise ValueError(f"context_full_levels {config.context_full_levels}: encoder levels (0 to {len(config.channels) - 1}) "
+                         "of a network whose context blocks are otherwise separable")
     n_band = config.linear_bins + config.bands
     bands = {"n_freq": n_freq, "linear_bins": config.linear_bins, "bands": config.bands, "sample_rate": sample_rate}
     levels = len(config.channels)
@@ -258,7 +264,7 @@ def build_bandnet(n_freq: int = 257, config: BandConfig = BandConfig(), complex_
         x = layers.Conv2D(ch, (1, config.kernel_freq), strides=(1, 2), padding="same", name=f"enc{i}_conv")(x)
         x = _norm_act(x, f"enc{i}", config.conv_norm, config.activation)
         for k, (d, padding) in enumerate(zip(config.context, context_padding(config))):
-            x = _context_block(x, f"enc{i}_ctx{k}", padding, config, d)
+            x = _context_block(x, f"enc{i}_ctx{k}", padding, config, d, config.context_separable and i not in config.context_full_levels)
         skips.append(x)
     f_low, c_low = padded // step, config.channels[-1]
     x = layers.Reshape((-1, f_low * c_low), name="flatten_freq")(x)
@@ -279,7 +285,7 @@ def build_bandnet(n_freq: int = 257, config: BandConfig = BandConfig(), complex_
         x = _norm_act(x, f"dec{i}", config.conv_norm, config.activation)
         if i > 0:
             for k, (d, padding) in enumerate(zip(config.decoder_context, context_padding(config, config.decoder_context))):
-                x = _context_block(x, f"dec{i}_ctx{k}", padding, config, d)
+                x = _context_block(x, f"dec{i}_ctx{k}", padding, config, d, config.context_separable)
     x = layers.Concatenate(name="out_skip")([x, skips[0]])
     x = Crop2D(((0, 0), (0, padded - n_band)), name="crop_bands")(x)
     if complex_mask:
