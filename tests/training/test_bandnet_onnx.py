@@ -31,6 +31,8 @@ CONFIGS = {
     "decoder-context": {"channels": (3, 4, 5), "context": (1,), "decoder_context": (1, 2), "activation": "relu"},
     "separable-context": {"channels": (3, 4, 5), "context": (1, 4), "decoder_context": (2,), "context_separable": True,
                           "context_kernel": (3, 5), "lookahead": None, "activation": "relu"},
+    "one-level-full-context": {"channels": (3, 4, 5), "context": (1, 2), "decoder_context": (2,), "context_separable": True,
+                               "context_full_levels": (1,), "lookahead": None, "activation": "relu"},
     "centred-context": {"channels": (3, 4, 5), "context": (1, 2), "decoder_context": (2,), "context_separable": True,
                         "context_centred": True, "context_kernel": (4, 3), "lookahead": None},
 }
