@@ -295,6 +295,8 @@ long-runs-report: training-report
 	[ ! -f docs/runs/ab-ft-ship-critic/history.csv ] || $(PY) -m training.compare_curves docs/runs/ab-ft-ship-p20 docs/runs/ab-ft-ship-critic --out docs/critic-arm-report.md
 	[ ! -f docs/runs/ab-ws-sep-ctxc/history.csv ] || $(PY) -m training.compare_curves docs/runs/ab-ws-sep-pesq docs/runs/ab-ws-sep-ctxc --out docs/ctxc-arm-report.md
 	[ ! -f docs/runs/ab-ws-crop4-reach/history.csv ] || $(PY) -m training.compare_curves docs/runs/ab-ws-crop4 docs/runs/ab-ws-crop4-reach --out docs/reach-arm-report.md
+	[ ! -f docs/runs/ab-kd-ship-crop4/history.csv ] || $(PY) -m training.compare_curves docs/runs/ab-ft-ship-crop4 docs/runs/ab-kd-ship-crop4 --out docs/kd-arm-report.md
+	for arm in full0 full1; do [ ! -f docs/runs/ab-ws-crop4-$$arm/quality.csv ] || $(PY) -m training.compare_curves docs/runs/ab-ws-crop4 docs/runs/ab-ws-crop4-$$arm --out docs/$$arm-arm-report.md || exit 1; done
 
 # an arm's best-quality checkpoint scored on the validation split, by noise category and SNR
 # (`make arm-val ARM=<arm>` for the arm in $(RUNS)/<arm>; scored again when that checkpoint changes)
