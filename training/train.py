@@ -5,7 +5,7 @@ to 100 epochs, best-validation checkpoint, early stopping (patience 20, best wei
 restored) and ReduceLROnPlateau (x0.5 after 3 epochs, min 1e-7). Presets may change
 a default (the default preset uses lr 1e-3 and 200 fresh batches of 8 per epoch); every
 value can be overridden. Re-running the same command resumes from the last epoch's
-backup in RUN_DIR.
+backup in RUN_DIR; a RUN_DIR with a result.json and no backup is finished and trains nothing.
 """
 
 from __future__ import annotations
