@@ -104,7 +104,8 @@ class MetricGANModel(keras.Model):
         target = self._scores(clean, enhanced)
         known = tf.math.is_finite(target)
         target = tf.where(known, target, 0.0)
-        scored = tf.maximum(tf.reduce_sum(tf.cast(known, tf.float32)), 1.0)
+        count = tf.reduce_sum(tf.cast(known, tf.float32))
+        scored = tf.maximum(count, 1.0)
         with tf.GradientTape() as tape:
             on_clean = self._critic(clean_features, clean_features, training=True)
             on_enhanced = self._critic(clean_features, critic_features(enhanced), training=True)
@@ -114,4 +115,5 @@ class MetricGANModel(keras.Model):
         self._loss_tracker.update_state(loss)
         logs = self.compute_metrics(x, y, y_pred)
         return {**logs, "critic_loss": critic_loss, "adversarial_loss": adversarial,
-                "pesq_wb": tf.reduce_sum(target) / scored * (PESQ_MAX - PESQ_MIN) + PESQ_MIN}
+                # the batch's mean wideband PESQ; NaN where no item had speech to score
+                "pesq_wb": tf.where(count > 0, tf.reduce_sum(target) / scored * (PESQ_MAX - PESQ_MIN) + PESQ_MIN, np.nan)}

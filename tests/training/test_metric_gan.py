@@ -82,6 +82,16 @@ def test_each_step_updates_the_critic_and_the_network_only_after_its_warm_up(war
     assert (gain != 1.0) is moves
 
 
+def test_a_batch_without_speech_logs_no_pesq() -> None:
+    keras.utils.set_random_seed(0)
+    model = MetricGANModel(tiny_generator(), weight=1.0, critic=build_critic((4,), 4))
+    model.compile(keras.optimizers.Adam(1e-2), loss={"wave": "mse"})
+    silence = np.zeros((2, 2 * SR), dtype=np.float32)
+    noise = np.random.default_rng(3).normal(0, 0.01, silence.shape).astype(np.float32)
+    logs = model.fit(noise, {"wave": silence}, batch_size=2, epochs=1, verbose=0).history
+    assert np.isnan(logs["pesq_wb"][-1]) and np.isfinite(logs["critic_loss"][-1])
+
+
 def test_a_run_with_the_critic_trains_and_resumes_with_its_state(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
     out = tiny_signal_run("band", tiny_dataset, tmp_path_factory, "--critic-weight", "5", "--critic-warmup-steps", "1")
     config = json.loads((out / "config.json").read_text())["train"]
