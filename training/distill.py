@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from denoise_core.signal import SignalSpec
 from training.graph import signal_training_model
-from training.presets import get_preset
+from training.warm_start import source_network
 
 WaveLoss = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 
@@ -34,8 +34,7 @@ def load_teacher(weights: str | Path, spec: SignalSpec) -> keras.Model:
     recorded = SignalSpec.from_dict(config["signal"])
     if recorded != spec:
         raise ValueError(f"the teacher's signal contract {recorded} is not the student's {spec}")
-    preset = get_preset(config["train"]["preset"])
-    net = preset.build(recorded, preset.options(config["train"].get("model_options") or {}))
+    net = source_network(weights)
     net.load_weights(weights)
     net.trainable = False
     teacher = signal_training_model(net, recorded)

@@ -182,10 +182,11 @@ def teacher_stages(config: dict[str, Any], counted: set[str] = frozenset()) -> l
     runs named in ``counted`` (the model's own earlier stages); empty without a teacher or where
     the teacher's ``time.json`` is not beside its weights."""
     teacher = config.get("train", {}).get("teacher")
-    stage = _stage(Path(str(teacher))) if teacher else None
+    weights = Path(str(teacher)) if teacher else None
+    stage = _stage(weights) if weights else None
     if stage is None:
         return []
-    chain = [*earlier_stages(_run_config(Path(str(teacher)).parent)), stage]
+    chain = [*earlier_stages(_run_config(weights.parent)), stage]
     return [st for st in chain if st["run"] not in counted]
 
 

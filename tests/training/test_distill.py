@@ -14,7 +14,7 @@ import pytest
 
 pytestmark = pytest.mark.training
 
-from tests.training.pipeline_helpers import history_epochs, run, tiny_signal_run  # noqa: E402
+from tests.training.pipeline_helpers import TINY_BAND, history_epochs, run, tiny_signal_run  # noqa: E402
 from training.distill import DistillationModel, load_teacher  # noqa: E402
 from denoise_core.signal import SignalSpec  # noqa: E402
 
@@ -80,7 +80,7 @@ def test_a_run_with_a_teacher_trains_and_resumes(teacher_run: Path, tiny_dataset
     # a second epoch resumes from the backup
     proc = run("-m", "training.train", "--data", str(tiny_dataset), "--preset", "band", "--out", str(out), "--epochs", "2",
                "--steps-per-epoch", "2", "--batch-size", "4", "--val-limit", "4", "--quality-every", "1",
-               "--model-options", json.dumps({"channels": [4, 6], "bottleneck": 16, "dilations": [1, 2, 1]}),
+               "--model-options", TINY_BAND,
                "--teacher", teacher, "--teacher-weight", "2")
     assert history_epochs(out) == [0, 1]
     assert "Epoch 2/2" in proc.stdout and "Epoch 1/2" not in proc.stdout
