@@ -146,7 +146,7 @@ keep-band-run:
 # the comparison arms of docs/model-gen2.md, one after another at equal steps; each arm's
 # result.json marks it done, and an interrupted arm resumes when `make arms` runs again
 ARM_TRAIN = $(call RESTORE,$(@D)) && $(PY) -m training.train --data $(BAND_DATASET) --epochs 16 --quality-every 8 $(THREADS_OPT)
-ARMS := ab-band-L2 ab-band-L2-seed1 ab-band-L0 ab-band-wide ab-band-ctx-relu ab-band-oldloss ab-band-ctx-dec ab-band-oldloss-seed1 ab-band-Lnone ab-band-ctx-b256 ab-band-ctx-124 ab-band-mask ab-band-ctx-oldloss ab-band-ctx-mask ab-band-ctx-oldloss-over3 ab-band-ctx-oldloss-bf16 ab-band-offline ab-band-offline-df ab-band-offline-df-sepwide ab-band-offline-df-sep ab-band-stream-df ab-band-offline-df4k-sep ab-band-offline-df-pesq ab-ft-df ab-ft-df-pesq ab-ft-df-pesq-seed1 ab-ft-df-seed1 ab-band-offline-df-pesq-noextra ab-ws-sep-pesq ab-ws-ft-sep-pesq ab-ft-ship-p60 ab-ft-ship-p20 ab-ws-sep-ctxc ab-ft-ship-crop4 ab-ft-ship-critic ab-ft-ship-p60-seed1 ab-ft-ship-p20-seed1 ab-ws-crop4 ab-ft-df-crop4 ab-kd-ship-crop4 ab-ws-crop4-full0 ab-ws-crop4-full1
+ARMS := ab-band-L2 ab-band-L2-seed1 ab-band-L0 ab-band-wide ab-band-ctx-relu ab-band-oldloss ab-band-ctx-dec ab-band-oldloss-seed1 ab-band-Lnone ab-band-ctx-b256 ab-band-ctx-124 ab-band-mask ab-band-ctx-oldloss ab-band-ctx-mask ab-band-ctx-oldloss-over3 ab-band-ctx-oldloss-bf16 ab-band-offline ab-band-offline-df ab-band-offline-df-sepwide ab-band-offline-df-sep ab-band-stream-df ab-band-offline-df4k-sep ab-band-offline-df-pesq ab-ft-df ab-ft-df-pesq ab-ft-df-pesq-seed1 ab-ft-df-seed1 ab-band-offline-df-pesq-noextra ab-ws-sep-pesq ab-ws-ft-sep-pesq ab-ft-ship-p60 ab-ft-ship-p20 ab-ws-sep-ctxc ab-ft-ship-crop4 ab-ft-ship-critic ab-ft-ship-p60-seed1 ab-ft-ship-p20-seed1 ab-ws-crop4 ab-ft-df-crop4 ab-kd-ship-crop4 ab-ws-crop4-full0 ab-ws-crop4-full1 ab-ws-crop4-c32 ab-ft-ship-crop4-c32
 # an arm whose result is archived in docs/runs (`make training-report`) is done on any machine
 ARMS_ARCHIVED := $(patsubst docs/runs/%/result.json,%,$(wildcard $(addprefix docs/runs/,$(addsuffix /result.json,$(ARMS)))))
 arms: $(foreach arm,$(filter-out $(ARMS_ARCHIVED),$(ARMS)),$(RUNS)/$(arm)/result.json)
@@ -266,6 +266,12 @@ $(RUNS)/ab-ws-crop4-full0/result.json: | install-full
 	$(WS_CROP4_TRAIN) --model-options '{"context_full_levels": [0]}' --out $(@D)
 $(RUNS)/ab-ws-crop4-full1/result.json: | install-full
 	$(WS_CROP4_TRAIN) --model-options '{"context_full_levels": [1]}' --out $(@D)
+# ab-ws-crop4, and ab-ft-ship-crop4, with a wider second encoder level (24 -> 32 channels; training.widening)
+# (docs/model-gen2.md, "A wider second level at no inference cost")
+$(RUNS)/ab-ws-crop4-c32/result.json: | install-full
+	$(WS_CROP4_TRAIN) --model-options '{"channels": [16, 32]}' --out $(@D)
+$(RUNS)/ab-ft-ship-crop4-c32/result.json: | install-full
+	$(SHIP_FT_TRAIN) $(CROP4_OPTS) --model-options '{"channels": [16, 32]}' --out $(@D)
 # ab-ft-ship-crop4 following ab-ft-df-crop4's network as a teacher (docs/model-gen2.md, "Following the larger network")
 TEACHER_RUN ?= $(RUNS)/ab-ft-df-crop4
 $(RUNS)/ab-kd-ship-crop4/result.json: | install-full
@@ -297,6 +303,8 @@ long-runs-report: training-report
 	[ ! -f docs/runs/ab-ws-crop4-reach/history.csv ] || $(PY) -m training.compare_curves docs/runs/ab-ws-crop4 docs/runs/ab-ws-crop4-reach --out docs/reach-arm-report.md
 	[ ! -f docs/runs/ab-kd-ship-crop4/history.csv ] || $(PY) -m training.compare_curves docs/runs/ab-ft-ship-crop4 docs/runs/ab-kd-ship-crop4 --out docs/kd-arm-report.md
 	for arm in full0 full1; do [ ! -f docs/runs/ab-ws-crop4-$$arm/quality.csv ] || $(PY) -m training.compare_curves docs/runs/ab-ws-crop4 docs/runs/ab-ws-crop4-$$arm --out docs/$$arm-arm-report.md || exit 1; done
+	[ ! -f docs/runs/ab-ws-crop4-c32/quality.csv ] || $(PY) -m training.compare_curves docs/runs/ab-ws-crop4 docs/runs/ab-ws-crop4-c32 --out docs/c32-arm-report.md
+	[ ! -f docs/runs/ab-ft-ship-crop4-c32/quality.csv ] || $(PY) -m training.compare_curves docs/runs/ab-ft-ship-crop4 docs/runs/ab-ft-ship-crop4-c32 --out docs/ft-c32-arm-report.md
 
 # an arm's best-quality checkpoint scored on the validation split, by noise category and SNR
 # (`make arm-val ARM=<arm>` for the arm in $(RUNS)/<arm>; scored again when that checkpoint changes)

@@ -7,8 +7,8 @@ separable block closest to the full one: for each input channel, the full kernel
 output channel form a matrix whose leading singular pair gives that channel's depthwise taps
 and its row of the 1x1 kernel. A context block whose time padding differs (centred here,
 causal in the source) keeps each time tap that reads the same frame offset in both, and the
-taps with no counterpart start at zero. Any other difference between the two networks is an
-error.
+taps with no counterpart start at zero. Encoder levels past the first may be wider than the
+source's (``training.widening``). Any other difference between the two networks is an error.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import keras
 import numpy as np
 
 from training.presets import get_preset
+from training.widening import widen, widening_frequencies
 
 
 def separable_from_full(kernel: np.ndarray, bias: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -69,35 +70,55 @@ def _tap_shift(net: keras.Model, source: keras.Model, block: str) -> int:
     return (theirs - mine) // dilation
 
 
-def transfer_weights(net: keras.Model, source: keras.Model) -> list[str]:
-    """Copy ``source``'s weights into ``net`` by layer name; return the context blocks that
-    start from a full source block (see the module's description)."""
-    mine, theirs = _weighted(net), _weighted(source)
-    converted = sorted(name[: -len("_dw")] for name in mine if name.endswith("_dw") and name not in theirs
-                       and f"{name[: -len('_dw')]}_conv" in theirs)
-    problems = []
-    for name, layer in mine.items():
+def _source_weights(mine: dict[str, keras.layers.Layer], theirs: dict[str, keras.layers.Layer], net: keras.Model,
+                    source: keras.Model, converted: list[str]) -> dict[str, list[np.ndarray]]:
+    """The source's weights for each of ``net``'s layers that it has: as they are, time taps
+    shifted where a context block's padding differs, and separable pairs from full blocks."""
+    weights = {}
+    for name in mine:
         block = name.rsplit("_", 1)[0]
         if block in converted and name in (f"{block}_dw", f"{block}_conv"):
             continue
-        other = theirs.get(name)
-        shapes = [tuple(w.shape) for w in layer.weights]
-        if other is None or shapes != [tuple(w.shape) for w in other.weights]:
-            problems.append(f"{name} {shapes}: the source has " + ("no such layer" if other is None else str([tuple(w.shape) for w in other.weights])))
-            continue
-        weights = other.get_weights()
-        if name == _time_layer(mine, block) and (shift := _tap_shift(net, source, block)):
-            weights[0] = shift_time_taps(weights[0], shift)
-        layer.set_weights(weights)
-    problems += [f"{name}: not in this network" for name in theirs if name not in mine]
-    if problems:
-        raise ValueError("the source network's weights do not fit this one: " + "; ".join(problems))
+        if name in theirs:
+            weights[name] = theirs[name].get_weights()
+            if name == _time_layer(mine, block) and (shift := _tap_shift(net, source, block)):
+                weights[name][0] = shift_time_taps(weights[name][0], shift)
     for block in converted:
         full_kernel, full_bias = theirs[f"{block}_conv"].get_weights()
         full_kernel = shift_time_taps(full_kernel, _tap_shift(net, source, block))
         dw_kernel, dw_bias, pw_kernel, pw_bias = separable_from_full(full_kernel, full_bias)
-        mine[f"{block}_dw"].set_weights([dw_kernel.reshape(mine[f"{block}_dw"].weights[0].shape), dw_bias])
-        mine[f"{block}_conv"].set_weights([pw_kernel, pw_bias])
+        weights[f"{block}_dw"] = [dw_kernel, dw_bias]
+        weights[f"{block}_conv"] = [pw_kernel, pw_bias]
+    return weights
+
+
+def transfer_weights(net: keras.Model, source: keras.Model) -> list[str]:
+    """Copy ``source``'s weights into ``net`` by layer name, widening them where ``net``'s
+    encoder levels past the first are wider (``training.widening``); return the context blocks
+    that start from a full source block (see the module's description)."""
+    mine, theirs = _weighted(net), _weighted(source)
+    converted = sorted(name[: -len("_dw")] for name in mine if name.endswith("_dw") and name not in theirs
+                       and f"{name[: -len('_dw')]}_conv" in theirs)
+    weights = _source_weights(mine, theirs, net, source, converted)
+    freq = widening_frequencies(net, source)
+    problems = []
+    for name, layer in mine.items():
+        if name not in weights:
+            problems.append(f"{name}: the source has no such layer")
+            continue
+        shapes, source_shapes = [tuple(w.shape) for w in layer.weights], [w.shape for w in weights[name]]
+        if shapes == source_shapes:
+            layer.set_weights(weights[name])
+            continue
+        try:
+            if freq is None:
+                raise ValueError("the networks differ in more than the width of their encoder levels past the first")
+            layer.set_weights(widen(layer, weights[name], layer.get_weights(), freq))
+        except ValueError as error:
+            problems.append(f"{name} {shapes}: the source has {source_shapes} ({error})")
+    problems += [f"{name}: not in this network" for name in theirs if name not in mine]
+    if problems:
+        raise ValueError("the source network's weights do not fit this one: " + "; ".join(problems))
     return converted
 
 

@@ -139,3 +139,31 @@ def test_shift_time_taps_moves_taps_both_ways_and_fills_zeros() -> None:
     np.testing.assert_array_equal(shift_time_taps(kernel, 1)[:, 0], [2.0, 3.0, 0.0])
     np.testing.assert_array_equal(shift_time_taps(kernel, -1)[:, 0], [0.0, 1.0, 2.0])
     np.testing.assert_array_equal(shift_time_taps(kernel, 0), kernel)
+
+
+@pytest.mark.parametrize("target", [SOURCE_PRESET, TARGET_PRESET])
+def test_a_wider_second_level_starts_computing_what_the_source_computes(target: str) -> None:
+    source = network(SOURCE_PRESET, 0)
+    make_context_kernels_rank_one(source)
+    fresh = network(target, 1, channels=[4, 9])
+    initial = weights_by_name(fresh)
+    net = network(target, 1, channels=[4, 9])
+    transfer_weights(net, source)
+    x = features()
+    np.testing.assert_allclose(net.predict(x, verbose=0), source.predict(x, verbose=0), atol=1e-4)
+    kernel = net.get_layer("enc1_conv").get_weights()[0]  # (1, 5, 4, 9)
+    np.testing.assert_array_equal(kernel[..., :6], source.get_layer("enc1_conv").get_weights()[0])
+    np.testing.assert_array_equal(kernel[..., 6:], initial["enc1_conv"][0][..., 6:])  # new channels learn from their own start
+    assert np.abs(kernel[..., 6:]).sum() > 0
+    bn_in = net.get_layer("bn_in").get_weights()[0]  # rows (frequency, channel) flattened
+    freq = bn_in.shape[0] // 9
+    np.testing.assert_array_equal(bn_in.reshape(freq, 9, -1)[:, :6], source.get_layer("bn_in").get_weights()[0].reshape(freq, 6, -1))
+    np.testing.assert_array_equal(bn_in.reshape(freq, 9, -1)[:, 6:], 0.0)  # the bottleneck does not read new channels yet
+    np.testing.assert_array_equal(net.get_layer("bn_out").get_weights()[0].reshape(-1, freq, 9)[:, :, 6:],
+                                  initial["bn_out"][0].reshape(-1, freq, 9)[:, :, 6:])
+
+
+@pytest.mark.parametrize("options,layer", [({"channels": [6, 6]}, "enc0_conv"), ({"channels": [4, 5]}, "enc1_conv")])
+def test_a_wider_first_level_or_a_narrower_level_is_refused(options: dict[str, Any], layer: str) -> None:
+    with pytest.raises(ValueError, match=layer):
+        transfer_weights(network(SOURCE_PRESET, 1, **options), network(SOURCE_PRESET, 0))
