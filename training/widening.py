@@ -74,8 +74,8 @@ def widening_frequencies(net: keras.Model, source: keras.Model) -> int | None:
     :func:`widen` (the same band geometry and first level, no level narrower), else None."""
     try:
         mine, theirs = net.get_layer("unflatten_freq").target_shape, source.get_layer("unflatten_freq").target_shape
-        first = [net.get_layer(f"{n}").weights[0].shape for n in ("enc0_conv", "mask_bands")]
-        first_source = [source.get_layer(f"{n}").weights[0].shape for n in ("enc0_conv", "mask_bands")]
+        first = [net.get_layer(n).weights[0].shape for n in ("enc0_conv", "mask_bands")]
+        first_source = [source.get_layer(n).weights[0].shape for n in ("enc0_conv", "mask_bands")]
     except ValueError:
         return None
     if mine[1] != theirs[1] or mine[2] < theirs[2] or first != first_source:
