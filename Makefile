@@ -13,11 +13,13 @@ BAND_DATASET ?= $(BUILD)/dataset-extra-noise
 # the streaming model's long run and preset (docs/model-gen2.md): two frames of lookahead
 BAND_RUN ?= $(RUNS)/band-ctx
 BAND_PRESET ?= band-ctx
-# the shipped offline model (models/denoiser.onnx): its run and that run's preset; the run
-# fine-tunes WS_RUN's weights on 4-s crops, and WS_RUN starts from the fifth long run's final
-# weights (train-ship)
-SHIP_RUN ?= $(RUNS)/ab-ft-ship-crop4
+# the shipped offline model (models/denoiser.onnx): its run, that run's preset and model options;
+# the run starts from the fifth long run's final weights (train-ship)
+SHIP_RUN ?= $(RUNS)/ab-ws-crop4-full0
 SHIP_PRESET ?= band-offline-df-sep-pesq
+SHIP_OPTIONS ?= {"context_full_levels": [0]}
+# the shipped model's run until 2026-12-06 (ab-ft-ship-crop4) fine-tuned this run's weights; the
+# arms that repeat that stage start from it too
 WS_RUN ?= $(RUNS)/ab-ws-sep-pesq
 # the checkpoint of each that the ship rule chose (docs/model-gen2.md)
 SHIPPED_CHECKPOINT ?= best-quality.weights.h5
@@ -91,14 +93,12 @@ train-offline: install-full
 	@$(call RESTORE,$(OFFLINE_RUN))
 	$(PY) -m training.train --data $(BAND_DATASET) --preset band-offline --out $(OFFLINE_RUN) $(THREADS_OPT)
 
-# the shipped offline model's run, in three stages, each resumed or trained: the fifth long run
-# (band-offline-df); its final weights start SHIP_PRESET's network in WS_RUN (WS_TRAIN); WS_RUN's
-# are fine-tuned on 4-s crops in SHIP_RUN (CROP4_OPTS, as the arm ab-ft-ship-crop4)
+# the shipped offline model's run, in two stages, each resumed or trained: the fifth long run
+# (band-offline-df); its final weights start SHIP_PRESET's network with SHIP_OPTIONS in SHIP_RUN,
+# trained on 4-s crops (WS_CROP4_OPTS, as the arm ab-ws-crop4-full0)
 train-ship: train-offline-df
-	@$(call RESTORE,$(WS_RUN))
-	$(WS_TRAIN) --preset $(SHIP_PRESET) --out $(WS_RUN)
 	@$(call RESTORE,$(SHIP_RUN))
-	$(call TRAIN_FROM,$(WS_RUN)) --preset $(SHIP_PRESET) $(FT_OPTS) $(CROP4_OPTS) --out $(SHIP_RUN)
+	$(call TRAIN_FROM,$(DF_RUN)) $(WS_CROP4_OPTS) --preset $(SHIP_PRESET) --model-options '$(SHIP_OPTIONS)' --out $(SHIP_RUN)
 
 # the fourth long run (docs/model-gen2.md): the streaming model, preset band-stream, 70,000 steps
 STREAM_RUN ?= $(RUNS)/band-stream
@@ -253,7 +253,8 @@ $(RUNS)/ab-ft-df-crop4/result.json: | install-full
 	$(call ARM_FROM,$(DF_RUN)) --preset band-offline-df-pesq $(FT_OPTS) $(CROP4_OPTS) --out $(@D)
 # ab-ws-sep-pesq's warm start on 4-s crops, the audio of the warm start and the crop fine-tune
 # together (docs/model-gen2.md, "The warm start on 4-s crops")
-WS_CROP4_TRAIN = $(call ARM_FROM,$(DF_RUN)) --epochs 14 $(WS_OPTS) --preset band-offline-df-sep-pesq --crop-seconds 4 --quality-every 2
+WS_CROP4_OPTS = --epochs 14 $(WS_OPTS) --crop-seconds 4 --quality-every 2
+WS_CROP4_TRAIN = $(call ARM_FROM,$(DF_RUN)) $(WS_CROP4_OPTS) --preset band-offline-df-sep-pesq
 $(RUNS)/ab-ws-crop4/result.json: | install-full
 	$(WS_CROP4_TRAIN) --out $(@D)
 # ab-ws-crop4 with a longer temporal reach at the same cost (docs/model-gen2.md, "A longer temporal reach at the same cost");
@@ -386,7 +387,7 @@ export-seed: install-full
 
 # the model that the shipped one replaced, read from git at the last commit that served it, and
 # scored side by side with the seed
-PREVIOUS_MODEL_REV ?= f03921b4d718102af9050608450d9382f40e53e9
+PREVIOUS_MODEL_REV ?= 9506bde44e0c83e6343b4aac2904a8a7f750d59f
 PREVIOUS_MODEL := $(BUILD)/previous/$(PREVIOUS_MODEL_REV).onnx
 $(PREVIOUS_MODEL):
 	mkdir -p $(@D)
