@@ -75,6 +75,13 @@ class _Graph:
     def dense(self, x: str, kernel: np.ndarray, bias: np.ndarray) -> str:
         return self.op("Add", self.op("MatMul", x, self.const(kernel, "w")), self.const(bias, "b"))
 
+    def mix_channels(self, x: str, weights: np.ndarray, bands: int) -> str:
+        """``weights`` ``(out, in)`` across the channels of ``(B, in, T, bands)``, as one product
+        over the flattened maps: for the few channels of the input skip, a 1x1 convolution
+        would run in onnxruntime's blocked layout, 16 outputs at a time."""
+        y = self.op("MatMul", self.const(weights, "mix"), self.reshape(x, [0, weights.shape[1], -1]))
+        return self.reshape(y, [0, weights.shape[0], -1, bands])
+
 
 def _layer(net: keras.Model, name: str) -> keras.layers.Layer | None:
     try:
@@ -203,12 +210,12 @@ def _output_conv(g: _Graph, layer: keras.layers.Layer, phases: str, channels: in
     kernel, bias = layer.get_weights()
     kernel = kernel[0, 0]  # (channels + input channels, out)
     n_out = kernel.shape[1]
-    even, odd = g.op("Split", g.conv(phases, _by_phase(kernel, channels), None), g.const(np.array([n_out, n_out]), "split", np.int64), axis=1, outputs=2)
+    by_phase = g.conv(phases, _by_phase(kernel, channels), np.concatenate([bias, bias]))  # the bias in the convolution
+    even, odd = g.op("Split", by_phase, g.const(np.array([n_out, n_out]), "split", np.int64), axis=1, outputs=2)
     y = g.op("Concat", even, odd, axis=3)  # (B, out, T, padded bands), phase order
     order = np.array([2 * m + q for q in (0, 1) for m in range(freq)])
-    from_input = g.conv(first_skip, kernel[channels:].T[:, :, None, None], None)  # (B, out, T, padded bands)
-    y = g.op("Add", y, g.op("Gather", from_input, g.const(order, "order", np.int64), axis=3))
-    return g.op("Add", y, g.const(bias[:, None, None], "b")), order
+    from_input = g.mix_channels(first_skip, kernel[channels:].T, len(order))  # (B, out, T, padded bands)
+    return g.op("Add", y, g.op("Gather", from_input, g.const(order, "order", np.int64), axis=3)), order
 
 
 def _bound(g: _Graph, z: str, axis: int) -> str:
@@ -256,14 +263,14 @@ def _deep_filter_head(g: _Graph, net: keras.Model, phases: str, channels: int, f
     kernel = kernel[0, 0]  # (channels + input channels, 2 * order)
     n_out = kernel.shape[1]
     even, odd = (df_bins + 1) // 2, df_bins // 2  # band 2m from phase 0 at m, band 2m + 1 from phase 1 at m
-    y = g.conv(_slice(g, phases, 0, even, axis=3), _by_phase(kernel, channels), None)  # (B, 2 * n_out, T, even)
+    y = g.conv(_slice(g, phases, 0, even, axis=3), _by_phase(kernel, channels), np.concatenate([bias, bias]))  # (B, 2 * n_out, T, even)
     y_even, y_odd = g.op("Split", y, g.const(np.array([n_out, n_out]), "split", np.int64), axis=1, outputs=2)
     y = g.op("Concat", y_even, _slice(g, y_odd, 0, odd, axis=3), axis=3)  # (B, n_out, T, df_bins), evens then odds
     to_bands = np.zeros((df_bins, df_bins), np.float32)
     to_bands[[b // 2 if b % 2 == 0 else even + b // 2 for b in range(df_bins)], np.arange(df_bins)] = 1.0
     y = g.op("MatMul", y, g.const(to_bands, "df_band_order"))  # band order
     skip = _slice(g, first_skip, 0, df_bins, axis=3)
-    y = g.op("Add", g.op("Add", y, g.conv(skip, kernel[channels:].T[:, :, None, None], None)), g.const(bias[:, None, None], "b"))
+    y = g.op("Add", y, g.mix_channels(skip, kernel[channels:].T, df_bins))
     return _pad_bins(g, _bound_taps(g, y, taps, df_bins, channels_first), n_freq - df_bins, channels_first)
 
 
@@ -320,8 +327,10 @@ def bandnet_to_onnx(net: keras.Model, opset: int = 17, input_name: str = "featur
     merge_padded[:, : merge.shape[1]] = merge
 
     g = _Graph()
-    if channels_first:
-        x = g.op("MatMul", input_name, g.const(merge_padded, "merge"))  # (B, C, T, bands)
+    linear = settings["linear_bins"]
+    if channels_first:  # the linear bins as they are, the rest merged into bands (and the padding)
+        high = g.op("MatMul", _slice(g, input_name, linear, n_freq, axis=3), g.const(merge_padded[linear:, linear:], "merge"))
+        x = g.op("Concat", _slice(g, input_name, 0, linear, axis=3), high, axis=3)  # (B, C, T, bands)
     else:  # bins to bands on the input's own layout, then one transpose of the smaller result
         x = g.op("MatMul", g.const(merge_padded.T, "merge"), g.reshape(input_name, [0, n_freq, -1]))  # (B, bands, T * C)
         x = g.op("Transpose", g.reshape(x, [0, padded, -1, n_in]), perm=[0, 3, 2, 1])  # (B, C, T, bands)
