@@ -28,6 +28,7 @@ CONFIGS = {
     "three-levels": {"channels": (3, 4, 5), "kernel_freq": 3},
     "kernel-7-centred": {"kernel_freq": 7, "lookahead": None},
     "causal-other-bands": {"lookahead": 0, "linear_bins": 40, "bands": 30, "context": (2,), "context_kernel": (2, 5)},
+    "bands-only": {"linear_bins": 0, "bands": 48},  # no linear bins: the input is merged by one product
     "decoder-context": {"channels": (3, 4, 5), "context": (1,), "decoder_context": (1, 2), "activation": "relu"},
     "separable-context": {"channels": (3, 4, 5), "context": (1, 4), "decoder_context": (2,), "context_separable": True,
                           "context_kernel": (3, 5), "lookahead": None, "activation": "relu"},

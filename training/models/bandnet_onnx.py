@@ -328,9 +328,13 @@ def bandnet_to_onnx(net: keras.Model, opset: int = 17, input_name: str = "featur
 
     g = _Graph()
     linear = settings["linear_bins"]
-    if channels_first:  # the linear bins as they are, the rest merged into bands (and the padding)
+    block_diagonal = (linear > 0 and np.array_equal(merge_padded[:linear, :linear], np.eye(linear))
+                      and not merge_padded[linear:, :linear].any() and not merge_padded[:linear, linear:].any())
+    if channels_first and block_diagonal:  # the linear bins as they are, the rest merged into bands (and the padding)
         high = g.op("MatMul", _slice(g, input_name, linear, n_freq, axis=3), g.const(merge_padded[linear:, linear:], "merge"))
         x = g.op("Concat", _slice(g, input_name, 0, linear, axis=3), high, axis=3)  # (B, C, T, bands)
+    elif channels_first:
+        x = g.op("MatMul", input_name, g.const(merge_padded, "merge"))  # (B, C, T, bands)
     else:  # bins to bands on the input's own layout, then one transpose of the smaller result
         x = g.op("MatMul", g.const(merge_padded.T, "merge"), g.reshape(input_name, [0, n_freq, -1]))  # (B, bands, T * C)
         x = g.op("Transpose", g.reshape(x, [0, padded, -1, n_in]), perm=[0, 3, 2, 1])  # (B, C, T, bands)
