@@ -94,17 +94,22 @@ def sha256_of(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def cpu_session(path: Path, intra_op_threads: int, inter_op_threads: int, memory_pattern: bool = False) -> ort.InferenceSession:
+def cpu_session(path: Path, intra_op_threads: int, inter_op_threads: int, memory_pattern: bool = False,
+                profile_prefix: str | None = None) -> ort.InferenceSession:
     """An onnxruntime CPU session with full graph optimisation and the given thread counts.
 
     ``memory_pattern`` off (the default): onnxruntime plans a memory pattern per input shape
     and keeps it, which with every upload a new length only adds resident memory
-    (``docs/serving.md`` measures both)."""
+    (``docs/serving.md`` measures both). ``profile_prefix``: onnxruntime's profiler on, its
+    JSON file named from that prefix (``session.end_profiling()`` returns the path)."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = intra_op_threads
     options.inter_op_num_threads = inter_op_threads
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.enable_mem_pattern = memory_pattern
+    if profile_prefix is not None:
+        options.enable_profiling = True
+        options.profile_file_prefix = profile_prefix
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 

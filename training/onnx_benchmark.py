@@ -21,12 +21,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import onnx
 
 from denoise_core.model_file import cpu_session
-from denoise_core.signal import CHUNK_SECONDS, SignalSpec, n_frames, to_model_layout
+from denoise_core.signal import CHUNK_SECONDS, SignalSpec
 from training.export import EXPORT_FORMS, export_model
+from training.onnx_profile import random_network_input
 from training.presets import get_preset
 
 
@@ -34,8 +34,7 @@ def seconds_per_audio_second(path: Path, spec: SignalSpec, seconds: float, repea
     """Median onnxruntime seconds (one thread) per audio second on ``seconds`` of random input."""
     session = cpu_session(path, intra_op_threads=1, inter_op_threads=1)
     name = session.get_inputs()[0].name
-    frames = n_frames(int(seconds * spec.sample_rate), spec)
-    x = to_model_layout(np.random.default_rng(0).uniform(0, 1, (1, spec.n_freq, frames, spec.input_channels)), spec.layout)
+    x = random_network_input(spec, seconds)
     session.run(None, {name: x})  # warm-up
     runs = []
     for _ in range(repeats):

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from denoise_core.model_file import OnnxModel
-from denoise_core.signal import n_frames, to_model_layout
+from denoise_core.model_file import ModelInfo, cpu_session
+from denoise_core.signal import SignalSpec, n_frames, to_model_layout
 
 
 @dataclass(frozen=True)
@@ -33,19 +33,18 @@ class NodeTime:
     outputs: list[list[int]]
 
 
+def random_network_input(spec: SignalSpec, seconds: float) -> np.ndarray:
+    """Network input for ``seconds`` of audio under ``spec``, random, in the model file's layout (float32)."""
+    frames = n_frames(int(seconds * spec.sample_rate), spec)
+    return to_model_layout(np.random.default_rng(0).uniform(0, 1, (1, spec.n_freq, frames, spec.input_channels)), spec.layout)
+
+
 def profile(path: Path, seconds: float, repeats: int) -> list[NodeTime]:
     """Kernel time per node over ``repeats`` runs on ``seconds`` of random network input, largest first."""
-    spec = OnnxModel(path).spec
-    frames = n_frames(int(seconds * spec.sample_rate), spec)
-    x = to_model_layout(np.random.default_rng(0).uniform(0, 1, (1, spec.n_freq, frames, spec.input_channels)), spec.layout)
     with tempfile.TemporaryDirectory() as tmp:
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.enable_profiling = True
-        options.profile_file_prefix = str(Path(tmp) / "profile")
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        feed = {session.get_inputs()[0].name: x.astype(np.float32)}
+        session = cpu_session(path, intra_op_threads=1, inter_op_threads=1, profile_prefix=str(Path(tmp) / "profile"))
+        spec = ModelInfo.from_props(dict(session.get_modelmeta().custom_metadata_map)).signal
+        feed = {session.get_inputs()[0].name: random_network_input(spec, seconds)}
         session.run(None, feed)  # warm-up
         for _ in range(repeats):
             session.run(None, feed)
