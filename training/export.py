@@ -81,10 +81,16 @@ def load_run(run: Path, checkpoint: str | None = None) -> tuple[keras.Model, dic
 def checkpoint_quality(run: Path, checkpoint: str) -> dict[str, float]:
     """The row of the run's ``quality.csv`` that scored ``checkpoint``, or {}.
 
-    ``quality-<step>.weights.h5`` is the row of that step; any other file is taken to be the
-    best-quality checkpoint, the row with the best score."""
+    ``quality-<step>.weights.h5`` is the row of that step; an average written by
+    ``training.checkpoint_average`` has its own figures beside it; any other file is taken to
+    be the best-quality checkpoint, the row with the best score."""
+    from training.checkpoint_average import quality_sidecar
     from training.quality import STEP_WEIGHTS, read_log
 
+    sidecar = quality_sidecar(run / checkpoint)
+    if sidecar.is_file():
+        figures = json.loads(sidecar.read_text())
+        return {f"val_{k}": float(v) for k, v in figures.items() if k != "sources"}
     rows = read_log(run)
     kept = STEP_WEIGHTS.fullmatch(checkpoint)
     if kept:
