@@ -39,9 +39,10 @@ DB_AMIN = 1e-5
 
 #: default chunk length and cross-fade for long inputs: one onnxruntime thread runs the band
 #: network faster per audio second on 10-s chunks than on longer ones, overlap included
-#: (`python -m service.benchmark --chunks 30 15 10` prints each)
+#: (`python -m service.benchmark --chunks 30 15 10` prints each); a quarter-second cross-fade
+#: changes the output as little as a 1-s one (`python -m training.evaluation.chunking` prints both)
 CHUNK_SECONDS = 10.0
-CHUNK_OVERLAP_SECONDS = 1.0
+CHUNK_OVERLAP_SECONDS = 0.25
 
 
 class AudioDecodeError(ValueError):

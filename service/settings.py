@@ -25,7 +25,7 @@ ORT_MEMORY_PATTERN          onnxruntime memory patterns (planned per    false
                             input shape: faster repeats of one length,
                             more memory when lengths vary)
 CHUNK_SECONDS               chunk length for long audio (seconds)       10
-CHUNK_OVERLAP_SECONDS       cross-fade between chunks (seconds)         1
+CHUNK_OVERLAP_SECONDS       cross-fade between chunks (seconds)         0.25
 LOG_LEVEL                   DEBUG, INFO, WARNING, ERROR                 INFO
 API_KEY                     when set, every endpoint but /health needs  (unset)
                             ``Authorization: Bearer <key>`` (the page
