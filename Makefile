@@ -14,8 +14,8 @@ BAND_DATASET ?= $(BUILD)/dataset-extra-noise
 BAND_RUN ?= $(RUNS)/band-ctx
 BAND_PRESET ?= band-ctx
 # the shipped offline model (models/denoiser.onnx): its run, that run's preset and model options;
-# the run starts from the fifth long run's final weights (train-ship)
-SHIP_RUN ?= $(RUNS)/ab-ws-crop4-full0
+# the run is the last of three stages (train-ship)
+SHIP_RUN ?= $(RUNS)/ab-kd-full0-crop5
 SHIP_PRESET ?= band-offline-df-sep-pesq
 SHIP_OPTIONS ?= {"context_full_levels": [0]}
 # the shipped model's run until 2026-12-06 (ab-ft-ship-crop4) fine-tuned this run's weights; the
@@ -93,12 +93,19 @@ train-offline: install-full
 	@$(call RESTORE,$(OFFLINE_RUN))
 	$(PY) -m training.train --data $(BAND_DATASET) --preset band-offline --out $(OFFLINE_RUN) $(THREADS_OPT)
 
-# the shipped offline model's run, in two stages, each resumed or trained: the fifth long run
-# (band-offline-df); its final weights start SHIP_PRESET's network with SHIP_OPTIONS in SHIP_RUN,
-# trained on 4-s crops (WS_CROP4_OPTS, as the arm ab-ws-crop4-full0)
+# the shipped offline model's run, in three stages, each resumed or trained: the fifth long run
+# (band-offline-df); its final weights start SHIP_PRESET's network with SHIP_OPTIONS in FULL0_RUN,
+# trained on 4-s crops (WS_CROP4_OPTS, as the arm ab-ws-crop4-full0); that run's best-quality
+# weights are fine-tuned in SHIP_RUN on 5-s crops following TEACHER_RUN, the fifth long run's
+# network fine-tuned on 4-s crops (as the arms ab-ft-df-crop4 and ab-kd-full0-crop5)
+FULL0_RUN ?= $(RUNS)/ab-ws-crop4-full0
 train-ship: train-offline-df
+	@$(call RESTORE,$(FULL0_RUN))
+	$(call TRAIN_FROM,$(DF_RUN)) $(WS_CROP4_OPTS) --preset $(SHIP_PRESET) --model-options '$(SHIP_OPTIONS)' --out $(FULL0_RUN)
+	@$(call RESTORE,$(TEACHER_RUN))
+	$(call TRAIN_FROM,$(DF_RUN)) --preset band-offline-df-pesq $(FT_OPTS) $(CROP4_OPTS) --out $(TEACHER_RUN)
 	@$(call RESTORE,$(SHIP_RUN))
-	$(call TRAIN_FROM,$(DF_RUN)) $(WS_CROP4_OPTS) --preset $(SHIP_PRESET) --model-options '$(SHIP_OPTIONS)' --out $(SHIP_RUN)
+	$(call TRAIN_FROM,$(FULL0_RUN)) $(KD_CROP5_OPTS) --teacher $(TEACHER_RUN)/best-quality.weights.h5 --out $(SHIP_RUN)
 
 # the fourth long run (docs/model-gen2.md): the streaming model, preset band-stream, 70,000 steps
 STREAM_RUN ?= $(RUNS)/band-stream
@@ -277,13 +284,15 @@ $(RUNS)/ab-ft-ship-crop4-c32/result.json: | install-full
 TEACHER_RUN ?= $(RUNS)/ab-ft-df-crop4
 $(RUNS)/ab-kd-ship-crop4/result.json: | install-full
 	$(call RESTORE,$(TEACHER_RUN)) && $(SHIP_FT_TRAIN) $(CROP4_OPTS) --teacher $(TEACHER_RUN)/best-quality.weights.h5 --out $(@D)
-# the shipped run fine-tuned as ab-ft-df-crop4 on 5-s crops, following ab-ft-df-crop4 as a teacher
+# ab-ws-crop4-full0 fine-tuned as ab-ft-df-crop4 on 5-s crops, following ab-ft-df-crop4 as a teacher
+# (the shipped run since 2026-12-06)
+KD_CROP5_OPTS = --preset $(SHIP_PRESET) --model-options '$(SHIP_OPTIONS)' $(FT_OPTS) $(CROP4_OPTS) --crop-seconds 5
 # (docs/model-gen2.md, "Following the larger network from the shipped one, on whole clips")
 $(RUNS)/ab-kd-full0-crop5/result.json: | install-full
-	$(call RESTORE,$(TEACHER_RUN)) && $(call ARM_FROM,$(SHIP_RUN)) --preset $(SHIP_PRESET) --model-options '$(SHIP_OPTIONS)' $(FT_OPTS) $(CROP4_OPTS) --crop-seconds 5 --teacher $(TEACHER_RUN)/best-quality.weights.h5 --out $(@D)
+	$(call RESTORE,$(TEACHER_RUN)) && $(call ARM_FROM,$(FULL0_RUN)) $(KD_CROP5_OPTS) --teacher $(TEACHER_RUN)/best-quality.weights.h5 --out $(@D)
 # the same without the teacher (its control)
 $(RUNS)/ab-ft-full0-crop5/result.json: | install-full
-	$(call ARM_FROM,$(SHIP_RUN)) --preset $(SHIP_PRESET) --model-options '$(SHIP_OPTIONS)' $(FT_OPTS) $(CROP4_OPTS) --crop-seconds 5 --out $(@D)
+	$(call ARM_FROM,$(FULL0_RUN)) $(KD_CROP5_OPTS) --out $(@D)
 
 # the arms at their best-quality checkpoints against the base recipe's two seeds (from the records
 # that `make training-report` archives in docs/runs); the fine-tune arms (ab-ft-*) start from a finished long run and are compared with each other (long-runs-report); the warm-start arm (ab-ws-*) is compared with them in docs/model-gen2.md
@@ -312,6 +321,7 @@ long-runs-report: training-report
 	[ ! -f docs/runs/ab-kd-ship-crop4/history.csv ] || $(PY) -m training.compare_curves docs/runs/ab-ft-ship-crop4 docs/runs/ab-kd-ship-crop4 --out docs/kd-arm-report.md
 	for arm in full0 full1; do [ ! -f docs/runs/ab-ws-crop4-$$arm/quality.csv ] || $(PY) -m training.compare_curves docs/runs/ab-ws-crop4 docs/runs/ab-ws-crop4-$$arm --out docs/$$arm-arm-report.md || exit 1; done
 	[ ! -f docs/runs/ab-ws-crop4-c32/quality.csv ] || $(PY) -m training.compare_curves docs/runs/ab-ws-crop4 docs/runs/ab-ws-crop4-c32 --out docs/c32-arm-report.md
+	[ ! -f docs/runs/ab-ft-full0-crop5/quality.csv ] || $(PY) -m training.compare_curves docs/runs/ab-ft-full0-crop5 docs/runs/ab-kd-full0-crop5 --out docs/kd-crop5-arm-report.md
 	[ ! -f docs/runs/ab-ft-ship-crop4-c32/quality.csv ] || $(PY) -m training.compare_curves docs/runs/ab-ft-ship-crop4 docs/runs/ab-ft-ship-crop4-c32 --out docs/ft-c32-arm-report.md
 
 # an arm's best-quality checkpoint scored on the validation split, by noise category and SNR
@@ -394,7 +404,7 @@ export-seed: install-full
 
 # the model that the shipped one replaced, read from git at the last commit that served it, and
 # scored side by side with the seed
-PREVIOUS_MODEL_REV ?= 9506bde44e0c83e6343b4aac2904a8a7f750d59f
+PREVIOUS_MODEL_REV ?= dc5f00bb79a2aa6e7b1119030e07f7f9e331c88e
 PREVIOUS_MODEL := $(BUILD)/previous/$(PREVIOUS_MODEL_REV).onnx
 $(PREVIOUS_MODEL):
 	mkdir -p $(@D)
