@@ -285,9 +285,9 @@ TEACHER_RUN ?= $(RUNS)/ab-ft-df-crop4
 $(RUNS)/ab-kd-ship-crop4/result.json: | install-full
 	$(call RESTORE,$(TEACHER_RUN)) && $(SHIP_FT_TRAIN) $(CROP4_OPTS) --teacher $(TEACHER_RUN)/best-quality.weights.h5 --out $(@D)
 # ab-ws-crop4-full0 fine-tuned as ab-ft-df-crop4 on 5-s crops, following ab-ft-df-crop4 as a teacher
-# (the shipped run since 2026-12-06)
+# (the shipped run since 2026-12-06; docs/model-gen2.md, "Following the larger network from the
+# shipped one, on whole clips")
 KD_CROP5_OPTS = --preset $(SHIP_PRESET) --model-options '$(SHIP_OPTIONS)' $(FT_OPTS) $(CROP4_OPTS) --crop-seconds 5
-# (docs/model-gen2.md, "Following the larger network from the shipped one, on whole clips")
 $(RUNS)/ab-kd-full0-crop5/result.json: | install-full
 	$(call RESTORE,$(TEACHER_RUN)) && $(call ARM_FROM,$(FULL0_RUN)) $(KD_CROP5_OPTS) --teacher $(TEACHER_RUN)/best-quality.weights.h5 --out $(@D)
 # the same without the teacher (its control)
