@@ -443,6 +443,15 @@ class ChunkPlan:
     chunk: int
     overlap: int
 
+    @classmethod
+    def for_seconds(cls, chunk_seconds: float, overlap_seconds: float, sample_rate: int, hop: int) -> "ChunkPlan":
+        """The plan :func:`enhance_long` uses: the step between chunk starts is whole STFT hops
+        (the chunk may shrink by less than a hop), so inside a chunk the network sees exactly
+        the frames a one-pass run would."""
+        overlap = max(0, int(round(overlap_seconds * sample_rate)))
+        step = max(hop, (int(round(chunk_seconds * sample_rate)) - overlap) // hop * hop)
+        return cls(chunk=step + overlap, overlap=overlap)
+
     def spans(self, n_samples: int) -> list[tuple[int, int]]:
         if n_samples <= self.chunk:
             return [(0, n_samples)]
@@ -471,12 +480,7 @@ def enhance_long(
     raised-cosine ramps (they sum to one), so a pass-through network returns the
     input and a real network leaves no seam.
     """
-    sr, hop = spec.sample_rate, spec.hop_length
-    overlap = max(0, int(round(overlap_seconds * sr)))
-    # every chunk starts on the one-pass STFT frame grid (step = whole hops), so inside
-    # a chunk the network sees exactly the frames a one-pass run would
-    step = max(hop, (int(round(chunk_seconds * sr)) - overlap) // hop * hop)
-    plan = ChunkPlan(chunk=step + overlap, overlap=overlap)
+    plan = ChunkPlan.for_seconds(chunk_seconds, overlap_seconds, spec.sample_rate, spec.hop_length)
     spans = plan.spans(wave.shape[0])
     if len(spans) == 1:
         return enhance_wave(wave, spec, predict)

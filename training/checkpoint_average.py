@@ -45,14 +45,10 @@ def _network_key(config: dict[str, Any]) -> tuple[str, str, str]:
 
 def build_run_network(run: Path) -> tuple[keras.Model, dict[str, Any]]:
     """The untrained network of ``run`` (from its ``config.json``) and that config."""
-    from training.presets import get_preset
-    from training.train import build_network
+    from training.export import network_from_config
 
     config = json.loads((run / "config.json").read_text())
-    train = config["train"]
-    net = build_network(get_preset(config["preset"]), SignalSpec.from_dict(config["signal"]), train.get("width", 1.0),
-                        train.get("model_options") or {})
-    return net, config
+    return network_from_config(config), config
 
 
 def average_weights(net: keras.Model, config: dict[str, Any], files: list[Path]) -> keras.Model:

@@ -62,20 +62,25 @@ def load_run(run: Path, checkpoint: str | None = None) -> tuple[keras.Model, dic
         net = keras.models.load_model(str(run / "model.keras"), compile=False)
         result = json.loads((run / "result.json").read_text()) if (run / "result.json").exists() else {}
         return net, config, result
-    from training.presets import get_preset
-    from training.train import build_network
-
     weights = run / checkpoint
     if not weights.is_file():
         raise FileNotFoundError(f"no checkpoint {weights}")
-    train = config["train"]
-    net = build_network(get_preset(config["preset"]), SignalSpec.from_dict(config["signal"]), train.get("width", 1.0),
-                        train.get("model_options") or {})
+    net = network_from_config(config)
     net.load_weights(str(weights))
     progress = json.loads((run / "time.json").read_text()) if (run / "time.json").exists() else {}
     result = {"train_seconds": progress.get("seconds"), "epochs_run": progress.get("epoch"), "checkpoint": checkpoint,
               "parameters": int(net.count_params()), "metrics": checkpoint_quality(run, checkpoint)}
     return net, config, result
+
+
+def network_from_config(config: dict[str, Any]) -> keras.Model:
+    """The untrained network a run's ``config.json`` describes (preset, signal, width, model options)."""
+    from training.presets import get_preset
+    from training.train import build_network
+
+    train = config["train"]
+    return build_network(get_preset(config["preset"]), SignalSpec.from_dict(config["signal"]), train.get("width", 1.0),
+                         train.get("model_options") or {})
 
 
 def checkpoint_quality(run: Path, checkpoint: str) -> dict[str, float]:

@@ -53,9 +53,7 @@ def join_mixtures(arrays: SplitArrays, seconds: float, sample_rate: int, files: 
 
 def processed_per_second(n_samples: int, chunk_seconds: float, overlap_seconds: float, sample_rate: int, hop: int) -> float:
     """Samples the network processes per input sample with this chunking (as ``enhance_long`` plans it)."""
-    overlap = max(0, int(round(overlap_seconds * sample_rate)))
-    step = max(hop, (int(round(chunk_seconds * sample_rate)) - overlap) // hop * hop)
-    spans = ChunkPlan(chunk=step + overlap, overlap=overlap).spans(n_samples)
+    spans = ChunkPlan.for_seconds(chunk_seconds, overlap_seconds, sample_rate, hop).spans(n_samples)
     return sum(end - start for start, end in spans) / n_samples
 
 
