@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import keras
 import tensorflow as tf
@@ -22,22 +22,48 @@ from training.warm_start import source_network
 WaveLoss = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 
 
-def load_teacher(weights: str | Path, spec: SignalSpec) -> keras.Model:
-    """The frozen signal training model (inputs to ``{"wave", "mag"}``) of the run that wrote
-    ``weights``, built from the ``config.json`` beside them. Its recorded signal contract must be
-    ``spec``, so that it reads the same features as the student."""
+def trained_network(weights: str | Path) -> tuple[keras.Model, SignalSpec]:
+    """The frozen network of the run that wrote ``weights`` (built from the ``config.json``
+    beside them), with those weights, and that run's signal contract."""
     weights = Path(weights)
     config_file = weights.parent / "config.json"
     if not config_file.is_file():
-        raise FileNotFoundError(f"{config_file}: the teacher's run record (its preset and signal contract) is missing")
-    config = json.loads(config_file.read_text())
-    recorded = SignalSpec.from_dict(config["signal"])
-    if recorded != spec:
-        raise ValueError(f"the teacher's signal contract {recorded} is not the student's {spec}")
+        raise FileNotFoundError(f"{config_file}: the run record (its preset and signal contract) of {weights.name} is missing")
+    recorded = SignalSpec.from_dict(json.loads(config_file.read_text())["signal"])
     net = source_network(weights)
     net.load_weights(weights)
     net.trainable = False
-    teacher = signal_training_model(net, recorded)
+    return net, recorded
+
+
+class WaveformMean(keras.Model):
+    """Several signal training models of one interface as one: the mean of their outputs."""
+
+    def __init__(self, members: Sequence[keras.Model], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.members = list(members)
+        self.built = True
+
+    def call(self, inputs: Any, training: bool = False) -> dict[str, tf.Tensor]:
+        outputs = [member(inputs, training=training) for member in self.members]
+        return {key: tf.add_n([out[key] for out in outputs]) / len(outputs) for key in ("wave", "mag")}
+
+
+def load_teacher(weights: str | Path | Sequence[str | Path], spec: SignalSpec) -> keras.Model:
+    """The frozen signal training model (inputs to ``{"wave", "mag"}``) of the run that wrote
+    ``weights``; of several weights files, the mean of their runs' outputs (a
+    :class:`WaveformMean`). Each run's recorded signal contract must be ``spec``, so that it
+    reads the same features as the student."""
+    paths = [weights] if isinstance(weights, (str, Path)) else list(weights)
+    if not paths:
+        raise ValueError("no teacher weights")
+    members = []
+    for path in paths:
+        net, recorded = trained_network(path)
+        if recorded != spec:
+            raise ValueError(f"the teacher {path}'s signal contract {recorded} is not the student's {spec}")
+        members.append(signal_training_model(net, recorded))
+    teacher = members[0] if len(members) == 1 else WaveformMean(members, name="teacher_mean")
     teacher.trainable = False
     return teacher
 

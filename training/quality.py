@@ -20,7 +20,7 @@ import math
 import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import keras
 import numpy as np
@@ -34,6 +34,8 @@ from training.evaluation.ship_rule import TARGETS, quality_score
 QUALITY_WEIGHTS = "best-quality.weights.h5"
 QUALITY_LOG = "quality.csv"
 STEP_WEIGHTS = re.compile(r"quality-(\d+)\.weights\.h5")
+#: one noisy waveform to its estimate, at the model's rate
+Enhance = Callable[[np.ndarray], np.ndarray]
 COLUMNS = ("epoch", "step", "train_hours", *TARGETS, "score", "seconds")
 
 
@@ -42,18 +44,26 @@ def step_weights(step: int) -> str:
     return f"quality-{step}.weights.h5"
 
 
-def score_split(net: keras.Model, spec: SignalSpec, arrays: SplitArrays) -> dict[str, float]:
-    """Mean SI-SDR, PESQ-WB, STOI and DNSMOS OVRL of ``net`` on every mixture of a split.
-
-    A metric that cannot be computed on a mixture (NaN) is left out of its mean.
-    """
+def network_enhancer(net: keras.Model, spec: SignalSpec) -> Enhance:
+    """``net`` as a function from one noisy waveform to its estimate, through the signal contract."""
 
     def predict(batch: np.ndarray) -> np.ndarray:
         return np.asarray(net(batch, training=False))
 
+    return lambda noisy: enhance_wave(noisy, spec, predict)
+
+
+def score_split(net: keras.Model, spec: SignalSpec, arrays: SplitArrays) -> dict[str, float]:
+    """Mean SI-SDR, PESQ-WB, STOI and DNSMOS OVRL of ``net`` on every mixture of a split."""
+    return score_enhancer(network_enhancer(net, spec), arrays)
+
+
+def score_enhancer(enhance: Enhance, arrays: SplitArrays) -> dict[str, float]:
+    """Mean SI-SDR, PESQ-WB, STOI and DNSMOS OVRL of ``enhance``'s estimates on every mixture of
+    a split. A metric that cannot be computed on a mixture (NaN) is left out of its mean."""
     rows: list[dict[str, float]] = []
     for noisy, clean, length in zip(arrays.noisy, arrays.clean, arrays.lengths):
-        estimate = enhance_wave(noisy[:length], spec, predict)
+        estimate = enhance(noisy[:length])
         reference = clean[:length]
         rows.append({"si_sdr": si_sdr(reference, estimate), "pesq": pesq_wb(reference, estimate), "stoi": stoi(reference, estimate),
                      "dnsmos_ovrl": dnsmos(estimate)["dnsmos_ovrl"]})
