@@ -187,18 +187,27 @@ def earlier_stages(config: dict[str, Any]) -> list[dict[str, Any]]:
     return stages
 
 
-def teacher_stages(config: dict[str, Any], counted: set[str] = frozenset()) -> list[dict[str, Any]]:
-    """The runs behind the teacher this run followed (``--teacher``, training.distill): the
-    runs the teacher's weights descend from and the teacher's own run, earliest first, less the
-    runs named in ``counted`` (the model's own earlier stages); empty without a teacher or where
-    the teacher's ``time.json`` is not beside its weights."""
+def teacher_paths(config: dict[str, Any]) -> list[Path]:
+    """The weights files of the teacher a run followed (``--teacher``: one, or several whose mean
+    it followed; older runs record one path as a string)."""
     teacher = config.get("train", {}).get("teacher")
-    weights = Path(str(teacher)) if teacher else None
-    stage = _stage(weights) if weights else None
-    if stage is None:
-        return []
-    chain = [*earlier_stages(_run_config(weights.parent)), stage]
-    return [st for st in chain if st["run"] not in counted]
+    return [Path(str(t)) for t in ([teacher] if isinstance(teacher, str) else teacher or [])]
+
+
+def teacher_stages(config: dict[str, Any], counted: set[str] = frozenset()) -> list[dict[str, Any]]:
+    """The runs behind the teacher this run followed (``--teacher``, training.distill): for each
+    teacher network, the runs its weights descend from and its own run, earliest first, each run
+    once, less the runs named in ``counted`` (the model's own earlier stages); a teacher network
+    whose ``time.json`` is not beside its weights adds nothing."""
+    stages: list[dict[str, Any]] = []
+    for weights in teacher_paths(config):
+        stage = _stage(weights)
+        if stage is None:
+            continue
+        for st in [*earlier_stages(_run_config(weights.parent)), stage]:
+            if st["run"] not in counted and all(st["run"] != seen["run"] for seen in stages):
+                stages.append(st)
+    return stages
 
 
 def model_info(config: dict[str, Any], result: dict[str, Any], name: str | None, version: str | None) -> ModelInfo:

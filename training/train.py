@@ -75,9 +75,9 @@ class TrainConfig:
     critic_weight: float = 0.0
     #: steps the critic trains before its term reaches the network
     critic_warmup_steps: int = 500
-    #: signal presets: a trained run's ``*.weights.h5`` whose network the student follows
-    #: (training.distill; its run's ``config.json`` beside it); None: no teacher
-    teacher: str | None = None
+    #: signal presets: trained runs' ``*.weights.h5`` (each with its run's ``config.json`` beside it)
+    #: whose networks' mean output the student follows (training.distill); None: no teacher
+    teacher: list[str] | None = None
     #: weight of the waveform loss against the teacher's output, beside the one against the clean speech
     teacher_weight: float = 1.0
     #: signal presets: a new run starts from these network weights (a ``*.weights.h5`` that a run of the
@@ -431,10 +431,10 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
                         "on each step's real PESQ (training.metric_gan; 0: none)")
     p.add_argument("--critic-warmup-steps", type=int, default=TrainConfig.critic_warmup_steps,
                    help="steps the critic trains before its term reaches the network")
-    p.add_argument("--teacher", default=None,
-                   help="signal presets: a trained run's *.weights.h5 (its config.json beside it) whose network the "
-                        "student follows: the waveform loss against its output is added to the one against the clean "
-                        "speech (training.distill); the signal contracts must agree")
+    p.add_argument("--teacher", nargs="+", default=None,
+                   help="signal presets: trained runs' *.weights.h5 (each with its config.json beside it) whose "
+                        "networks the student follows: the waveform loss against their mean output is added to the "
+                        "one against the clean speech (training.distill); the signal contracts must agree")
     p.add_argument("--teacher-weight", type=float, default=TrainConfig.teacher_weight,
                    help="weight of the waveform loss against the teacher's output")
     p.add_argument("--init-weights", default=None,
@@ -475,8 +475,9 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         p.error(f"--critic-weight: the {preset.name} preset scores spectrograms, not waveforms")
     if values["teacher"] and preset.objective == "features_mse":
         p.error(f"--teacher: the {preset.name} preset scores spectrograms, not waveforms")
-    if values["teacher"] and not Path(values["teacher"]).is_file():
-        p.error(f"--teacher {values['teacher']}: no such file")
+    for teacher in values["teacher"] or []:
+        if not Path(teacher).is_file():
+            p.error(f"--teacher {teacher}: no such file")
     if values["teacher"] and values["critic_weight"]:
         p.error("--teacher and --critic-weight: one extra training term at a time")
     if values["teacher_weight"] <= 0:

@@ -70,11 +70,28 @@ def test_a_teacher_needs_its_run_record_and_the_same_signal_contract(teacher_run
         load_teacher(alone, spec)
 
 
+def test_several_teachers_are_followed_through_their_mean(teacher_run: Path, tiny_dataset: Path,
+                                                         tmp_path_factory: pytest.TempPathFactory) -> None:
+    other = tiny_signal_run("band", tiny_dataset, tmp_path_factory) / "best-quality.weights.h5"
+    weights = teacher_run / "best-quality.weights.h5"
+    spec = SignalSpec.from_dict(json.loads((teacher_run / "config.json").read_text())["signal"])
+    rng = np.random.default_rng(1)
+    frames = 9
+    x = {"features": rng.uniform(0, 1, (2, spec.n_freq, frames, spec.input_channels)).astype(np.float32),
+         "real": rng.normal(0, 1, (2, spec.n_freq, frames)).astype(np.float32),
+         "imag": rng.normal(0, 1, (2, spec.n_freq, frames)).astype(np.float32)}
+    first, second = (np.asarray(load_teacher(w, spec)(x)["wave"]) for w in (weights, other))
+    mean = load_teacher([weights, other], spec)
+    assert not mean.trainable_variables
+    assert np.abs(first - second).max() > 1e-3  # two different networks
+    np.testing.assert_allclose(np.asarray(mean(x)["wave"]), (first + second) / 2, rtol=1e-4, atol=1e-6)
+
+
 def test_a_run_with_a_teacher_trains_and_resumes(teacher_run: Path, tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
     teacher = str(teacher_run / "best-quality.weights.h5")
     out = tiny_signal_run("band", tiny_dataset, tmp_path_factory, "--teacher", teacher, "--teacher-weight", "2")
     config = json.loads((out / "config.json").read_text())["train"]
-    assert config["teacher"] == teacher and config["teacher_weight"] == 2.0
+    assert config["teacher"] == [teacher] and config["teacher_weight"] == 2.0
     assert "follow_loss" in (out / "history.csv").read_text().splitlines()[0].split(",")
     assert (out / "best-quality.weights.h5").exists()
     # a second epoch resumes from the backup

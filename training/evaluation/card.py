@@ -94,7 +94,10 @@ def training_section(training: dict[str, Any]) -> list[str]:
                          f"(`{stages[-1].get('weights')}` of `{stages[-1].get('run')}` for this one): " + _stage_list(stages))
     if teachers:
         teacher = training.get("hyperparameters", {}).get("teacher") or f"{teachers[-1].get('run')}/{teachers[-1].get('weights')}"
-        sentences.append(f"Its last stage followed a frozen teacher network (`{teacher}`, `training.distill`), whose "
+        named = [teacher] if isinstance(teacher, str) else [str(t) for t in teacher]
+        whom = (f"a frozen teacher network (`{named[0]}`" if len(named) == 1 else
+                "the mean of frozen teacher networks (" + ", ".join(f"`{t}`" for t in named))
+        sentences.append(f"Its last stage followed {whom}, `training.distill`), whose "
                          f"training stages{' not counted above' if stages else ''} took: " + _stage_list(teachers))
     if sentences:
         if isinstance(seconds, (int, float)):
