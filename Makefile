@@ -153,7 +153,7 @@ keep-band-run:
 # the comparison arms of docs/model-gen2.md, one after another at equal steps; each arm's
 # result.json marks it done, and an interrupted arm resumes when `make arms` runs again
 ARM_TRAIN = $(call RESTORE,$(@D)) && $(PY) -m training.train --data $(BAND_DATASET) --epochs 16 --quality-every 8 $(THREADS_OPT)
-ARMS := ab-band-L2 ab-band-L2-seed1 ab-band-L0 ab-band-wide ab-band-ctx-relu ab-band-oldloss ab-band-ctx-dec ab-band-oldloss-seed1 ab-band-Lnone ab-band-ctx-b256 ab-band-ctx-124 ab-band-mask ab-band-ctx-oldloss ab-band-ctx-mask ab-band-ctx-oldloss-over3 ab-band-ctx-oldloss-bf16 ab-band-offline ab-band-offline-df ab-band-offline-df-sepwide ab-band-offline-df-sep ab-band-stream-df ab-band-offline-df4k-sep ab-band-offline-df-pesq ab-ft-df ab-ft-df-pesq ab-ft-df-pesq-seed1 ab-ft-df-seed1 ab-band-offline-df-pesq-noextra ab-ws-sep-pesq ab-ws-ft-sep-pesq ab-ft-ship-p60 ab-ft-ship-p20 ab-ws-sep-ctxc ab-ft-ship-crop4 ab-ft-ship-critic ab-ft-ship-p60-seed1 ab-ft-ship-p20-seed1 ab-ws-crop4 ab-ft-df-crop4 ab-kd-ship-crop4 ab-ws-crop4-full0 ab-ws-crop4-full1 ab-ws-crop4-c32 ab-ft-ship-crop4-c32 ab-kd-full0-crop5 ab-ft-full0-crop5 ab-kd-ens-full0-crop5
+ARMS := ab-band-L2 ab-band-L2-seed1 ab-band-L0 ab-band-wide ab-band-ctx-relu ab-band-oldloss ab-band-ctx-dec ab-band-oldloss-seed1 ab-band-Lnone ab-band-ctx-b256 ab-band-ctx-124 ab-band-mask ab-band-ctx-oldloss ab-band-ctx-mask ab-band-ctx-oldloss-over3 ab-band-ctx-oldloss-bf16 ab-band-offline ab-band-offline-df ab-band-offline-df-sepwide ab-band-offline-df-sep ab-band-stream-df ab-band-offline-df4k-sep ab-band-offline-df-pesq ab-ft-df ab-ft-df-pesq ab-ft-df-pesq-seed1 ab-ft-df-seed1 ab-band-offline-df-pesq-noextra ab-ws-sep-pesq ab-ws-ft-sep-pesq ab-ft-ship-p60 ab-ft-ship-p20 ab-ws-sep-ctxc ab-ft-ship-crop4 ab-ft-ship-critic ab-ft-ship-p60-seed1 ab-ft-ship-p20-seed1 ab-ws-crop4 ab-ft-df-crop4 ab-kd-ship-crop4 ab-ws-crop4-full0 ab-ws-crop4-full1 ab-ws-crop4-c32 ab-ft-ship-crop4-c32 ab-kd-full0-crop5 ab-ft-full0-crop5 ab-kd-ens-full0-crop5 ab-ft-pesq-crop4
 # an arm whose result is archived in docs/runs (`make training-report`) is done on any machine
 ARMS_ARCHIVED := $(patsubst docs/runs/%/result.json,%,$(wildcard $(addprefix docs/runs/,$(addsuffix /result.json,$(ARMS)))))
 arms: $(foreach arm,$(filter-out $(ARMS_ARCHIVED),$(ARMS)),$(RUNS)/$(arm)/result.json)
@@ -258,6 +258,9 @@ $(RUNS)/ab-ft-ship-crop4/result.json: | install-full
 # the fifth long run's network fine-tuned as ab-ft-ship-crop4 (docs/model-gen2.md, "Does capacity limit the shipped network?")
 $(RUNS)/ab-ft-df-crop4/result.json: | install-full
 	$(call ARM_FROM,$(DF_RUN)) --preset band-offline-df-pesq $(FT_OPTS) $(CROP4_OPTS) --out $(@D)
+# the sixth long run's network fine-tuned as ab-ft-df-crop4 (docs/model-gen2.md, "A mean of networks as the teacher")
+$(RUNS)/ab-ft-pesq-crop4/result.json: | install-full
+	$(call ARM_FROM,$(PESQ_RUN)) --preset band-offline-df-pesq $(FT_OPTS) $(CROP4_OPTS) --out $(@D)
 # ab-ws-sep-pesq's warm start on 4-s crops, the audio of the warm start and the crop fine-tune
 # together (docs/model-gen2.md, "The warm start on 4-s crops")
 WS_CROP4_OPTS = --epochs 14 $(WS_OPTS) --crop-seconds 4 --quality-every 2
