@@ -101,3 +101,15 @@ def test_card_counts_the_training_of_a_teacher_the_model_followed() -> None:
     assert "It is the last of 3 training stages" in text and "50.1 min (3006 s), 16 epochs. Its last stage" in text
     (line, _) = reproduction_section(training, {})
     assert "training stage 2 (`ab-ws-sep-pesq`) 50.1 min, teacher stage 1 (`ab-ft-df-crop4`) 48.0 min, training stage 3 50.0 min" in line
+
+
+def test_card_names_every_network_of_a_mean_teacher() -> None:
+    from training.evaluation.card import training_section
+
+    teachers = [{"run": "ab-ft-df-crop4", "weights": "best-quality.weights.h5", "seconds": 2880.0, "epochs": 6},
+                {"run": "band-offline-df-pesq", "weights": "best-quality.weights.h5", "seconds": 50712.0, "epochs": 140}]
+    training = {"seconds": 3000.0, "epochs": 6, "teacher_stages": teachers,
+                "hyperparameters": {"teacher": ["a/best-quality.weights.h5", "b/best-quality.weights.h5"]}}
+    text = "\n".join(training_section(training))
+    assert ("Its last stage followed the mean of frozen teacher networks (`a/best-quality.weights.h5`, "
+            "`b/best-quality.weights.h5`, `training.distill`), whose training stages took: `ab-ft-df-crop4` 48.0 min") in text

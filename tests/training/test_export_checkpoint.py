@@ -144,3 +144,12 @@ def test_a_distilled_run_records_its_teachers_stages_once(tmp_path: Path) -> Non
     assert [st["run"] for st in teacher_stages(config)] == ["base", "teacher"]
     assert teacher_stages({"train": {"teacher": str(tmp_path / "elsewhere" / "w.h5")}}) == []
     assert teacher_stages({"train": {}}) == []
+    # several teacher networks (their mean): each one's chain, every run once
+    second = tmp_path / "second"
+    second.mkdir()
+    (second / "time.json").write_text(json.dumps({"seconds": 50712.1, "epoch": 140}))
+    (second / "config.json").write_text(json.dumps({"train": {"init_weights": None}}))
+    both = {"train": {**config["train"], "teacher": [str(teacher / "best-quality.weights.h5"), str(second / "best-quality.weights.h5"),
+                                                     str(base / "best-quality.weights.h5")]}}
+    assert [st["run"] for st in teacher_stages(both)] == ["base", "teacher", "second"]
+    assert [st["run"] for st in teacher_stages(both, {st["run"] for st in own})] == ["teacher", "second"]
