@@ -337,6 +337,9 @@ long-runs-report: training-report
 	[ ! -f docs/runs/ab-ws-crop4-c32/quality.csv ] || $(PY) -m training.compare_curves docs/runs/ab-ws-crop4 docs/runs/ab-ws-crop4-c32 --out docs/c32-arm-report.md
 	[ ! -f docs/runs/ab-ft-full0-crop5/quality.csv ] || $(PY) -m training.compare_curves docs/runs/ab-ft-full0-crop5 docs/runs/ab-kd-full0-crop5 --out docs/kd-crop5-arm-report.md
 	[ ! -f docs/runs/ab-ft-ship-crop4-c32/quality.csv ] || $(PY) -m training.compare_curves docs/runs/ab-ft-ship-crop4 docs/runs/ab-ft-ship-crop4-c32 --out docs/ft-c32-arm-report.md
+	[ ! -f docs/runs/ab-kd-ens-full0-crop5/quality.csv ] || $(PY) -m training.compare_curves docs/runs/ab-kd-full0-crop5 docs/runs/ab-kd-ens-full0-crop5 --out docs/kd-ens-arm-report.md
+	[ ! -f docs/runs/ab-kd-ens-w3-full0-crop5/quality.csv ] || $(PY) -m training.compare_curves docs/runs/ab-kd-ens-full0-crop5 docs/runs/ab-kd-ens-w3-full0-crop5 --out docs/kd-ens-w3-arm-report.md
+	[ ! -f docs/runs/ab-kd-ens-df-crop5/quality.csv ] || $(PY) -m training.compare_curves docs/runs/ab-kd-ens-full0-crop5 docs/runs/ab-kd-ens-df-crop5 --out docs/kd-ens-df-arm-report.md
 
 # an arm's best-quality checkpoint scored on the validation split, by noise category and SNR
 # (`make arm-val ARM=<arm>` for the arm in $(RUNS)/<arm>; scored again when that checkpoint changes)
