@@ -165,7 +165,9 @@ def test_the_teacher_options_are_recorded_and_off_by_default() -> None:
     cfg = parse_args([*BASE, "--preset", "band"])
     assert cfg.teacher is None and cfg.teacher_weight == 1.0
     cfg = parse_args([*BASE, "--preset", "band", "--teacher", __file__, "--teacher-weight", "0.5"])
-    assert (cfg.teacher, cfg.teacher_weight) == (__file__, 0.5)
+    assert (cfg.teacher, cfg.teacher_weight) == ([__file__], 0.5)
+    cfg = parse_args([*BASE, "--preset", "band", "--teacher", __file__, __file__, "--teacher-weight", "3"])
+    assert (cfg.teacher, cfg.teacher_weight) == ([__file__, __file__], 3.0)
 
 
 def test_a_run_kept_finished_without_resume_state_is_not_trained_again(tmp_path: Path) -> None:
