@@ -299,14 +299,15 @@ $(RUNS)/ab-ft-full0-crop5/result.json: | install-full
 # the shipped network's third stage following the mean of two full-block networks of separate
 # long runs (training.ensemble: the teacher "B" of docs/model-gen2.md)
 ENS_TEACHERS = $(TEACHER_RUN)/best-quality.weights.h5 $(PESQ_RUN)/best-quality.weights.h5
+ENS_RESTORE = $(call RESTORE,$(TEACHER_RUN)) && $(call RESTORE,$(PESQ_RUN))
 $(RUNS)/ab-kd-ens-full0-crop5/result.json: | install-full
-	$(call RESTORE,$(TEACHER_RUN)) && $(call RESTORE,$(PESQ_RUN)) && $(call ARM_FROM,$(FULL0_RUN)) $(KD_CROP5_OPTS) --teacher $(ENS_TEACHERS) --out $(@D)
+	$(ENS_RESTORE) && $(call ARM_FROM,$(FULL0_RUN)) $(KD_CROP5_OPTS) --teacher $(ENS_TEACHERS) --out $(@D)
 # the same with the term against the teacher weighted 3
 $(RUNS)/ab-kd-ens-w3-full0-crop5/result.json: | install-full
-	$(call RESTORE,$(TEACHER_RUN)) && $(call RESTORE,$(PESQ_RUN)) && $(call ARM_FROM,$(FULL0_RUN)) $(KD_CROP5_OPTS) --teacher $(ENS_TEACHERS) --teacher-weight 3 --out $(@D)
+	$(ENS_RESTORE) && $(call ARM_FROM,$(FULL0_RUN)) $(KD_CROP5_OPTS) --teacher $(ENS_TEACHERS) --teacher-weight 3 --out $(@D)
 # the full-block network (TEACHER_RUN's) following the same mean, 5-s crops (too slow to ship: it measures capacity)
 $(RUNS)/ab-kd-ens-df-crop5/result.json: | install-full
-	$(call RESTORE,$(PESQ_RUN)) && $(call ARM_FROM,$(TEACHER_RUN)) --preset band-offline-df-pesq $(FT_OPTS) $(CROP4_OPTS) --crop-seconds 5 --teacher $(ENS_TEACHERS) --out $(@D)
+	$(ENS_RESTORE) && $(call ARM_FROM,$(TEACHER_RUN)) --preset band-offline-df-pesq $(FT_OPTS) $(CROP4_OPTS) --crop-seconds 5 --teacher $(ENS_TEACHERS) --out $(@D)
 
 # the arms at their best-quality checkpoints against the base recipe's two seeds (from the records
 # that `make training-report` archives in docs/runs); the fine-tune arms (ab-ft-*) start from a finished long run and are compared with each other (long-runs-report); the warm-start arm (ab-ws-*) is compared with them in docs/model-gen2.md

@@ -17,7 +17,6 @@ import tensorflow as tf
 
 from denoise_core.signal import SignalSpec
 from training.graph import signal_training_model
-from training.warm_start import source_network
 
 WaveLoss = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 
@@ -29,11 +28,13 @@ def trained_network(weights: str | Path) -> tuple[keras.Model, SignalSpec]:
     config_file = weights.parent / "config.json"
     if not config_file.is_file():
         raise FileNotFoundError(f"{config_file}: the run record (its preset and signal contract) of {weights.name} is missing")
-    recorded = SignalSpec.from_dict(json.loads(config_file.read_text())["signal"])
-    net = source_network(weights)
+    from training.export import network_from_config
+
+    config = json.loads(config_file.read_text())
+    net = network_from_config(config)
     net.load_weights(weights)
     net.trainable = False
-    return net, recorded
+    return net, SignalSpec.from_dict(config["signal"])
 
 
 class WaveformMean(keras.Model):
