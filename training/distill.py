@@ -3,7 +3,9 @@
 The teacher is another run's network, frozen, on the same signal contract. Each training step
 scores the student's waveform twice with the run's waveform loss: against the clean speech (the
 compiled loss) and against the teacher's output for the same noisy input, ``weight`` times.
-Validation, checkpoints and export see the student alone.
+Validation, checkpoints, backups and export see the student alone: the teacher is held out of
+Keras's tracking, so saved weights are the student's and its optimiser's, and a resumed run
+loads the teacher again from its weights files.
 """
 
 from __future__ import annotations
@@ -69,16 +71,24 @@ def load_teacher(weights: str | Path | Sequence[str | Path], spec: SignalSpec) -
     return teacher
 
 
+class Untracked:
+    """Holds a network out of Keras's tracking: a model that keeps one this way leaves its
+    weights out of ``weights``, ``save_weights`` and backups."""
+
+    def __init__(self, net: keras.Model) -> None:
+        self.net = net
+
+
 class DistillationModel(keras.Model):
     """The student's signal training model with a frozen ``teacher`` of the same interface. Each
     training step minimises the compiled loss plus ``weight`` times the mean of ``follow_loss``
     (the waveform loss) between the teacher's and the student's waveforms. Evaluation and
-    prediction are the student's."""
+    prediction are the student's; saved weights are the student's alone."""
 
     def __init__(self, student: keras.Model, teacher: keras.Model, weight: float, follow_loss: WaveLoss, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.student, self.teacher = student, teacher
-        self.teacher.trainable = False
+        teacher.trainable = False
+        self.student, self.teacher = student, Untracked(teacher)
         self.weight, self.follow_loss = float(weight), follow_loss
         self.built = True  # both networks are built; the backup callback needs to know
 
@@ -87,7 +97,7 @@ class DistillationModel(keras.Model):
 
     def train_step(self, data: Any) -> dict[str, Any]:
         x, y = data
-        taught = tf.stop_gradient(self.teacher(x, training=False)["wave"])
+        taught = tf.stop_gradient(self.teacher.net(x, training=False)["wave"])
         with tf.GradientTape() as tape:
             y_pred = self(x, training=True)
             loss = self.compute_loss(x=x, y=y, y_pred=y_pred, training=True)

@@ -1,5 +1,6 @@
-"""Distillation: the student moves towards a frozen teacher, the teacher must share the signal
-contract, and a run with a teacher trains, records the term and resumes."""
+"""Distillation: the student moves towards a frozen teacher, saved weights are the student's
+alone, the teacher must share the signal contract, and a run with a teacher trains, records the
+term and resumes."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
+import h5py
 import keras
 import numpy as np
 import pytest
@@ -44,10 +46,64 @@ def test_the_student_moves_to_the_teacher_and_the_teacher_stays(weight: float) -
     gain = float(model.student.get_layer("gain").get_weights()[0][0, 0])
     # the minimum of (g - 1)^2 + w (g - 0.5)^2
     assert gain == pytest.approx((1.0 + 0.5 * weight) / (1.0 + weight), abs=0.02)
-    assert float(model.teacher.get_layer("gain").get_weights()[0][0, 0]) == 0.5
+    assert float(model.teacher.net.get_layer("gain").get_weights()[0][0, 0]) == 0.5
     assert logs["follow_loss"][-1] < logs["follow_loss"][0]
     # evaluation and prediction are the student's
     np.testing.assert_allclose(np.asarray(model.predict(noisy, verbose=0)["wave"]), gain * noisy, rtol=1e-5)
+
+
+def trained_pair(student_gain: float, teacher_gain: float, steps: int) -> DistillationModel:
+    """A compiled stand-in pair after ``steps`` training steps (zero still builds the optimiser)."""
+    model = DistillationModel(gain_model("student", student_gain), gain_model("teacher", teacher_gain), 1.0, mse)
+    model.compile(keras.optimizers.Adam(5e-2), loss={"wave": mse})
+    noisy = np.random.default_rng(0).normal(0, 1, (4, 100)).astype(np.float32)
+    model.fit(noisy, {"wave": noisy}, batch_size=4, epochs=steps, verbose=0)
+    if not steps:
+        model.optimizer.build(model.trainable_variables)
+    return model
+
+
+def saved_arrays(path: Path) -> list[tuple[int, ...]]:
+    """The shapes of every array in a Keras weights file."""
+    shapes: list[tuple[int, ...]] = []
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda _, obj: shapes.append(obj.shape) if isinstance(obj, h5py.Dataset) else None)
+    return shapes
+
+
+def test_saved_weights_are_the_students_alone(tmp_path: Path) -> None:
+    model = trained_pair(1.0, 0.5, steps=3)
+    assert [w.path for w in model.weights] == [w.path for w in model.student.weights]
+    path = tmp_path / "pair.weights.h5"
+    model.save_weights(path)
+    # the student's gain, and the optimiser's step count, learning rate and two moments of that gain
+    assert sorted(saved_arrays(path)) == sorted([(1, 1), (), (), (1, 1), (1, 1)])
+    fresh = trained_pair(3.0, 0.25, steps=0)
+    fresh.load_weights(path)
+    assert float(fresh.student.get_layer("gain").get_weights()[0][0, 0]) == float(model.student.get_layer("gain").get_weights()[0][0, 0])
+    assert int(fresh.optimizer.iterations) == 3
+    assert float(fresh.teacher.net.get_layer("gain").get_weights()[0][0, 0]) == 0.25
+
+
+class TeacherSaved(DistillationModel):
+    """The earlier layout, whose saved weights also held the teacher's."""
+
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        self.kept_teacher = self.teacher.net
+
+
+def test_weights_saved_with_the_teacher_still_load(tmp_path: Path) -> None:
+    old = TeacherSaved(gain_model("student", 0.75), gain_model("teacher", 0.5), 1.0, mse)
+    old.compile(keras.optimizers.Adam(5e-2), loss={"wave": mse})
+    old.optimizer.build(old.trainable_variables)
+    path = tmp_path / "old.weights.h5"
+    old.save_weights(path)
+    assert saved_arrays(path).count((1, 1)) == 4  # both gains, and the two moments of the student's
+    fresh = trained_pair(3.0, 0.25, steps=0)
+    fresh.load_weights(path)
+    assert float(fresh.student.get_layer("gain").get_weights()[0][0, 0]) == 0.75
+    assert float(fresh.teacher.net.get_layer("gain").get_weights()[0][0, 0]) == 0.25
 
 
 @pytest.fixture(scope="module")
