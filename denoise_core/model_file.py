@@ -16,12 +16,15 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from denoise_core.signal import CHUNK_OVERLAP_SECONDS, CHUNK_SECONDS, SignalSpec, enhance_audio, from_model_layout, to_model_layout
+from denoise_core.signal import (CHUNK_OVERLAP_SECONDS, CHUNK_SECONDS, MaskAndTaps, NetOutput, SignalSpec, enhance_audio, from_model_layout,
+                                 to_model_layout)
 
 #: metadata keys holding JSON values
 JSON_KEYS = ("signal", "data_summary", "evaluation", "training")
 INPUT_NAME = "features"
 OUTPUT_NAME = "output"
+#: the output names of a deep-filter file whose taps come apart from the mask (:class:`MaskAndTaps`)
+SPLIT_OUTPUTS = ("mask", "taps")
 #: after a call on more frames than this (about 10 s at 16 kHz, hop 256), onnxruntime hands
 #: its arena's unused memory back, so one long input does not keep the process at its peak
 SHRINK_ABOVE_FRAMES = 640
@@ -133,7 +136,9 @@ class OnnxModel:
         self.intra_op_threads = intra_op_threads
         self.inter_op_threads = inter_op_threads
         self.input_name = self.session.get_inputs()[0].name
-        self.output_name = self.session.get_outputs()[0].name
+        self.output_names = [o.name for o in self.session.get_outputs()]
+        if len(self.output_names) > 1 and tuple(self.output_names) != SPLIT_OUTPUTS:
+            raise ValueError(f"{self.path}: outputs {self.output_names}; a model file has one output or {list(SPLIT_OUTPUTS)}")
         self._shrink = ort.RunOptions()
         self._shrink.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
 
@@ -141,14 +146,15 @@ class OnnxModel:
     def spec(self) -> SignalSpec:
         return self.info.signal
 
-    def predict(self, batch: np.ndarray) -> np.ndarray:
+    def predict(self, batch: np.ndarray) -> NetOutput:
         """Run the network on its input ``(batch, freq, time, channels)`` (see ``signal.network_input``);
         the output comes back in that layout too, whichever layout the file uses (for a
-        channels-first file, as a transposed view)."""
+        channels-first file, as a transposed view); a file with ``mask`` and ``taps`` outputs
+        gives both as :class:`~denoise_core.signal.MaskAndTaps`."""
         options = self._shrink if batch.shape[2] > SHRINK_ABOVE_FRAMES else None
         layout = self.spec.layout
-        out = self.session.run([self.output_name], {self.input_name: to_model_layout(batch, layout)}, options)[0]
-        return from_model_layout(out, layout)
+        outs = [from_model_layout(out, layout) for out in self.session.run(self.output_names, {self.input_name: to_model_layout(batch, layout)}, options)]
+        return MaskAndTaps(*outs) if len(outs) > 1 else outs[0]
 
     def denoise(self, audio: np.ndarray, sample_rate: int, chunk_seconds: float = CHUNK_SECONDS, overlap_seconds: float = CHUNK_OVERLAP_SECONDS,
                 attenuation_limit_db: float | None = None) -> np.ndarray:

@@ -12,7 +12,9 @@ outputs the clean normalised magnitude features (``output="magnitude"``, the see
 recipe), a bounded mask on the noisy magnitude (``output="mask"``), or a bounded
 complex mask on the noisy spectrum (``output="complex_mask"``: two channels, real and
 imaginary; its inputs carry the compressed real and imaginary parts beside the
-magnitude, see :func:`network_input`).
+magnitude, see :func:`network_input`). A complex mask with deep filtering (``df_bins``)
+comes as one array, the taps in channels 2.. of the lowest bins, or as the two parts of
+:class:`MaskAndTaps`, as a model file with ``mask`` and ``taps`` outputs returns it.
 """
 
 from __future__ import annotations
@@ -31,7 +33,20 @@ import soxr
 MagnitudeKind = Literal["db", "compressed"]
 OutputKind = Literal["magnitude", "mask", "complex_mask"]
 Layout = Literal["channels_last", "channels_first"]
-Predict = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class MaskAndTaps:
+    """A deep-filter network's output in two parts: the complex mask ``(..., freq, frames, 2)``
+    and the taps of the lowest ``df_bins`` bins ``(..., df_bins, frames, 2 * df_order)``."""
+
+    mask: np.ndarray
+    taps: np.ndarray
+
+
+#: a network's output: one ``(..., freq, frames, channels)`` array, or a deep filter's two parts
+NetOutput = np.ndarray | MaskAndTaps
+Predict = Callable[[np.ndarray], NetOutput]
 
 #: amplitude floor of the dB representation (-100 dB); no per-file top_db clipping,
 #: so features do not depend on the loudest moment of the file or chunk.
@@ -348,8 +363,9 @@ def network_input(spectrum: np.ndarray, spec: SignalSpec) -> np.ndarray:
     return out
 
 
-def run_network(features: np.ndarray, spec: SignalSpec, predict: Predict) -> np.ndarray:
-    """Run ``predict`` on network input ``(freq, frames, channels)``; returns ``(freq, frames, out_channels)``.
+def run_network(features: np.ndarray, spec: SignalSpec, predict: Predict) -> NetOutput:
+    """Run ``predict`` on network input ``(freq, frames, channels)``; returns ``(freq, frames, out_channels)``
+    (or each part of a :class:`MaskAndTaps` so).
 
     Pads the frames to the legal multiple, adds the batch axis, and crops the result.
     ``predict`` takes and returns ``(batch, freq, frames, channels)`` whatever the model
@@ -357,7 +373,17 @@ def run_network(features: np.ndarray, spec: SignalSpec, predict: Predict) -> np.
     """
     padded, frames = pad_frames(features, spec.frame_multiple, axis=1)
     out = predict(padded[np.newaxis].astype(np.float32, copy=False))
+    if isinstance(out, MaskAndTaps):
+        return MaskAndTaps(*(np.asarray(part, dtype=np.float32)[0, :, :frames, :] for part in (out.mask, out.taps)))
     return np.asarray(out, dtype=np.float32)[0, :, :frames, :]
+
+
+def output_parts(net_out: NetOutput, spec: SignalSpec) -> MaskAndTaps:
+    """A complex mask's output as its two parts (of a single array, views of its channels and
+    bins; the taps are empty without deep filtering)."""
+    if isinstance(net_out, MaskAndTaps):
+        return net_out
+    return MaskAndTaps(net_out[..., :2], net_out[..., :spec.df_bins, :, 2:])
 
 
 def post_filter_gain(gain: np.ndarray, beta: float) -> np.ndarray:
@@ -395,10 +421,10 @@ def _complex_pairs(pairs: np.ndarray) -> np.ndarray:
     return pairs[..., 0::2] + np.complex64(1j) * pairs[..., 1::2]
 
 
-def apply_output(spectrum: np.ndarray, net_out: np.ndarray, spec: SignalSpec,
+def apply_output(spectrum: np.ndarray, net_out: NetOutput, spec: SignalSpec,
                  before: np.ndarray | None = None, after: np.ndarray | None = None) -> np.ndarray:
     """The clean complex STFT ``(..., freq, frames)`` from the noisy one and the network output
-    ``(..., freq, frames, k)``.
+    ``(..., freq, frames, k)`` (or a deep filter's :class:`MaskAndTaps`).
 
     A mask multiplies the noisy magnitude and a magnitude output is de-normalised; both
     keep the noisy phase. A complex mask multiplies the noisy spectrum; with ``spec.df_bins``,
@@ -407,14 +433,17 @@ def apply_output(spectrum: np.ndarray, net_out: np.ndarray, spec: SignalSpec,
     ``spec.post_filter`` set, a mask's gain (a complex mask's modulus) goes through
     :func:`post_filter_gain` first; a complex mask keeps its phase.
     """
+    if isinstance(net_out, MaskAndTaps) and not (spec.output == "complex_mask" and spec.df_bins):
+        raise ValueError(f"a mask and taps output needs a deep-filter contract, not output={spec.output!r} with df_bins={spec.df_bins}")
     if spec.output == "complex_mask":
-        mask = _complex_pairs(net_out[..., :2])[..., 0]
+        parts = output_parts(net_out, spec)
+        mask = _complex_pairs(parts.mask)[..., 0]
         if spec.post_filter:
             modulus = np.abs(mask)
             mask = mask * (post_filter_gain(modulus, spec.post_filter) / np.maximum(modulus, 1e-12))
         clean = spectrum * mask
         if spec.df_bins:
-            taps = _complex_pairs(net_out[..., :spec.df_bins, :, 2:])  # (..., bins, frames, order)
+            taps = _complex_pairs(parts.taps)  # (..., bins, frames, order)
             clean[..., :spec.df_bins, :] = deep_filter(spectrum[..., :spec.df_bins, :], taps, spec.df_past, before, after)
         return clean.astype(np.complex64, copy=False)
     magnitude = np.abs(spectrum)

@@ -7,6 +7,7 @@ code under test reads them exactly as it reads the shipped model.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -54,15 +55,19 @@ def make_constant_mask_model(path: Path, spec: SignalSpec | None = None, gain: f
                                        data_summary={"speakers": {"train": 1}}, evaluation={}), path)
 
 
-def make_mixing_model(path: Path, spec: SignalSpec, seed: int = 0) -> Path:
+def make_mixing_model(path: Path, spec: SignalSpec, seed: int = 0, split_taps: bool = False) -> Path:
     """A network that mixes channels and depends on the bin: ``tanh(x @ W + b[bin])`` with fixed
     random ``W`` and ``b``, written in ``spec.layout`` (a channels-first file transposes in and
-    out around the same arithmetic)."""
+    out around the same arithmetic). ``split_taps`` (deep-filter contracts): two outputs, the
+    mask (channels 0-1) and the taps (channels 2.. of the lowest ``df_bins`` bins), as the band
+    network's export writes them."""
     rng = np.random.default_rng(seed)
     n_in, n_out = spec.input_channels, spec.output_channels
     first = spec.layout == "channels_first"
-    dims_in = ["batch", n_in, "frames", spec.n_freq] if first else ["batch", spec.n_freq, "frames", n_in]
-    dims_out = ["batch", n_out, "frames", spec.n_freq] if first else ["batch", spec.n_freq, "frames", n_out]
+
+    def dims(channels: int, bins: int) -> list[Any]:
+        return ["batch", channels, "frames", bins] if first else ["batch", bins, "frames", channels]
+
     inits = [numpy_helper.from_array(rng.normal(size=(n_in, n_out)).astype(np.float32), "w"),
              numpy_helper.from_array(rng.normal(size=(spec.n_freq, 1, 1)).astype(np.float32), "b")]
     nodes = []
@@ -70,14 +75,24 @@ def make_mixing_model(path: Path, spec: SignalSpec, seed: int = 0) -> Path:
     if first:
         nodes.append(helper.make_node("Transpose", [INPUT_NAME], ["last"], perm=[0, 3, 2, 1]))
         source = "last"
-    nodes += [helper.make_node("MatMul", [source, "w"], ["mixed"]), helper.make_node("Add", ["mixed", "b"], ["shifted"])]
-    if first:
-        nodes += [helper.make_node("Tanh", ["shifted"], ["out_last"]),
-                  helper.make_node("Transpose", ["out_last"], [OUTPUT_NAME], perm=[0, 3, 2, 1])]
+    nodes += [helper.make_node("MatMul", [source, "w"], ["mixed"]), helper.make_node("Add", ["mixed", "b"], ["shifted"]),
+              helper.make_node("Tanh", ["shifted"], ["out_last"])]
+    if split_taps:
+        parts = {"mask": ([0, 0], [spec.n_freq, 2], dims(2, spec.n_freq)),
+                 "taps": ([0, 2], [spec.df_bins, n_out], dims(n_out - 2, spec.df_bins))}
     else:
-        nodes.append(helper.make_node("Tanh", ["shifted"], [OUTPUT_NAME]))
-    graph = helper.make_graph(nodes, "mixing", [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, dims_in)],
-                              [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, dims_out)], initializer=inits)
+        parts = {OUTPUT_NAME: ([0, 0], [spec.n_freq, n_out], dims(n_out, spec.n_freq))}
+    for name, (starts, ends, _) in parts.items():
+        inits += [numpy_helper.from_array(np.array(starts, np.int64), f"{name}_starts"),
+                  numpy_helper.from_array(np.array(ends, np.int64), f"{name}_ends"),
+                  numpy_helper.from_array(np.array([1, 3], np.int64), f"{name}_axes")]
+        sliced = f"{name}_last" if first else name
+        nodes.append(helper.make_node("Slice", ["out_last", f"{name}_starts", f"{name}_ends", f"{name}_axes"], [sliced]))
+        if first:
+            nodes.append(helper.make_node("Transpose", [sliced], [name], perm=[0, 3, 2, 1]))
+    graph = helper.make_graph(nodes, "mixing", [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, dims(n_in, spec.n_freq))],
+                              [helper.make_tensor_value_info(name, TensorProto.FLOAT, shape) for name, (_, _, shape) in parts.items()],
+                              initializer=inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     return save_model(model, ModelInfo(name="mixing", version="0.0.0-test", preset="test", signal=spec), path)

@@ -260,3 +260,21 @@ def test_a_deep_filter_replaces_the_complex_mask_on_the_lowest_bins_only() -> No
     batched = S.apply_output(np.stack([spectrum, 2 * spectrum]), np.stack([net_out, net_out]), spec)  # (channels, freq, frames)
     np.testing.assert_allclose(batched, np.stack([clean, 2 * clean]), rtol=1e-5, atol=1e-6)
     assert S.SignalSpec.from_dict(spec.to_dict()) == spec
+    # the same output as its two parts, the taps of the filtered bins only
+    parts = S.MaskAndTaps(net_out[..., :2].copy(), net_out[:3, :, 2:].copy())
+    np.testing.assert_array_equal(S.apply_output(spectrum, parts, spec), clean)
+    with pytest.raises(ValueError, match="deep-filter contract"):
+        S.apply_output(spectrum, parts, S.SignalSpec(output="complex_mask"))
+
+
+def test_run_network_crops_both_parts_of_a_mask_and_taps_output() -> None:
+    spec = S.SignalSpec(output="complex_mask", df_bins=3, df_order=3, df_lookahead=1, frame_multiple=4)
+    seen = []
+
+    def predict(batch: np.ndarray) -> S.MaskAndTaps:
+        seen.append(batch.shape)
+        return S.MaskAndTaps(np.ones((1, 257, batch.shape[2], 2), np.float32), np.ones((1, 3, batch.shape[2], 6), np.float32))
+
+    out = S.run_network(np.zeros((257, 10, 3), np.float32), spec, predict)
+    assert seen == [(1, 257, 12, 3)]
+    assert out.mask.shape == (257, 10, 2) and out.taps.shape == (3, 10, 6)

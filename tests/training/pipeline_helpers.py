@@ -68,10 +68,11 @@ def check_export_metadata_and_parity(preset: str, run_dir: Path, tmp_path: Path)
     assert info.signal.lookahead_frames == lookahead
     assert dict(model.session.get_modelmeta().custom_metadata_map)["lookahead_frames"] == ("unbounded" if lookahead is None else str(lookahead))
     # dynamic batch and time axes; channels where the layout puts them
-    shape, out_shape = model.session.get_inputs()[0].shape, model.session.get_outputs()[0].shape
+    shape, out_shapes = model.session.get_inputs()[0].shape, [o.shape for o in model.session.get_outputs()]
     assert not isinstance(shape[0], int) and not isinstance(shape[2], int)
     channels = 1 if layout == "channels_first" else 3
-    assert shape[channels] == info.signal.input_channels and out_shape[channels] == info.signal.output_channels
+    # a deep filter's mask and taps come as two outputs whose channels add up
+    assert shape[channels] == info.signal.input_channels and sum(o[channels] for o in out_shapes) == info.signal.output_channels
 
 
 def check_service_serves_export(preset: str, run_dir: Path, dataset: Path, tmp_path: Path) -> None:

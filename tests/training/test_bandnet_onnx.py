@@ -48,10 +48,16 @@ def perturbed(net: keras.Model, seed: int = 0) -> keras.Model:
     return net
 
 
-def onnx_output(model: onnx.ModelProto, x: np.ndarray, layout: Layout = "channels_last") -> np.ndarray:
-    """The model's output on ``(batch, freq, frames, channels)`` input, in that layout whatever the model's."""
+def onnx_outputs(model: onnx.ModelProto, x: np.ndarray, layout: Layout = "channels_last") -> list[np.ndarray]:
+    """The model's outputs on ``(batch, freq, frames, channels)`` input, in that layout whatever the model's."""
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return from_model_layout(session.run(None, {session.get_inputs()[0].name: to_model_layout(x, layout)})[0], layout)
+    return [from_model_layout(out, layout) for out in session.run(None, {session.get_inputs()[0].name: to_model_layout(x, layout)})]
+
+
+def onnx_output(model: onnx.ModelProto, x: np.ndarray, layout: Layout = "channels_last") -> np.ndarray:
+    """The model's only output, as :func:`onnx_outputs` gives it."""
+    (out,) = onnx_outputs(model, x, layout)
+    return out
 
 
 LAYOUTS = ["channels_last", "channels_first"]
@@ -90,13 +96,18 @@ def test_a_deep_filter_head_matches_keras(options: dict[str, Any], df_bins: int,
     net = perturbed(build_bandnet(257, BandConfig(**{**TINY, **options}), df_bins=df_bins, df_order=order, df_past=past))
     model = bandnet_to_onnx(net, channels_first=layout == "channels_first")
     onnx.checker.check_model(model)
+    assert [o.name for o in model.graph.output] == ["mask", "taps"]
+    assert not {"Pad", "Concat"} & {n.op_type for n in model.graph.node if {"mask", "taps"} & set(n.output)}
     rng = np.random.default_rng(2)
     for batch, frames in ((1, 1), (2, 9)):
         x = rng.uniform(0.0, 1.0, (batch, 257, frames, 3)).astype(np.float32)
         want = net(x, training=False).numpy()
-        got = onnx_output(model, x, layout)
-        assert got.shape == want.shape == (batch, 257, frames, 2 + 2 * order)
-        np.testing.assert_allclose(got, want, atol=2e-5, rtol=0)
+        assert want.shape == (batch, 257, frames, 2 + 2 * order)
+        mask, taps = onnx_outputs(model, x, layout)
+        assert mask.shape == (batch, 257, frames, 2) and taps.shape == (batch, df_bins, frames, 2 * order)
+        np.testing.assert_allclose(mask, want[..., :2], atol=2e-5, rtol=0)
+        np.testing.assert_allclose(taps, want[:, :df_bins, :, 2:], atol=2e-5, rtol=0)
+        assert not want[:, df_bins:, :, 2:].any()  # Keras's taps above df_bins are zeros: the file leaves nothing out
 
 
 def test_the_graph_has_no_transposed_convolution_or_pad_and_names_its_axes() -> None:
@@ -111,10 +122,12 @@ def test_channels_first_has_no_transpose_at_either_end(df_bins: int) -> None:
     net = build_bandnet(257, BandConfig(**TINY), df_bins=df_bins)
     model = bandnet_to_onnx(net, channels_first=True)
     graph = model.graph
-    ends = {graph.input[0].name, graph.output[0].name}
+    ends = {graph.input[0].name, *(o.name for o in graph.output)}
     assert not [n for n in graph.node if n.op_type == "Transpose" and ends & {*n.input, *n.output}]
     assert dims(graph.input[0]) == ["batch", 3, "frames", 257]
-    assert dims(graph.output[0]) == ["batch", int(net.output.shape[3]), "frames", 257]
+    assert dims(graph.output[0]) == ["batch", 2, "frames", 257]
+    if df_bins:
+        assert dims(graph.output[1]) == ["batch", int(net.output.shape[3]) - 2, "frames", df_bins]
     channels_last = bandnet_to_onnx(net, channels_first=False).graph
     assert sum(n.op_type == "Transpose" for n in graph.node) < sum(n.op_type == "Transpose" for n in channels_last.node)
 
@@ -135,3 +148,18 @@ def test_other_networks_are_refused_and_exported_through_tf2onnx(build: Any) -> 
         to_onnx(net, replace(get_preset("band").signal, layout="channels_first"))
     x = np.random.default_rng(2).uniform(0.0, 1.0, (1, 257, 12, int(net.input.shape[-1]))).astype(np.float32)
     np.testing.assert_allclose(onnx_output(model, x), net(x, training=False).numpy(), atol=2e-5, rtol=0)
+
+
+def test_the_parity_check_compares_a_split_output_part_by_part() -> None:
+    from denoise_core.signal import MaskAndTaps, SignalSpec
+    from training.export import output_difference
+
+    spec = SignalSpec(output="complex_mask", df_bins=3, df_order=2, df_lookahead=1)
+    whole = np.random.default_rng(3).uniform(-1, 1, (1, 257, 5, 6)).astype(np.float32)
+    whole[:, 3:, :, 2:] = 0.0
+    parts = MaskAndTaps(whole[..., :2].copy(), whole[:, :3, :, 2:].copy())
+    assert output_difference(parts, whole, spec) == 0.0 == output_difference(whole, parts, spec)
+    parts.taps[0, 2, 4, 3] += 0.5
+    assert output_difference(whole, parts, spec) == pytest.approx(0.5)
+    parts.mask[0, 200, 0, 1] -= 0.75
+    assert output_difference(parts, whole, spec) == pytest.approx(0.75)

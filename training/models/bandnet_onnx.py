@@ -248,17 +248,17 @@ def _slice(g: _Graph, x: str, start: int, end: int, axis: int, step: int = 1) ->
                 g.const(np.array([axis]), "a", i64), g.const(np.array([step]), "st", i64))
 
 
-def _deep_filter_head(g: _Graph, net: keras.Model, phases: str, channels: int, freq: int, first_skip: str, n_freq: int,
+def _deep_filter_head(g: _Graph, net: keras.Model, phases: str, channels: int, freq: int, first_skip: str,
                       channels_first: bool = False) -> str:
-    """The deep-filter taps of the lowest bins, bounded tap by tap and zero above them, in the
-    output's layout ``(B, bins, T, 2 * order)``, as ``df_crop``, ``df_bands``, ``df_taps`` and
-    ``df_pad``. Only the filtered bands are computed, even bands then odd ones (the phases'
+    """The deep-filter taps of the lowest ``df_bins`` bins, bounded tap by tap, in the output's
+    layout ``(B, df_bins, T, 2 * order)``, as ``df_crop``, ``df_bands`` and ``df_taps`` (the
+    Keras network's ``df_pad`` zeros above them are left out). Only the filtered bands are computed, even bands then odd ones (the phases'
     own order), and put in band order by a product with a permutation matrix, which is exact
     and which onnxruntime runs faster than a gather along the innermost axis."""
     taps = net.get_layer("df_taps")
     df_bins = int(net.get_layer("df_crop").output.shape[2])
     if _layer(net, "df_spread") is not None:
-        return _spread_deep_filter_head(g, net, phases, channels, freq, first_skip, n_freq, df_bins, channels_first)
+        return _spread_deep_filter_head(g, net, phases, channels, freq, first_skip, df_bins, channels_first)
     kernel, bias = net.get_layer("df_bands").get_weights()
     kernel = kernel[0, 0]  # (channels + input channels, 2 * order)
     n_out = kernel.shape[1]
@@ -271,13 +271,7 @@ def _deep_filter_head(g: _Graph, net: keras.Model, phases: str, channels: int, f
     y = g.op("MatMul", y, g.const(to_bands, "df_band_order"))  # band order
     skip = _slice(g, first_skip, 0, df_bins, axis=3)
     y = g.op("Add", y, g.mix_channels(skip, kernel[channels:].T, df_bins))
-    return _pad_bins(g, _bound_taps(g, y, taps, df_bins, channels_first), n_freq - df_bins, channels_first)
-
-
-def _pad_bins(g: _Graph, y: str, extra: int, channels_first: bool) -> str:
-    """Zeros above the filtered bins, on the bins axis of either layout."""
-    pads = [0, 0, 0, 0, 0, 0, 0, extra] if channels_first else [0, 0, 0, 0, 0, extra, 0, 0]
-    return g.op("Pad", y, g.const(np.array(pads), "df_pad", np.int64))
+    return _bound_taps(g, y, taps, df_bins, channels_first)
 
 
 def _bound_taps(g: _Graph, y: str, taps: keras.layers.Layer, df_bins: int, channels_first: bool = False) -> str:
@@ -293,28 +287,30 @@ def _bound_taps(g: _Graph, y: str, taps: keras.layers.Layer, df_bins: int, chann
 
 
 def _spread_deep_filter_head(g: _Graph, net: keras.Model, phases: str, channels: int, freq: int, first_skip: str,
-                             n_freq: int, df_bins: int, channels_first: bool = False) -> str:
+                             df_bins: int, channels_first: bool = False) -> str:
     """The deep-filter taps computed per band and spread to the lowest ``df_bins`` bins, as
-    ``df_bands``, ``df_spread``, ``df_crop``, ``df_taps`` and ``df_pad``: ``(B, bins, T, 2 * order)``."""
+    ``df_bands``, ``df_spread``, ``df_crop`` and ``df_taps``: ``(B, df_bins, T, 2 * order)``."""
     y, order = _output_conv(g, net.get_layer("df_bands"), phases, channels, freq, first_skip)
     settings = net.get_layer("df_spread").settings
     spread = band_matrices(settings["n_freq"], settings["linear_bins"], settings["bands"], settings["sample_rate"])[1]
     spread_padded = np.zeros((len(order), df_bins), np.float32)
     spread_padded[: spread.shape[0]] = spread[:, :df_bins]
     y = g.op("MatMul", y, g.const(spread_padded[order], "df_spread_phases"))  # (B, 2 * order, T, df_bins)
-    y = _bound_taps(g, y, net.get_layer("df_taps"), df_bins, channels_first)
-    return _pad_bins(g, y, n_freq - df_bins, channels_first)
+    return _bound_taps(g, y, net.get_layer("df_taps"), df_bins, channels_first)
 
 
 def bandnet_to_onnx(net: keras.Model, opset: int = 17, input_name: str = "features", output_name: str = "mask",
-                    channels_first: bool = False) -> onnx.ModelProto:
+                    channels_first: bool = False, taps_name: str = "taps") -> onnx.ModelProto:
     """The band network ``net`` (from :func:`training.models.bandnet.build_bandnet`) as an ONNX
     model with dynamic batch and frame axes; :class:`UnsupportedNetwork` if it is not one
     this writer covers (normalised 2-D maps, or another network).
 
     Input and output are ``(batch, bins, frames, channels)`` as in Keras, or
     ``(batch, channels, frames, bins)`` if ``channels_first``, the layout the graph computes
-    in, so that no transpose is needed at either end."""
+    in, so that no transpose is needed at either end. A network with a deep-filter head has
+    two outputs: the complex mask (``output_name``, two channels) and the taps of the lowest
+    ``df_bins`` bins alone (``taps_name``, ``2 * order`` channels), which Keras pads with zeros
+    to every bin and concatenates after the mask."""
     if net.name != "bandnet" or _layer(net, "merge_bands") is None:
         raise UnsupportedNetwork(f"{net.name} is not a band network")
     if _layer(net, "enc0_ln") is not None:
@@ -342,21 +338,36 @@ def bandnet_to_onnx(net: keras.Model, opset: int = 17, input_name: str = "featur
     x = _bottleneck(g, net, x, int(net.get_layer(f"enc{len(skips) - 2}_conv").filters), freq)
     x, channels, freq = _decoder(g, net, x, skips, freq)
     y = _head(g, net, x, channels, freq, skips[0], spread, complex_mask=_layer(net, "spread_bands") is not None)
-    if _layer(net, "df_bands") is not None:
-        taps = _deep_filter_head(g, net, x, channels, freq, skips[0], n_freq, channels_first)
-        y = g.op("Concat", y if channels_first else g.op("Transpose", y, perm=[0, 3, 2, 1]), taps, axis=1 if channels_first else 3)
-    elif not channels_first:
+    if not channels_first:
         y = g.op("Transpose", y, perm=[0, 3, 2, 1])
-    g.nodes[-1].output[0] = output_name
+    outputs = {output_name: (y, 2 if _layer(net, "df_bands") is not None else int(net.output.shape[3]), n_freq)}
+    if _layer(net, "df_bands") is not None:
+        taps = _deep_filter_head(g, net, x, channels, freq, skips[0], channels_first)
+        outputs[taps_name] = (taps, 2 * net.get_layer("df_taps").order, int(net.get_layer("df_crop").output.shape[2]))
+    for name, (tensor, _, _) in outputs.items():
+        _rename_output(g, tensor, name)
 
-    n_out = int(net.output.shape[3])
-    io_shape = ["batch", n_out if channels_first else n_freq, "frames", n_freq if channels_first else n_out]
-    in_shape = ["batch", n_in if channels_first else n_freq, "frames", n_freq if channels_first else n_in]
+    def layout(channels: int, bins: int | str) -> list[int | str]:
+        return ["batch", channels, "frames", bins] if channels_first else ["batch", bins, "frames", channels]
+
     graph = helper.make_graph(
         g.nodes, "bandnet",
-        [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, in_shape)],
-        [helper.make_tensor_value_info(output_name, TensorProto.FLOAT, io_shape)],
+        [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, layout(n_in, n_freq))],
+        [helper.make_tensor_value_info(name, TensorProto.FLOAT, layout(ch, bins)) for name, (_, ch, bins) in outputs.items()],
         g.initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="rainclean")
     model.ir_version = 8
     return model
+
+
+def _rename_output(g: _Graph, tensor: str, name: str) -> None:
+    """Give the node output ``tensor`` the graph output's ``name`` (no node reads it)."""
+    for node in g.nodes:
+        if tensor in node.input:
+            raise ValueError(f"{tensor} is read inside the graph; it cannot become the output {name}")
+    for node in g.nodes:
+        for i, out in enumerate(node.output):
+            if out == tensor:
+                node.output[i] = name
+                return
+    raise ValueError(f"no node writes {tensor}")
