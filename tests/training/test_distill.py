@@ -150,6 +150,10 @@ def test_a_run_with_a_teacher_trains_and_resumes(teacher_run: Path, tiny_dataset
     assert config["teacher"] == [teacher] and config["teacher_weight"] == 2.0
     assert "follow_loss" in (out / "history.csv").read_text().splitlines()[0].split(",")
     assert (out / "best-quality.weights.h5").exists()
+    # the backup holds the student and its optimiser: no array of the wider teacher's shapes
+    student_shapes = set(saved_arrays(out / "best-quality.weights.h5"))
+    assert set(saved_arrays(teacher_run / "best-quality.weights.h5")) - student_shapes
+    assert set(saved_arrays(out / "backup" / "latest.weights.h5")) <= student_shapes | {()}
     # a second epoch resumes from the backup
     proc = run("-m", "training.train", "--data", str(tiny_dataset), "--preset", "band", "--out", str(out), "--epochs", "2",
                "--steps-per-epoch", "2", "--batch-size", "4", "--val-limit", "4", "--quality-every", "1",
