@@ -252,9 +252,10 @@ def _deep_filter_head(g: _Graph, net: keras.Model, phases: str, channels: int, f
                       channels_first: bool = False) -> str:
     """The deep-filter taps of the lowest ``df_bins`` bins, bounded tap by tap, in the output's
     layout ``(B, df_bins, T, 2 * order)``, as ``df_crop``, ``df_bands`` and ``df_taps`` (the
-    Keras network's ``df_pad`` zeros above them are left out). Only the filtered bands are computed, even bands then odd ones (the phases'
-    own order), and put in band order by a product with a permutation matrix, which is exact
-    and which onnxruntime runs faster than a gather along the innermost axis."""
+    Keras network's ``df_pad`` zeros above them are left out). Only the filtered bands are
+    computed, even bands then odd ones (the phases' own order), and put in band order by a
+    product with a permutation matrix, which is exact and which onnxruntime runs faster than a
+    gather along the innermost axis."""
     taps = net.get_layer("df_taps")
     df_bins = int(net.get_layer("df_crop").output.shape[2])
     if _layer(net, "df_spread") is not None:
@@ -340,15 +341,16 @@ def bandnet_to_onnx(net: keras.Model, opset: int = 17, input_name: str = "featur
     y = _head(g, net, x, channels, freq, skips[0], spread, complex_mask=_layer(net, "spread_bands") is not None)
     if not channels_first:
         y = g.op("Transpose", y, perm=[0, 3, 2, 1])
-    outputs = {output_name: (y, 2 if _layer(net, "df_bands") is not None else int(net.output.shape[3]), n_freq)}
-    if _layer(net, "df_bands") is not None:
+    deep_filter = _layer(net, "df_bands") is not None
+    outputs = {output_name: (y, 2 if deep_filter else int(net.output.shape[3]), n_freq)}  # name: (tensor, channels, bins)
+    if deep_filter:
         taps = _deep_filter_head(g, net, x, channels, freq, skips[0], channels_first)
         outputs[taps_name] = (taps, 2 * net.get_layer("df_taps").order, int(net.get_layer("df_crop").output.shape[2]))
     for name, (tensor, _, _) in outputs.items():
         _rename_output(g, tensor, name)
 
-    def layout(channels: int, bins: int | str) -> list[int | str]:
-        return ["batch", channels, "frames", bins] if channels_first else ["batch", bins, "frames", channels]
+    def layout(n_channels: int, n_bins: int) -> list[int | str]:
+        return ["batch", n_channels, "frames", n_bins] if channels_first else ["batch", n_bins, "frames", n_channels]
 
     graph = helper.make_graph(
         g.nodes, "bandnet",
