@@ -53,7 +53,7 @@ def test_a_channels_first_file_predicts_and_denoises_as_a_channels_last_one(tmp_
 @pytest.mark.parametrize("layout", ["channels_last", "channels_first"])
 def test_a_file_with_mask_and_taps_outputs_denoises_as_the_single_output_one(tmp_path: Path, layout: str) -> None:
     """A deep-filter file whose taps come as their own output (only the filtered bins) gives
-    ``predict`` those two parts and the same audio as the file that pads them into one output."""
+    ``predict`` those two parts and the same audio as the file that carries them in one output."""
     spec = SignalSpec(output="complex_mask", df_bins=16, df_order=3, df_lookahead=1, frame_multiple=4, layout=layout)
     one = OnnxModel(make_mixing_model(tmp_path / "one.onnx", spec), 1, 1)
     two = OnnxModel(make_mixing_model(tmp_path / "two.onnx", spec, split_taps=True), 1, 1)
