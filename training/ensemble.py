@@ -4,8 +4,9 @@
 the network of the run that wrote it (its ``config.json`` beside it; every run on one signal
 contract), enhances each mixture of the validation split with every network through the
 signal contract, averages the estimates sample by sample and scores that mean as the
-trainer's quality check scores one network. The same mean, in the training graph, is what a
-run follows when ``--teacher`` names several weights files (training.distill).
+trainer's quality check scores one network (``--split test`` scores the test split instead,
+for information). The same mean, in the training graph, is what a run follows when
+``--teacher`` names several weights files (training.distill).
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.ensemble", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("weights", nargs="+", type=Path, help="weights files of trained runs (e.g. RUN/best-quality.weights.h5)")
-    p.add_argument("--data", required=True, type=Path, help="dataset directory whose validation split scores the mean")
+    p.add_argument("--data", required=True, type=Path, help="dataset directory whose split scores the mean")
+    p.add_argument("--split", choices=("val", "test"), default="val",
+                   help="the split scored: validation (the trainer's checks; default) or test (for information only)")
     p.add_argument("--threads", type=int, default=None, help="TensorFlow intra-op threads (default: one per core)")
     args = p.parse_args(argv)
     import tensorflow as tf
@@ -36,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     try:
         members = [trained_network(w) for w in args.weights]
-        arrays = Dataset.open(args.data).split("val")
+        arrays = Dataset.open(args.data).split(args.split)
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -47,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     enhancers = [network_enhancer(net, spec) for net, spec in members]
     figures = score_enhancer(lambda noisy: np.mean([enhance(noisy) for enhance in enhancers], axis=0), arrays)
     figures["score"] = quality_score(figures)
-    print(f"the mean of {len(members)} networks' waveforms on the validation split ({len(arrays.lengths)} mixtures)")
+    split = "validation" if args.split == "val" else "test"
+    print(f"the mean of {len(members)} networks' waveforms on the {split} split ({len(arrays.lengths)} mixtures)")
     print(" ".join(f"{k} {figures[k]:.4f}" for k in (*TARGETS, "score")))
     return 0
 

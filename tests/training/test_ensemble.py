@@ -1,4 +1,4 @@
-"""The mean of several networks' waveforms, scored on the validation split."""
+"""The mean of several networks' waveforms, scored on the validation split (or the test split)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 pytestmark = pytest.mark.training
 
 from tests.training.pipeline_helpers import ROOT, run, tiny_signal_run  # noqa: E402
+from training.datasets import Dataset  # noqa: E402
 
 
 def figures(stdout: str) -> dict[str, float]:
@@ -31,6 +32,11 @@ def test_one_network_scores_as_its_run_checked_it_and_a_run_record_is_needed(tin
     scored = figures(alone.stdout)
     for key in ("si_sdr", "pesq", "stoi", "dnsmos_ovrl"):
         assert scored[key] == pytest.approx(float(checked[key]), abs=2e-4), key
+
+    on_test = run("-m", "training.ensemble", "--data", str(tiny_dataset), "--split", "test", str(weights)).stdout
+    test_mixtures = len(Dataset.open(tiny_dataset).split("test").lengths)
+    assert f"on the test split ({test_mixtures} mixtures)" in on_test
+    assert figures(on_test) != scored
 
     other = tiny_signal_run("band", tiny_dataset, tmp_path_factory, "--seed", "3") / "best-quality.weights.h5"
     both = figures(run("-m", "training.ensemble", "--data", str(tiny_dataset), str(weights), str(other)).stdout)
