@@ -56,8 +56,9 @@ def test_any_frame_count_and_both_output_kinds(complex_mask: bool, frames: int) 
 
 
 @pytest.mark.parametrize("blocks", [{}, {"context": (1, 2)}, {"context": (1, 2), "decoder_context": (1, 2)},
-                                    {"context": (1, 2), "decoder_context": (1,), "context_separable": True}],
-                         ids=["plain", "context", "decoder-context", "separable-context"])
+                                    {"context": (1, 2), "decoder_context": (1,), "context_separable": True},
+                                    {"context": (1,), "output_context": (1, 2), "context_separable": True}],
+                         ids=["plain", "context", "decoder-context", "separable-context", "output-context"])
 @pytest.mark.parametrize("lookahead", [0, 2, None])
 def test_output_at_frame_t_ignores_input_after_t_plus_lookahead(lookahead: int | None, blocks: dict[str, Any]) -> None:
     config = BandConfig(**TINY, lookahead=lookahead, **blocks)
@@ -117,6 +118,40 @@ def test_decoder_context_blocks_follow_every_decoder_level_but_the_output_one() 
     names = {layer.name for layer in net.layers if layer.name.startswith("dec") and layer.name.endswith("_tpad")}
     assert names == {f"dec{i}_ctx{k}_tpad" for i in (1, 2) for k in (0, 1)}
     assert [tuple(net.get_layer(f"dec1_ctx{k}_tpad").padding[0]) for k in range(2)] == [(2, 0), (4, 0)]
+
+
+@pytest.mark.parametrize("separable", [False, True])
+def test_output_context_blocks_follow_the_output_level_at_full_band_resolution(separable: bool) -> None:
+    config = BandConfig(**TINY, output_context=(1, 2), context_separable=separable)
+    net = build_bandnet(257, config)
+    names = {layer.name for layer in net.layers if layer.name.startswith("dec") and layer.name.endswith("_tpad")}
+    assert names == {"dec0_ctx0_tpad", "dec0_ctx1_tpad"}
+    assert [tuple(net.get_layer(f"dec0_ctx{k}_tpad").padding[0]) for k in range(2)] == [(2, 0), (4, 0)]
+    # the blocks see every band the output convolution reads (129 padded to a multiple of 4), with the first level's channels
+    assert net.get_layer("dec0_ctx0_res").output.shape[2:] == (132, TINY["channels"][0])
+    assert net.count_params() > build_bandnet(257, BandConfig(**TINY)).count_params()
+
+
+def test_output_context_blocks_can_stay_full_in_a_separable_network() -> None:
+    net = build_bandnet(257, BandConfig(**TINY, context=(1,), output_context=(1,), context_separable=True, output_context_full=True))
+    names = {layer.name for layer in net.layers}
+    assert "enc0_ctx0_dw" in names and "dec0_ctx0_dw" not in names
+    assert net.get_layer("dec0_ctx0_conv").kernel.shape == (3, 3, TINY["channels"][0], TINY["channels"][0])
+
+
+def test_centred_output_context_blocks_add_their_reach_ahead_once() -> None:
+    config = BandConfig(**TINY, lookahead=None, output_context=(2,), context_centred=True)
+    assert receptive_future(config) == sum(TINY["dilations"]) + 2
+    net = build_bandnet(257, config)
+    rng = np.random.default_rng(3)
+    x = rng.uniform(0, 1, (1, 257, 60, 3)).astype(np.float32)
+    t, a, future = 20, np.asarray(net(x)), receptive_future(config)
+    changed = x.copy()
+    changed[:, :, t + future + 1 :] = rng.uniform(0, 1, changed[:, :, t + future + 1 :].shape)
+    np.testing.assert_array_equal(np.asarray(net(changed))[:, :, : t + 1], a[:, :, : t + 1])
+    edge = x.copy()
+    edge[:, :, t + future] += 0.5
+    assert np.abs(np.asarray(net(edge))[:, :, t] - a[:, :, t]).max() > 0
 
 
 def test_the_activation_is_an_option() -> None:

@@ -36,6 +36,9 @@ CONFIGS = {
                                "context_full_levels": (1,), "lookahead": None, "activation": "relu"},
     "centred-context": {"channels": (3, 4, 5), "context": (1, 2), "decoder_context": (2,), "context_separable": True,
                         "context_centred": True, "context_kernel": (4, 3), "lookahead": None},
+    "output-context": {"context": (1,), "output_context": (1, 2), "lookahead": None, "activation": "relu"},
+    "separable-output-context": {"channels": (3, 4, 5), "context": (1,), "decoder_context": (1,), "output_context": (2,),
+                                 "context_separable": True, "context_kernel": (3, 5), "lookahead": None},
 }
 
 
@@ -91,7 +94,8 @@ def test_matches_keras_on_any_batch_and_frame_count(name: str, complex_mask: boo
     ({"channels": (3, 4, 5), "linear_bins": 40, "bands": 30}, 40, 4, 3),
     ({}, 129, 5, 2),
     ({"channels": (3, 4, 5), "linear_bins": 40, "bands": 30, "lookahead": None}, 257, 3, 1),
-], ids=["preset-like", "odd-bins-causal-taps", "three-levels-other-bands", "spread-to-4-khz", "spread-to-all-bins"])
+    ({"lookahead": None, "context": (1,), "output_context": (1, 2), "context_separable": True}, 65, 5, 2),
+], ids=["preset-like", "odd-bins-causal-taps", "three-levels-other-bands", "spread-to-4-khz", "spread-to-all-bins", "output-context"])
 def test_a_deep_filter_head_matches_keras(options: dict[str, Any], df_bins: int, order: int, past: int, layout: Layout) -> None:
     net = perturbed(build_bandnet(257, BandConfig(**{**TINY, **options}), df_bins=df_bins, df_order=order, df_past=past))
     model = bandnet_to_onnx(net, channels_first=layout == "channels_first")

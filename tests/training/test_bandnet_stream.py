@@ -95,6 +95,15 @@ def test_unbounded_lookahead_cannot_stream() -> None:
         build_bandnet_stream(build_bandnet(257, config), config)
 
 
+def test_output_context_blocks_cannot_stream() -> None:
+    config = BandConfig(**TINY, lookahead=2, output_context=(1,))
+    with pytest.raises(ValueError, match="output_context"):
+        build_bandnet_stream(build_bandnet(257, config), config)
+    # nor when the config leaves them out but the model has them
+    with pytest.raises(ValueError, match="output_context"):
+        build_bandnet_stream(build_bandnet(257, config), BandConfig(**TINY, lookahead=2))
+
+
 def test_a_config_that_does_not_match_the_model_is_refused() -> None:
     offline = build_bandnet(257, BandConfig(**TINY, lookahead=2))
     with pytest.raises(ValueError, match="wrong BandConfig"):

@@ -12,7 +12,8 @@ complex mask) is spread back from bands to bins by the filterbank's transpose.
 The bottleneck's temporal blocks look along time in both directions; the optional
 ``context`` blocks after each encoder level (and ``decoder_context`` blocks after each
 decoder level but the output one) look back only (causal), so they add no delay, unless
-``context_centred`` centres them as well (offline networks only).
+``context_centred`` centres them as well (offline networks only). ``output_context`` adds
+the same blocks after the output decoder level, at full band resolution (offline only).
 ``lookahead=None`` centres their kernels
 (the output at frame t depends on frames up to t + sum of dilations); an integer L
 makes them causal except for L frames of lookahead in total, given to the first blocks
@@ -55,6 +56,11 @@ class BandConfig:
     #: time dilations of the same causal blocks after each decoder level that feeds another
     #: (not the output level, whose maps are the largest); none by default
     decoder_context: tuple[int, ...] = ()
+    #: time dilations of the same blocks after the output decoder level, at full band resolution
+    #: (offline networks: the streaming form has none); none by default
+    output_context: tuple[int, ...] = ()
+    #: with ``context_separable``, the output level's context blocks stay full convolutions
+    output_context_full: bool = False
     #: the nonlinearity of every block (a Keras activation name); ``relu`` fuses into the
     #: convolutions in onnxruntime, ``elu`` does not
     activation: str = "elu"
@@ -184,14 +190,15 @@ def time_padding(dilations: tuple[int, ...], kernel: int, lookahead: int | None)
 
 def receptive_future(config: BandConfig) -> int:
     """Frames after t that the output at frame t depends on (along the deepest path: every
-    encoder level's context blocks, the temporal blocks, then the inner decoder levels')."""
+    encoder level's context blocks, the temporal blocks, then the decoder levels')."""
     temporal = sum(future for _, future in time_padding(config.dilations, config.kernel_time, config.lookahead))
     if not config.context_centred:
         return temporal
     levels = len(config.channels)
     encoder = sum(future for _, future in context_padding(config)) * levels
     decoder = sum(future for _, future in context_padding(config, config.decoder_context)) * (levels - 1)
-    return temporal + encoder + decoder
+    output = sum(future for _, future in context_padding(config, config.output_context))
+    return temporal + encoder + decoder + output
 
 
 def context_padding(config: BandConfig, dilations: tuple[int, ...] | None = None) -> list[tuple[int, int]]:
@@ -283,9 +290,10 @@ def build_bandnet(n_freq: int = 257, config: BandConfig = BandConfig(), complex_
         out_ch = config.channels[i - 1] if i > 0 else config.channels[0]
         x = layers.Conv2DTranspose(out_ch, (1, config.kernel_freq), strides=(1, 2), padding="same", name=f"dec{i}_deconv")(x)
         x = _norm_act(x, f"dec{i}", config.conv_norm, config.activation)
-        if i > 0:
-            for k, (d, padding) in enumerate(zip(config.decoder_context, context_padding(config, config.decoder_context))):
-                x = _context_block(x, f"dec{i}_ctx{k}", padding, config, d, config.context_separable)
+        dilations = config.decoder_context if i > 0 else config.output_context
+        separable = config.context_separable and (i > 0 or not config.output_context_full)
+        for k, (d, padding) in enumerate(zip(dilations, context_padding(config, dilations))):
+            x = _context_block(x, f"dec{i}_ctx{k}", padding, config, d, separable)
     x = layers.Concatenate(name="out_skip")([x, skips[0]])
     x = Crop2D(((0, 0), (0, padded - n_band)), name="crop_bands")(x)
     if complex_mask:

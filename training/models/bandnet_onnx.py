@@ -177,7 +177,8 @@ def _bottleneck(g: _Graph, net: keras.Model, x: str, channels: int, freq: int) -
 def _decoder(g: _Graph, net: keras.Model, x: str, skips: list[str], freq: int) -> tuple[str, int, int]:
     """Skip, sub-pixel convolution and context blocks level by level. Inner levels interleave
     their two phases; the last level's map is returned phase by phase, ``(B, 2 * C, T, F)``
-    (even bands' channels, then odd's), with ``C`` and ``F``."""
+    (even bands' channels, then odd's), with ``C`` and ``F`` (interleaved for its context
+    blocks and split into phases again, if it has any)."""
     channels = 0
     for i in reversed(range(len(skips) - 1)):
         x = g.op("Add", x, skips[i + 1])
@@ -187,10 +188,18 @@ def _decoder(g: _Graph, net: keras.Model, x: str, skips: list[str], freq: int) -
         x = g.act(x, _activation(net, f"dec{i}_act"))
         channels = kernel.shape[2]
         if i > 0:  # interleave: band 2m + q is phase q's band m
-            x = g.op("Transpose", g.reshape(x, [0, 2, channels, -1, freq]), perm=[0, 2, 3, 4, 1])
-            x = _context_blocks(g, net, f"dec{i}", g.reshape(x, [0, channels, -1, 2 * freq]))
+            x = _context_blocks(g, net, f"dec{i}", _interleave(g, x, channels, freq))
             freq *= 2
+        elif _layer(net, "dec0_ctx0_conv") is not None:  # blocks at full resolution, then back to phases
+            x = _context_blocks(g, net, "dec0", _interleave(g, x, channels, freq))
+            x = g.reshape(g.op("Transpose", g.reshape(x, [0, channels, -1, freq, 2]), perm=[0, 4, 1, 2, 3]), [0, 2 * channels, -1, freq])
     return x, channels, freq
+
+
+def _interleave(g: _Graph, x: str, channels: int, freq: int) -> str:
+    """Phases ``(B, 2 * C, T, F)`` (even bands' channels, then odd's) to ``(B, C, T, 2 * F)`` in band order."""
+    x = g.op("Transpose", g.reshape(x, [0, 2, channels, -1, freq]), perm=[0, 2, 3, 4, 1])
+    return g.reshape(x, [0, channels, -1, 2 * freq])
 
 
 def _by_phase(kernel: np.ndarray, channels: int) -> np.ndarray:

@@ -223,12 +223,15 @@ class _Cloner:
 def build_bandnet_stream(offline: keras.Model, config: BandConfig) -> StreamingBandNet:
     """The streaming form of ``offline`` (built by ``build_bandnet(..., config)``), with its weights.
 
-    Raises ``ValueError`` for ``config.lookahead=None`` (centred kernels cannot stream)
-    and when ``offline``'s temporal padding does not match ``config``.
+    Raises ``ValueError`` for ``config.lookahead=None`` (centred kernels cannot stream), for
+    context blocks after the output level, and when ``offline``'s temporal padding does not
+    match ``config``.
     """
     if config.lookahead is None:
         raise ValueError("lookahead=None centres the temporal kernels (unbounded delay in a stream): "
                          "a band network streams only with an integer lookahead")
+    if config.output_context or clone_has(offline, "dec0_ctx0_tpad"):
+        raise ValueError("context blocks after the output level (output_context) have no streaming form")
     if not any(layer.name == "tcn0_pad" for layer in offline.layers):
         raise ValueError(f"model {offline.name!r} is not a band network (no temporal block tcn0)")
     pads = time_padding(config.dilations, config.kernel_time, config.lookahead)
