@@ -24,7 +24,7 @@ WS_RUN ?= $(RUNS)/ab-ws-sep-pesq
 # the checkpoint of each that the ship rule chose (docs/model-gen2.md)
 SHIPPED_CHECKPOINT ?= best-quality.weights.h5
 
-.PHONY: help venv install-service install-full install-browser serve test dataset dataset-band train-band train-offline train-ship train-stream train-offline-df train-offline-pesq train-offline-sep keep-run restore-run keep-band-run export-stream evaluate-stream candidate candidate-int8 candidate-stream arm-val extra-noise-by-category arms arms-report long-runs-report export-band reproduce-gen1 train train-seed export export-seed evaluate evaluate-seed benchmark reproduce reproduce-seed training-report clean
+.PHONY: help venv install-service install-full install-browser serve test dataset dataset-band train-band train-offline train-ship train-stream train-offline-df train-offline-pesq train-offline-sep train-offline-outctx keep-run restore-run keep-band-run export-stream evaluate-stream candidate candidate-int8 candidate-stream arm-val extra-noise-by-category arms arms-report long-runs-report export-band reproduce-gen1 train train-seed export export-seed evaluate evaluate-seed benchmark reproduce reproduce-seed training-report clean
 
 help:
 	@echo "make serve   - create .venv, install the service (no TensorFlow), serve models/ on port $(PORT)"
@@ -133,6 +133,13 @@ SEP_RUN ?= $(RUNS)/band-offline-df-sep-pesq
 train-offline-sep: install-full
 	@$(call RESTORE,$(SEP_RUN))
 	$(PY) -m training.train --data $(BAND_DATASET) --preset band-offline-df-sep-pesq --out $(SEP_RUN) $(THREADS_OPT)
+
+# the eighth long run (docs/model-gen2.md): the sixth's recipe with one full context block after
+# the output decoder level, at full band resolution, 70,000 steps
+OUTCTX_RUN ?= $(RUNS)/band-offline-df-outctx
+train-offline-outctx: install-full
+	@$(call RESTORE,$(OUTCTX_RUN))
+	$(PY) -m training.train --data $(BAND_DATASET) --preset band-offline-df-pesq --model-options '{"output_context": [1]}' --out $(OUTCTX_RUN) $(THREADS_OPT)
 
 keep-run:
 	@test -n "$(RUN)" && test -d "$(RUN)" || { echo "usage: make keep-run RUN=<run directory>"; exit 2; }
@@ -335,6 +342,7 @@ long-runs-report: training-report
 	[ ! -f docs/runs/$(notdir $(PESQ_RUN))/history.csv ] || $(PY) -m training.compare_curves docs/runs/$(notdir $(DF_RUN)) docs/runs/$(notdir $(PESQ_RUN)) --out docs/pesq-run-report.md
 	[ ! -f docs/runs/ab-ft-df-pesq/history.csv ] || $(PY) -m training.compare_curves docs/runs/ab-ft-df docs/runs/ab-ft-df-pesq --out docs/ft-arms-report.md
 	[ ! -f docs/runs/$(notdir $(SEP_RUN))/history.csv ] || $(PY) -m training.compare_curves docs/runs/$(notdir $(PESQ_RUN)) docs/runs/$(notdir $(SEP_RUN)) --out docs/sep-run-report.md
+	[ ! -f docs/runs/$(notdir $(OUTCTX_RUN))/history.csv ] || $(PY) -m training.compare_curves docs/runs/$(notdir $(PESQ_RUN)) docs/runs/$(notdir $(OUTCTX_RUN)) --out docs/outctx-run-report.md
 	[ ! -f docs/runs/ab-ft-df-seed1/history.csv ] || $(PY) -m training.compare_curves docs/runs/ab-ft-df-seed1 docs/runs/ab-ft-df-pesq-seed1 --out docs/ft-arms-seed1-report.md
 	[ ! -f docs/runs/ab-band-offline-df-pesq-noextra/history.csv ] || $(PY) -m training.compare_curves docs/runs/ab-band-offline-df-pesq docs/runs/ab-band-offline-df-pesq-noextra --out docs/extra-noise-report.md
 	[ ! -f docs/runs/ab-ft-ship-p20/history.csv ] || $(PY) -m training.compare_curves docs/runs/ab-ft-ship-p20 docs/runs/ab-ft-ship-p60 --out docs/ft-ship-arms-report.md
