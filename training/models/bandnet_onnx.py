@@ -191,8 +191,7 @@ def _decoder(g: _Graph, net: keras.Model, x: str, skips: list[str], freq: int) -
             x = _context_blocks(g, net, f"dec{i}", _interleave(g, x, channels, freq))
             freq *= 2
         elif _layer(net, "dec0_ctx0_conv") is not None:  # blocks at full resolution, then back to phases
-            x = _context_blocks(g, net, "dec0", _interleave(g, x, channels, freq))
-            x = g.reshape(g.op("Transpose", g.reshape(x, [0, channels, -1, freq, 2]), perm=[0, 4, 1, 2, 3]), [0, 2 * channels, -1, freq])
+            x = _phases(g, _context_blocks(g, net, "dec0", _interleave(g, x, channels, freq)), channels, freq)
     return x, channels, freq
 
 
@@ -200,6 +199,12 @@ def _interleave(g: _Graph, x: str, channels: int, freq: int) -> str:
     """Phases ``(B, 2 * C, T, F)`` (even bands' channels, then odd's) to ``(B, C, T, 2 * F)`` in band order."""
     x = g.op("Transpose", g.reshape(x, [0, 2, channels, -1, freq]), perm=[0, 2, 3, 4, 1])
     return g.reshape(x, [0, channels, -1, 2 * freq])
+
+
+def _phases(g: _Graph, x: str, channels: int, freq: int) -> str:
+    """The inverse of :func:`_interleave`: ``(B, C, T, 2 * F)`` in band order to phases ``(B, 2 * C, T, F)``."""
+    x = g.op("Transpose", g.reshape(x, [0, channels, -1, freq, 2]), perm=[0, 4, 1, 2, 3])
+    return g.reshape(x, [0, 2 * channels, -1, freq])
 
 
 def _by_phase(kernel: np.ndarray, channels: int) -> np.ndarray:
