@@ -89,6 +89,19 @@ def test_context_blocks_look_back_and_add_no_lookahead() -> None:
     assert [tuple(net.get_layer(f"enc{i}_ctx{k}_tpad").padding[0]) for i in range(2) for k in range(2)] == [(2, 0), (4, 0)] * 2
 
 
+def assert_reach_ahead_is(net: keras.Model, future: int, frames: int = 80, t: int = 20) -> None:
+    """The output up to frame t ignores every input frame after t + future, and a change at t + future moves frame t."""
+    rng = np.random.default_rng(1)
+    x = rng.uniform(0, 1, (1, 257, frames, 3)).astype(np.float32)
+    a = np.asarray(net(x))
+    changed = x.copy()
+    changed[:, :, t + future + 1 :] = rng.uniform(0, 1, changed[:, :, t + future + 1 :].shape)
+    np.testing.assert_array_equal(np.asarray(net(changed))[:, :, : t + 1], a[:, :, : t + 1])
+    edge = x.copy()
+    edge[:, :, t + future] += 0.5
+    assert np.abs(np.asarray(net(edge))[:, :, t] - a[:, :, t]).max() > 0
+
+
 @pytest.mark.parametrize("separable", [False, True])
 def test_centred_context_blocks_bound_the_output_by_their_reach_ahead(separable: bool) -> None:
     config = BandConfig(**TINY, lookahead=None, context=(1, 2), decoder_context=(1,), context_centred=True, context_separable=separable)
@@ -97,15 +110,7 @@ def test_centred_context_blocks_bound_the_output_by_their_reach_ahead(separable:
     # two encoder levels of (1 + 2) frames, the temporal blocks' centred kernels, one inner decoder level's 1
     future = receptive_future(config)
     assert future == 2 * 3 + sum(TINY["dilations"]) + 1
-    rng = np.random.default_rng(1)
-    x = rng.uniform(0, 1, (1, 257, 80, 3)).astype(np.float32)
-    t, a = 20, np.asarray(net(x))
-    changed = x.copy()
-    changed[:, :, t + future + 1 :] = rng.uniform(0, 1, changed[:, :, t + future + 1 :].shape)
-    np.testing.assert_array_equal(np.asarray(net(changed))[:, :, : t + 1], a[:, :, : t + 1])
-    edge = x.copy()
-    edge[:, :, t + future] += 0.5
-    assert np.abs(np.asarray(net(edge))[:, :, t] - a[:, :, t]).max() > 0
+    assert_reach_ahead_is(net, future)
 
 
 def test_centred_context_blocks_need_unbounded_lookahead() -> None:
@@ -142,16 +147,7 @@ def test_output_context_blocks_can_stay_full_in_a_separable_network() -> None:
 def test_centred_output_context_blocks_add_their_reach_ahead_once() -> None:
     config = BandConfig(**TINY, lookahead=None, output_context=(2,), context_centred=True)
     assert receptive_future(config) == sum(TINY["dilations"]) + 2
-    net = build_bandnet(257, config)
-    rng = np.random.default_rng(3)
-    x = rng.uniform(0, 1, (1, 257, 60, 3)).astype(np.float32)
-    t, a, future = 20, np.asarray(net(x)), receptive_future(config)
-    changed = x.copy()
-    changed[:, :, t + future + 1 :] = rng.uniform(0, 1, changed[:, :, t + future + 1 :].shape)
-    np.testing.assert_array_equal(np.asarray(net(changed))[:, :, : t + 1], a[:, :, : t + 1])
-    edge = x.copy()
-    edge[:, :, t + future] += 0.5
-    assert np.abs(np.asarray(net(edge))[:, :, t] - a[:, :, t]).max() > 0
+    assert_reach_ahead_is(build_bandnet(257, config), receptive_future(config))
 
 
 def test_the_activation_is_an_option() -> None:
