@@ -326,10 +326,10 @@ $(RUNS)/ab-kd-ens-df-long-crop5/result.json: | install-full
 	$(ENS_RESTORE) && $(call ARM_FROM,$(TEACHER_RUN)) --preset band-offline-df-pesq $(FT_OPTS) $(CROP4_OPTS) --crop-seconds 5 --epochs 18 --teacher $(ENS_TEACHERS) --out $(@D)
 
 # the arms at their best-quality checkpoints against the base recipe's two seeds (from the records
-# that `make training-report` archives in docs/runs); the fine-tune arms (ab-ft-*) start from a finished long run and are compared with each other (long-runs-report); the warm-start arm (ab-ws-*) is compared with them in docs/model-gen2.md
+# that `make training-report` archives in docs/runs); the fine-tune and distillation arms (ab-ft-*, ab-kd-*) start from a finished run and are compared with each other (long-runs-report); the warm-start arm (ab-ws-*) is compared with them in docs/model-gen2.md
 arms-report: training-report
 	$(PY) -m training.compare_arms docs/runs/ab-band-L2 docs/runs/ab-band-L2-seed1 \
-		$(wildcard $(addprefix docs/runs/,$(filter-out ab-band-L2 ab-band-L2-seed1 ab-ft-% ab-ws-%,$(ARMS)))) --out docs/arms-report.md
+		$(wildcard $(addprefix docs/runs/,$(filter-out ab-band-L2 ab-band-L2-seed1 ab-ft-% ab-ws-% ab-kd-%,$(ARMS)))) --out docs/arms-report.md
 
 # the long runs' learning curves at equal steps (from the archived records): the second against
 # the first, the offline run against the streaming model's run, and the streaming run and the
