@@ -306,6 +306,11 @@ $(RUNS)/ab-kd-full0-crop5/result.json: | install-full
 # the same without the teacher (its control)
 $(RUNS)/ab-ft-full0-crop5/result.json: | install-full
 	$(call ARM_FROM,$(FULL0_RUN)) $(KD_CROP5_OPTS) --out $(@D)
+# the eighth long run's network warm-started into the shipped design with its full output block,
+# on 4-s crops as ab-ws-crop4-full0 (docs/model-gen2.md, "The eighth long run")
+OUTCTX_SHIP_OPTIONS = {"context_full_levels": [0], "output_context": [1], "output_context_full": true}
+$(RUNS)/ab-ws-outctx-crop4/result.json: | install-full
+	$(call ARM_FROM,$(OUTCTX_RUN)) $(WS_CROP4_OPTS) --preset $(SHIP_PRESET) --model-options '$(OUTCTX_SHIP_OPTIONS)' --out $(@D)
 # the shipped network's third stage following the mean of two full-block networks of separate
 # long runs (training.ensemble: the teacher "B" of docs/model-gen2.md)
 ENS_TEACHERS = $(TEACHER_RUN)/best-quality.weights.h5 $(PESQ_RUN)/best-quality.weights.h5

@@ -56,12 +56,19 @@ def test_the_same_network_is_copied_exactly() -> None:
     np.testing.assert_array_equal(net.predict(x, verbose=0), source.predict(x, verbose=0))
 
 
-@pytest.mark.parametrize("full_levels,expected", [([], ["enc0_ctx0", "enc0_ctx1", "enc1_ctx0", "enc1_ctx1"]),
-                                                   ([1], ["enc0_ctx0", "enc0_ctx1"])])
-def test_separable_blocks_start_from_full_ones_and_the_rest_is_copied(full_levels: list[int], expected: list[str]) -> None:
-    source = network(SOURCE_PRESET, 0)
+@pytest.mark.parametrize("source_options,target_options,expected", [
+    ({}, {}, ["enc0_ctx0", "enc0_ctx1", "enc1_ctx0", "enc1_ctx1"]),
+    ({}, {"context_full_levels": [1]}, ["enc0_ctx0", "enc0_ctx1"]),
+    ({"output_context": [1]}, {"context_full_levels": [0], "output_context": [1], "output_context_full": True},
+     ["enc1_ctx0", "enc1_ctx1"]),
+    ({"output_context": [1]}, {"context_full_levels": [0], "output_context": [1]}, ["dec0_ctx0", "enc1_ctx0", "enc1_ctx1"]),
+])
+def test_separable_blocks_start_from_full_ones_and_the_rest_is_copied(source_options: dict[str, Any],
+                                                                      target_options: dict[str, Any],
+                                                                      expected: list[str]) -> None:
+    source = network(SOURCE_PRESET, 0, **source_options)
     make_context_kernels_rank_one(source)
-    net = network(TARGET_PRESET, 1, context_full_levels=full_levels)
+    net = network(TARGET_PRESET, 1, **target_options)
     converted = transfer_weights(net, source)
     assert converted == expected
     for name, weights in weights_by_name(source).items():
