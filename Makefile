@@ -13,11 +13,14 @@ BAND_DATASET ?= $(BUILD)/dataset-extra-noise
 # the streaming model's long run and preset (docs/model-gen2.md): two frames of lookahead
 BAND_RUN ?= $(RUNS)/band-ctx
 BAND_PRESET ?= band-ctx
-# the shipped offline model (models/denoiser.onnx): its run, that run's preset and model options;
-# the run is the last of three stages (train-ship)
-SHIP_RUN ?= $(RUNS)/ab-kd-full0-crop5
-SHIP_PRESET ?= band-offline-df-sep-pesq
-SHIP_OPTIONS ?= {"context_full_levels": [0]}
+# the shipped offline model (models/denoiser.onnx): its run and that run's preset; the run is the
+# last of three stages (train-ship)
+SHIP_RUN ?= $(RUNS)/ab-kd-ens-df-long-crop5
+SHIP_PRESET ?= band-offline-df-pesq
+# the smaller network that the arms fine-tune (the offline model until 2026-12-06): the seventh
+# long run's preset, with full context blocks at the first encoder level
+SEP_PRESET ?= band-offline-df-sep-pesq
+FULL0_OPTIONS ?= {"context_full_levels": [0]}
 # the shipped model's run until 2026-12-06 (ab-ft-ship-crop4) fine-tuned this run's weights; the
 # arms that repeat that stage start from it too
 WS_RUN ?= $(RUNS)/ab-ws-sep-pesq
@@ -94,18 +97,14 @@ train-offline: install-full
 	$(PY) -m training.train --data $(BAND_DATASET) --preset band-offline --out $(OFFLINE_RUN) $(THREADS_OPT)
 
 # the shipped offline model's run, in three stages, each resumed or trained: the fifth long run
-# (band-offline-df); its final weights start SHIP_PRESET's network with SHIP_OPTIONS in FULL0_RUN,
-# trained on 4-s crops (WS_CROP4_OPTS, as the arm ab-ws-crop4-full0); that run's best-quality
-# weights are fine-tuned in SHIP_RUN on 5-s crops following TEACHER_RUN, the fifth long run's
-# network fine-tuned on 4-s crops (as the arms ab-ft-df-crop4 and ab-kd-full0-crop5)
-FULL0_RUN ?= $(RUNS)/ab-ws-crop4-full0
-train-ship: train-offline-df
-	@$(call RESTORE,$(FULL0_RUN))
-	$(call TRAIN_FROM,$(DF_RUN)) $(WS_CROP4_OPTS) --preset $(SHIP_PRESET) --model-options '$(SHIP_OPTIONS)' --out $(FULL0_RUN)
+# (band-offline-df); its final weights fine-tuned on 4-s crops with the perceptual term in
+# TEACHER_RUN; that run's best-quality weights fine-tuned in SHIP_RUN on 5-s crops following the
+# mean of TEACHER_RUN's and the sixth long run's (PESQ_RUN) networks (ENS_TEACHERS)
+train-ship: train-offline-df train-offline-pesq
 	@$(call RESTORE,$(TEACHER_RUN))
-	$(call TRAIN_FROM,$(DF_RUN)) --preset band-offline-df-pesq $(FT_OPTS) $(CROP4_OPTS) --out $(TEACHER_RUN)
+	$(call TRAIN_FROM,$(DF_RUN)) $(FT_CROP4_OPTS) --out $(TEACHER_RUN)
 	@$(call RESTORE,$(SHIP_RUN))
-	$(call TRAIN_FROM,$(FULL0_RUN)) $(KD_CROP5_OPTS) --teacher $(TEACHER_RUN)/best-quality.weights.h5 --out $(SHIP_RUN)
+	$(call TRAIN_FROM,$(TEACHER_RUN)) $(KD_ENS_LONG_OPTS) --teacher $(ENS_TEACHERS) --out $(SHIP_RUN)
 
 # the fourth long run (docs/model-gen2.md): the streaming model, preset band-stream, 70,000 steps
 STREAM_RUN ?= $(RUNS)/band-stream
@@ -239,16 +238,16 @@ $(RUNS)/ab-ft-df-pesq-seed1/result.json: | install-full
 # shipped run, starts the seventh long run's network so) and 10,000 from ab-ft-df-pesq's
 WS_TRAIN = $(call TRAIN_FROM,$(DF_RUN)) --epochs 16 $(WS_OPTS)
 $(RUNS)/ab-ws-sep-pesq/result.json: | install-full
-	$(call ARM_FROM,$(DF_RUN)) --epochs 16 $(WS_OPTS) --preset band-offline-df-sep-pesq --out $(@D)
+	$(call ARM_FROM,$(DF_RUN)) --epochs 16 $(WS_OPTS) --preset $(SEP_PRESET) --out $(@D)
 $(RUNS)/ab-ws-ft-sep-pesq/result.json: | install-full
-	$(call ARM_FROM,$(RUNS)/ab-ft-df-pesq) --epochs 20 $(WS_OPTS) --preset band-offline-df-sep-pesq --out $(@D)
+	$(call ARM_FROM,$(RUNS)/ab-ft-df-pesq) --epochs 20 $(WS_OPTS) --preset $(SEP_PRESET) --out $(@D)
 # ab-ws-sep-pesq with centred context blocks (docs/model-gen2.md, "Context blocks that look ahead")
 $(RUNS)/ab-ws-sep-ctxc/result.json: | install-full
-	$(call ARM_FROM,$(DF_RUN)) --epochs 16 $(WS_OPTS) --preset band-offline-df-sep-pesq --model-options '{"context_centred": true}' --out $(@D)
+	$(call ARM_FROM,$(DF_RUN)) --epochs 16 $(WS_OPTS) --preset $(SEP_PRESET) --model-options '{"context_centred": true}' --out $(@D)
 # WS_RUN (the shipped run until the crop fine-tune) fine-tuned with the perceptual term at 60 and,
 # as the control, at its own 20
 # (docs/model-gen2.md, "A heavier perceptual term")
-SHIP_FT_TRAIN = $(call ARM_FROM,$(WS_RUN)) --preset $(SHIP_PRESET) $(FT_OPTS)
+SHIP_FT_TRAIN = $(call ARM_FROM,$(WS_RUN)) --preset $(SEP_PRESET) $(FT_OPTS)
 # the fine-tune on 4-s crops: half the steps, the same audio
 CROP4_OPTS = --perceptual-weight 20 --crop-seconds 4 --epochs 6 --warmup-steps 100 --quality-every 2
 $(RUNS)/ab-ft-ship-p60/result.json: | install-full
@@ -266,15 +265,16 @@ $(RUNS)/ab-ft-ship-critic/result.json: | install-full
 $(RUNS)/ab-ft-ship-crop4/result.json: | install-full
 	$(SHIP_FT_TRAIN) $(CROP4_OPTS) --out $(@D)
 # the fifth long run's network fine-tuned as ab-ft-ship-crop4 (docs/model-gen2.md, "Does capacity limit the shipped network?")
+FT_CROP4_OPTS = --preset band-offline-df-pesq $(FT_OPTS) $(CROP4_OPTS)
 $(RUNS)/ab-ft-df-crop4/result.json: | install-full
-	$(call ARM_FROM,$(DF_RUN)) --preset band-offline-df-pesq $(FT_OPTS) $(CROP4_OPTS) --out $(@D)
+	$(call ARM_FROM,$(DF_RUN)) $(FT_CROP4_OPTS) --out $(@D)
 # the sixth long run's network fine-tuned as ab-ft-df-crop4 (docs/model-gen2.md, "A mean of networks as the teacher")
 $(RUNS)/ab-ft-pesq-crop4/result.json: | install-full
-	$(call ARM_FROM,$(PESQ_RUN)) --preset band-offline-df-pesq $(FT_OPTS) $(CROP4_OPTS) --out $(@D)
+	$(call ARM_FROM,$(PESQ_RUN)) $(FT_CROP4_OPTS) --out $(@D)
 # ab-ws-sep-pesq's warm start on 4-s crops, the audio of the warm start and the crop fine-tune
 # together (docs/model-gen2.md, "The warm start on 4-s crops")
 WS_CROP4_OPTS = --epochs 14 $(WS_OPTS) --crop-seconds 4 --quality-every 2
-WS_CROP4_TRAIN = $(call ARM_FROM,$(DF_RUN)) $(WS_CROP4_OPTS) --preset band-offline-df-sep-pesq
+WS_CROP4_TRAIN = $(call ARM_FROM,$(DF_RUN)) $(WS_CROP4_OPTS) --preset $(SEP_PRESET)
 $(RUNS)/ab-ws-crop4/result.json: | install-full
 	$(WS_CROP4_TRAIN) --out $(@D)
 # ab-ws-crop4 with a longer temporal reach at the same cost (docs/model-gen2.md, "A longer temporal reach at the same cost");
@@ -298,9 +298,10 @@ TEACHER_RUN ?= $(RUNS)/ab-ft-df-crop4
 $(RUNS)/ab-kd-ship-crop4/result.json: | install-full
 	$(call RESTORE,$(TEACHER_RUN)) && $(SHIP_FT_TRAIN) $(CROP4_OPTS) --teacher $(TEACHER_RUN)/best-quality.weights.h5 --out $(@D)
 # ab-ws-crop4-full0 fine-tuned as ab-ft-df-crop4 on 5-s crops, following ab-ft-df-crop4 as a teacher
-# (the shipped run since 2026-12-06; docs/model-gen2.md, "Following the larger network from the
+# (the shipped run on 2026-12-06; docs/model-gen2.md, "Following the larger network from the
 # shipped one, on whole clips")
-KD_CROP5_OPTS = --preset $(SHIP_PRESET) --model-options '$(SHIP_OPTIONS)' $(FT_OPTS) $(CROP4_OPTS) --crop-seconds 5
+FULL0_RUN ?= $(RUNS)/ab-ws-crop4-full0
+KD_CROP5_OPTS = --preset $(SEP_PRESET) --model-options '$(FULL0_OPTIONS)' $(FT_OPTS) $(CROP4_OPTS) --crop-seconds 5
 $(RUNS)/ab-kd-full0-crop5/result.json: | install-full
 	$(call RESTORE,$(TEACHER_RUN)) && $(call ARM_FROM,$(FULL0_RUN)) $(KD_CROP5_OPTS) --teacher $(TEACHER_RUN)/best-quality.weights.h5 --out $(@D)
 # the same without the teacher (its control)
@@ -310,7 +311,7 @@ $(RUNS)/ab-ft-full0-crop5/result.json: | install-full
 # on 4-s crops as ab-ws-crop4-full0 (docs/model-gen2.md, "The eighth long run")
 OUTCTX_SHIP_OPTIONS = {"context_full_levels": [0], "output_context": [1], "output_context_full": true}
 $(RUNS)/ab-ws-outctx-crop4/result.json: | install-full
-	$(call ARM_FROM,$(OUTCTX_RUN)) $(WS_CROP4_OPTS) --preset $(SHIP_PRESET) --model-options '$(OUTCTX_SHIP_OPTIONS)' --out $(@D)
+	$(call ARM_FROM,$(OUTCTX_RUN)) $(WS_CROP4_OPTS) --preset $(SEP_PRESET) --model-options '$(OUTCTX_SHIP_OPTIONS)' --out $(@D)
 # the shipped network's third stage following the mean of two full-block networks of separate
 # long runs (training.ensemble: the teacher "B" of docs/model-gen2.md)
 ENS_TEACHERS = $(TEACHER_RUN)/best-quality.weights.h5 $(PESQ_RUN)/best-quality.weights.h5
@@ -322,13 +323,15 @@ $(RUNS)/ab-kd-ens-w3-full0-crop5/result.json: | install-full
 	$(ENS_RESTORE) && $(call ARM_FROM,$(FULL0_RUN)) $(KD_CROP5_OPTS) --teacher $(ENS_TEACHERS) --teacher-weight 3 --out $(@D)
 # the full-block network (TEACHER_RUN's) following the same mean, 5-s crops (too slow to ship: it measures capacity)
 $(RUNS)/ab-kd-ens-df-crop5/result.json: | install-full
-	$(ENS_RESTORE) && $(call ARM_FROM,$(TEACHER_RUN)) --preset band-offline-df-pesq $(FT_OPTS) $(CROP4_OPTS) --crop-seconds 5 --teacher $(ENS_TEACHERS) --out $(@D)
+	$(ENS_RESTORE) && $(call ARM_FROM,$(TEACHER_RUN)) $(FT_CROP4_OPTS) --crop-seconds 5 --teacher $(ENS_TEACHERS) --out $(@D)
 # the shipped-size student following the same mean for 9,000 steps instead of 3,000 (the cosine over all of them)
 $(RUNS)/ab-kd-ens-long-full0-crop5/result.json: | install-full
 	$(ENS_RESTORE) && $(call ARM_FROM,$(FULL0_RUN)) $(KD_CROP5_OPTS) --epochs 18 --teacher $(ENS_TEACHERS) --out $(@D)
-# the full-block student following the same mean for 9,000 steps (the two-by-two of size and length)
+# the full-block student following the same mean for 9,000 steps (the two-by-two of size and
+# length; the shipped run since 2026-12-06, SHIP_RUN)
+KD_ENS_LONG_OPTS = $(FT_CROP4_OPTS) --crop-seconds 5 --epochs 18
 $(RUNS)/ab-kd-ens-df-long-crop5/result.json: | install-full
-	$(ENS_RESTORE) && $(call ARM_FROM,$(TEACHER_RUN)) --preset band-offline-df-pesq $(FT_OPTS) $(CROP4_OPTS) --crop-seconds 5 --epochs 18 --teacher $(ENS_TEACHERS) --out $(@D)
+	$(ENS_RESTORE) && $(call ARM_FROM,$(TEACHER_RUN)) $(KD_ENS_LONG_OPTS) --teacher $(ENS_TEACHERS) --out $(@D)
 
 # the arms at their best-quality checkpoints against the base recipe's two seeds (from the records
 # that `make training-report` archives in docs/runs); the fine-tune and distillation arms (ab-ft-*, ab-kd-*) start from a finished run and are compared with each other (long-runs-report); the warm-start arm (ab-ws-*) is compared with them in docs/model-gen2.md
@@ -447,7 +450,7 @@ export-seed: install-full
 
 # the model that the shipped one replaced, read from git at the last commit that served it, and
 # scored side by side with the seed
-PREVIOUS_MODEL_REV ?= dc5f00bb79a2aa6e7b1119030e07f7f9e331c88e
+PREVIOUS_MODEL_REV ?= cf01ffa2020566eabb5a056695a1e8cffdc3d254
 PREVIOUS_MODEL := $(BUILD)/previous/$(PREVIOUS_MODEL_REV).onnx
 $(PREVIOUS_MODEL):
 	mkdir -p $(@D)
