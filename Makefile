@@ -136,9 +136,10 @@ train-offline-sep: install-full
 # the eighth long run (docs/model-gen2.md): the sixth's recipe with one full context block after
 # the output decoder level, at full band resolution, 70,000 steps
 OUTCTX_RUN ?= $(RUNS)/band-offline-df-outctx
+OUTCTX_OPTIONS = {"output_context": [1]}
 train-offline-outctx: install-full
 	@$(call RESTORE,$(OUTCTX_RUN))
-	$(PY) -m training.train --data $(BAND_DATASET) --preset band-offline-df-pesq --model-options '{"output_context": [1]}' --out $(OUTCTX_RUN) $(THREADS_OPT)
+	$(PY) -m training.train --data $(BAND_DATASET) --preset band-offline-df-pesq --model-options '$(OUTCTX_OPTIONS)' --out $(OUTCTX_RUN) $(THREADS_OPT)
 
 keep-run:
 	@test -n "$(RUN)" && test -d "$(RUN)" || { echo "usage: make keep-run RUN=<run directory>"; exit 2; }
@@ -312,6 +313,15 @@ $(RUNS)/ab-ft-full0-crop5/result.json: | install-full
 OUTCTX_SHIP_OPTIONS = {"context_full_levels": [0], "output_context": [1], "output_context_full": true}
 $(RUNS)/ab-ws-outctx-crop4/result.json: | install-full
 	$(call ARM_FROM,$(OUTCTX_RUN)) $(WS_CROP4_OPTS) --preset $(SEP_PRESET) --model-options '$(OUTCTX_SHIP_OPTIONS)' --out $(@D)
+# the eighth long run's own network through the shipped run's later stages (docs/model-gen2.md,
+# "The eighth long run"): fine-tuned on 4-s crops as TEACHER_RUN, then on 5-s crops as SHIP_RUN,
+# following the mean of that fine-tune and TEACHER_RUN
+OUTCTX_FT_RUN = $(RUNS)/ab-ft-outctx-crop4
+$(RUNS)/ab-ft-outctx-crop4/result.json: | install-full
+	$(call ARM_FROM,$(OUTCTX_RUN)) $(FT_CROP4_OPTS) --model-options '$(OUTCTX_OPTIONS)' --out $(@D)
+$(RUNS)/ab-kd-ens-outctx-crop5/result.json: | install-full
+	$(call RESTORE,$(TEACHER_RUN)) && $(call ARM_FROM,$(OUTCTX_FT_RUN)) $(KD_ENS_LONG_OPTS) --model-options '$(OUTCTX_OPTIONS)' \
+		--teacher $(OUTCTX_FT_RUN)/best-quality.weights.h5 $(TEACHER_RUN)/best-quality.weights.h5 --out $(@D)
 # the shipped network's third stage following the mean of two full-block networks of separate
 # long runs (training.ensemble: the teacher "B" of docs/model-gen2.md)
 ENS_TEACHERS = $(TEACHER_RUN)/best-quality.weights.h5 $(PESQ_RUN)/best-quality.weights.h5
