@@ -160,7 +160,7 @@ keep-band-run:
 # the comparison arms of docs/model-gen2.md, one after another at equal steps; each arm's
 # result.json marks it done, and an interrupted arm resumes when `make arms` runs again
 ARM_TRAIN = $(call RESTORE,$(@D)) && $(PY) -m training.train --data $(BAND_DATASET) --epochs 16 --quality-every 8 $(THREADS_OPT)
-ARMS := ab-band-L2 ab-band-L2-seed1 ab-band-L0 ab-band-wide ab-band-ctx-relu ab-band-oldloss ab-band-ctx-dec ab-band-oldloss-seed1 ab-band-Lnone ab-band-ctx-b256 ab-band-ctx-124 ab-band-mask ab-band-ctx-oldloss ab-band-ctx-mask ab-band-ctx-oldloss-over3 ab-band-ctx-oldloss-bf16 ab-band-offline ab-band-offline-df ab-band-offline-df-sepwide ab-band-offline-df-sep ab-band-stream-df ab-band-offline-df4k-sep ab-band-offline-df-pesq ab-ft-df ab-ft-df-pesq ab-ft-df-pesq-seed1 ab-ft-df-seed1 ab-band-offline-df-pesq-noextra ab-ws-sep-pesq ab-ws-ft-sep-pesq ab-ft-ship-p60 ab-ft-ship-p20 ab-ws-sep-ctxc ab-ft-ship-crop4 ab-ft-ship-critic ab-ft-ship-p60-seed1 ab-ft-ship-p20-seed1 ab-ws-crop4 ab-ft-df-crop4 ab-kd-ship-crop4 ab-ws-crop4-full0 ab-ws-crop4-full1 ab-ws-crop4-c32 ab-ft-ship-crop4-c32 ab-kd-full0-crop5 ab-ft-full0-crop5 ab-kd-ens-full0-crop5 ab-ft-pesq-crop4 ab-kd-ens-w3-full0-crop5 ab-kd-ens-df-crop5 ab-kd-ens-long-full0-crop5 ab-kd-ens-df-long-crop5 ab-band-offline-df-sep-outctx
+ARMS := ab-band-L2 ab-band-L2-seed1 ab-band-L0 ab-band-wide ab-band-ctx-relu ab-band-oldloss ab-band-ctx-dec ab-band-oldloss-seed1 ab-band-Lnone ab-band-ctx-b256 ab-band-ctx-124 ab-band-mask ab-band-ctx-oldloss ab-band-ctx-mask ab-band-ctx-oldloss-over3 ab-band-ctx-oldloss-bf16 ab-band-offline ab-band-offline-df ab-band-offline-df-sepwide ab-band-offline-df-sep ab-band-stream-df ab-band-offline-df4k-sep ab-band-offline-df-pesq ab-ft-df ab-ft-df-pesq ab-ft-df-pesq-seed1 ab-ft-df-seed1 ab-band-offline-df-pesq-noextra ab-ws-sep-pesq ab-ws-ft-sep-pesq ab-ft-ship-p60 ab-ft-ship-p20 ab-ws-sep-ctxc ab-ft-ship-crop4 ab-ft-ship-critic ab-ft-ship-p60-seed1 ab-ft-ship-p20-seed1 ab-ws-crop4 ab-ft-df-crop4 ab-kd-ship-crop4 ab-ws-crop4-full0 ab-ws-crop4-full1 ab-ws-crop4-c32 ab-ft-ship-crop4-c32 ab-kd-full0-crop5 ab-ft-full0-crop5 ab-kd-ens-full0-crop5 ab-ft-pesq-crop4 ab-kd-ens-w3-full0-crop5 ab-kd-ens-df-crop5 ab-kd-ens-long-full0-crop5 ab-kd-ens-df-long-crop5 ab-band-offline-df-sep-outctx ab-kd-ens-df-long-crop5-seed1
 # an arm whose result is archived in docs/runs (`make training-report`) is done on any machine
 ARMS_ARCHIVED := $(patsubst docs/runs/%/result.json,%,$(wildcard $(addprefix docs/runs/,$(addsuffix /result.json,$(ARMS)))))
 arms: $(foreach arm,$(filter-out $(ARMS_ARCHIVED),$(ARMS)),$(RUNS)/$(arm)/result.json)
@@ -342,6 +342,9 @@ $(RUNS)/ab-kd-ens-long-full0-crop5/result.json: | install-full
 KD_ENS_LONG_OPTS = $(FT_CROP4_OPTS) --crop-seconds 5 --epochs 18
 $(RUNS)/ab-kd-ens-df-long-crop5/result.json: | install-full
 	$(ENS_RESTORE) && $(call ARM_FROM,$(TEACHER_RUN)) $(KD_ENS_LONG_OPTS) --teacher $(ENS_TEACHERS) --out $(@D)
+# its second seed (docs/model-gen2.md, "The shipped stage's second seed")
+$(RUNS)/ab-kd-ens-df-long-crop5-seed1/result.json: | install-full
+	$(ENS_RESTORE) && $(call ARM_FROM,$(TEACHER_RUN)) $(KD_ENS_LONG_OPTS) --teacher $(ENS_TEACHERS) --seed 1 --out $(@D)
 
 # the arms at their best-quality checkpoints against the base recipe's two seeds (from the records
 # that `make training-report` archives in docs/runs); the fine-tune and distillation arms (ab-ft-*, ab-kd-*) start from a finished run and are compared with each other (long-runs-report); the warm-start arm (ab-ws-*) is compared with them in docs/model-gen2.md
@@ -378,6 +381,7 @@ long-runs-report: training-report
 	[ ! -f docs/runs/ab-kd-ens-df-crop5/quality.csv ] || $(PY) -m training.compare_curves docs/runs/ab-kd-ens-full0-crop5 docs/runs/ab-kd-ens-df-crop5 --out docs/kd-ens-df-arm-report.md
 	[ ! -f docs/runs/ab-kd-ens-long-full0-crop5/quality.csv ] || $(PY) -m training.compare_curves docs/runs/ab-kd-ens-full0-crop5 docs/runs/ab-kd-ens-long-full0-crop5 --out docs/kd-ens-long-arm-report.md
 	[ ! -f docs/runs/ab-kd-ens-df-long-crop5/quality.csv ] || $(PY) -m training.compare_curves docs/runs/ab-kd-ens-long-full0-crop5 docs/runs/ab-kd-ens-df-long-crop5 --out docs/kd-ens-df-long-arm-report.md
+	[ ! -f docs/runs/ab-kd-ens-df-long-crop5-seed1/quality.csv ] || $(PY) -m training.compare_curves docs/runs/ab-kd-ens-df-long-crop5 docs/runs/ab-kd-ens-df-long-crop5-seed1 --out docs/kd-ens-df-long-seed1-report.md
 	[ ! -f docs/runs/ab-band-offline-df-sep-outctx/quality.csv ] || $(PY) -m training.compare_curves docs/runs/ab-band-offline-df-sep docs/runs/ab-band-offline-df-sep-outctx --out docs/outctx-arm-report.md
 
 # an arm's best-quality checkpoint scored on the validation split, by noise category and SNR
