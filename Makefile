@@ -43,9 +43,13 @@ $(VENV)/.service-installed: pyproject.toml | $(VENV)/bin/python
 	$(PIP) install --quiet -e .
 	touch $@
 
-$(VENV)/.full-installed: pyproject.toml | $(VENV)/bin/python
-	$(PIP) install --quiet -e '.[training,test,batch]'
+$(VENV)/.bench-installed: pyproject.toml | $(VENV)/bin/python
+	$(PIP) install --quiet -e '.[bench]'
 	touch $@ $(VENV)/.service-installed
+
+$(VENV)/.full-installed: pyproject.toml | $(VENV)/bin/python
+	$(PIP) install --quiet -e '.[training,test,batch,bench]'
+	touch $@ $(VENV)/.service-installed $(VENV)/.bench-installed
 
 # the page's browser test drives Debian's Chromium (Playwright's own browser builds are never downloaded)
 CHROMIUM ?= /usr/bin/chromium
@@ -481,7 +485,7 @@ evaluate-seed: install-full
 	mkdir -p models/evaluation/seed
 	cp $(BUILD)/eval/seed/report.json $(BUILD)/eval/seed/report.md $(BUILD)/eval/seed/spectrogram.png models/evaluation/seed/
 
-benchmark: install-service
+benchmark: $(VENV)/.bench-installed
 	$(PY) -m service.benchmark
 
 # the image's pinned dependencies: requirements/service.lock, compiled from pyproject.toml's
