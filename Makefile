@@ -312,11 +312,12 @@ $(RUNS)/ab-kd-full0-crop5/result.json: | install-full
 # the same without the teacher (its control)
 $(RUNS)/ab-ft-full0-crop5/result.json: | install-full
 	$(call ARM_FROM,$(FULL0_RUN)) $(KD_CROP5_OPTS) --out $(@D)
-# the eighth long run's network warm-started into the shipped design with its full output block,
-# on 4-s crops as ab-ws-crop4-full0 (docs/model-gen2.md, "The eighth long run")
-OUTCTX_SHIP_OPTIONS = {"context_full_levels": [0], "output_context": [1], "output_context_full": true}
+# the eighth long run's network warm-started into the smaller design (ab-ws-crop4-full0's) with its
+# full output block, on 4-s crops as ab-ws-crop4-full0 (docs/model-gen2.md, "The eighth long run":
+# the rule's first branch, replaced by the two targets below once the full-block network shipped)
+OUTCTX_FULL0_OPTIONS = {"context_full_levels": [0], "output_context": [1], "output_context_full": true}
 $(RUNS)/ab-ws-outctx-crop4/result.json: | install-full
-	$(call ARM_FROM,$(OUTCTX_RUN)) $(WS_CROP4_OPTS) --preset $(SEP_PRESET) --model-options '$(OUTCTX_SHIP_OPTIONS)' --out $(@D)
+	$(call ARM_FROM,$(OUTCTX_RUN)) $(WS_CROP4_OPTS) --preset $(SEP_PRESET) --model-options '$(OUTCTX_FULL0_OPTIONS)' --out $(@D)
 # the eighth long run's own network through the shipped run's later stages (docs/model-gen2.md,
 # "The eighth long run"): fine-tuned on 4-s crops as TEACHER_RUN, then on 5-s crops as SHIP_RUN,
 # following the mean of that fine-tune and TEACHER_RUN
@@ -335,7 +336,7 @@ $(RUNS)/ab-kd-ens-full0-crop5/result.json: | install-full
 # the same with the term against the teacher weighted 3
 $(RUNS)/ab-kd-ens-w3-full0-crop5/result.json: | install-full
 	$(ENS_RESTORE) && $(call ARM_FROM,$(FULL0_RUN)) $(KD_CROP5_OPTS) --teacher $(ENS_TEACHERS) --teacher-weight 3 --out $(@D)
-# the full-block network (TEACHER_RUN's) following the same mean, 5-s crops (too slow to ship: it measures capacity)
+# the full-block network (TEACHER_RUN's) following the same mean, 5-s crops (it measures capacity)
 $(RUNS)/ab-kd-ens-df-crop5/result.json: | install-full
 	$(ENS_RESTORE) && $(call ARM_FROM,$(TEACHER_RUN)) $(FT_CROP4_OPTS) --crop-seconds 5 --teacher $(ENS_TEACHERS) --out $(@D)
 # the shipped-size student following the same mean for 9,000 steps instead of 3,000 (the cosine over all of them)
