@@ -15,7 +15,7 @@ BAND_RUN ?= $(RUNS)/band-ctx
 BAND_PRESET ?= band-ctx
 # the shipped offline model (models/denoiser.onnx): its run and that run's preset; the run is the
 # last of three stages (train-ship)
-SHIP_RUN ?= $(RUNS)/ab-kd-ens-df-long-crop5
+SHIP_RUN ?= $(RUNS)/ab-kd-ens-outctx-crop5
 SHIP_PRESET ?= band-offline-df-pesq
 # the smaller network that the arms fine-tune (the offline model until 2026-12-06): the seventh
 # long run's preset, with full context blocks at the first encoder level
@@ -27,7 +27,7 @@ WS_RUN ?= $(RUNS)/ab-ws-sep-pesq
 # the checkpoint of each that the ship rule chose (docs/model-gen2.md)
 SHIPPED_CHECKPOINT ?= best-quality.weights.h5
 
-.PHONY: help venv install-service install-full install-browser serve test dataset dataset-band train-band train-offline train-ship train-stream train-offline-df train-offline-pesq train-offline-sep train-offline-outctx keep-run restore-run keep-band-run export-stream evaluate-stream candidate candidate-int8 candidate-stream arm-val extra-noise-by-category arms arms-report long-runs-report export-band reproduce-gen1 train train-seed export export-seed evaluate evaluate-seed benchmark reproduce reproduce-seed training-report clean
+.PHONY: help venv install-service install-full install-browser serve test dataset dataset-band train-band train-offline train-ship train-stream train-offline-df train-offline-pesq train-offline-sep train-offline-outctx train-offline-outctx-more keep-run restore-run keep-band-run export-stream evaluate-stream candidate candidate-int8 candidate-stream arm-val extra-noise-by-category arms arms-report long-runs-report export-band reproduce-gen1 train train-seed export export-seed evaluate evaluate-seed benchmark reproduce reproduce-seed training-report clean
 
 help:
 	@echo "make serve   - create .venv, install the service (no TensorFlow), serve models/ on port $(PORT)"
@@ -100,15 +100,18 @@ train-offline: install-full
 	@$(call RESTORE,$(OFFLINE_RUN))
 	$(PY) -m training.train --data $(BAND_DATASET) --preset band-offline --out $(OFFLINE_RUN) $(THREADS_OPT)
 
-# the shipped offline model's run, in three stages, each resumed or trained: the fifth long run
-# (band-offline-df); its final weights fine-tuned on 4-s crops with the perceptual term in
-# TEACHER_RUN; that run's best-quality weights fine-tuned in SHIP_RUN on 5-s crops following the
-# mean of TEACHER_RUN's and the sixth long run's (PESQ_RUN) networks (ENS_TEACHERS)
-train-ship: train-offline-df train-offline-pesq
+# the shipped offline model's run, in three stages, each resumed or trained: the eighth long run
+# (OUTCTX_RUN); its best-quality weights fine-tuned on 4-s crops with the perceptual term in
+# OUTCTX_FT_RUN; that run's best-quality weights fine-tuned in SHIP_RUN on 5-s crops following the
+# mean of OUTCTX_FT_RUN's network and TEACHER_RUN's (the fifth long run, DF_RUN, fine-tuned the
+# same way): OUTCTX_KD_OPTS
+train-ship: train-offline-df train-offline-outctx
 	@$(call RESTORE,$(TEACHER_RUN))
 	$(call TRAIN_FROM,$(DF_RUN)) $(FT_CROP4_OPTS) --out $(TEACHER_RUN)
+	@$(call RESTORE,$(OUTCTX_FT_RUN))
+	$(call TRAIN_FROM,$(OUTCTX_RUN)) $(OUTCTX_FT_OPTS) --out $(OUTCTX_FT_RUN)
 	@$(call RESTORE,$(SHIP_RUN))
-	$(call TRAIN_FROM,$(TEACHER_RUN)) $(KD_ENS_LONG_OPTS) --teacher $(ENS_TEACHERS) --out $(SHIP_RUN)
+	$(call TRAIN_FROM,$(OUTCTX_FT_RUN)) $(OUTCTX_KD_OPTS) --out $(SHIP_RUN)
 
 # the fourth long run (docs/model-gen2.md): the streaming model, preset band-stream, 70,000 steps
 STREAM_RUN ?= $(RUNS)/band-stream
@@ -141,9 +144,18 @@ train-offline-sep: install-full
 # the output decoder level, at full band resolution, 70,000 steps
 OUTCTX_RUN ?= $(RUNS)/band-offline-df-outctx
 OUTCTX_OPTIONS = {"output_context": [1]}
+OUTCTX_FT_RUN ?= $(RUNS)/ab-ft-outctx-crop4
 train-offline-outctx: install-full
 	@$(call RESTORE,$(OUTCTX_RUN))
 	$(PY) -m training.train --data $(BAND_DATASET) --preset band-offline-df-pesq --model-options '$(OUTCTX_OPTIONS)' --out $(OUTCTX_RUN) $(THREADS_OPT)
+
+# the ninth long run (docs/model-gen2.md): the eighth's final weights trained 30,000 steps more on
+# a new cosine from 5e-4, the same crops and loss (a warm restart: does more training pay?)
+MORE_RUN ?= $(RUNS)/band-offline-df-outctx-more
+train-offline-outctx-more: install-full
+	@$(call RESTORE,$(OUTCTX_RUN)) && $(call RESTORE,$(MORE_RUN))
+	$(call TRAIN_FROM,$(OUTCTX_RUN)) --preset band-offline-df-pesq --model-options '$(OUTCTX_OPTIONS)' \
+		--epochs 60 $(WS_OPTS) --quality-every 10 --out $(MORE_RUN)
 
 keep-run:
 	@test -n "$(RUN)" && test -d "$(RUN)" || { echo "usage: make keep-run RUN=<run directory>"; exit 2; }
@@ -318,15 +330,17 @@ $(RUNS)/ab-ft-full0-crop5/result.json: | install-full
 OUTCTX_FULL0_OPTIONS = {"context_full_levels": [0], "output_context": [1], "output_context_full": true}
 $(RUNS)/ab-ws-outctx-crop4/result.json: | install-full
 	$(call ARM_FROM,$(OUTCTX_RUN)) $(WS_CROP4_OPTS) --preset $(SEP_PRESET) --model-options '$(OUTCTX_FULL0_OPTIONS)' --out $(@D)
-# the eighth long run's own network through the shipped run's later stages (docs/model-gen2.md,
-# "The eighth long run"): fine-tuned on 4-s crops as TEACHER_RUN, then on 5-s crops as SHIP_RUN,
-# following the mean of that fine-tune and TEACHER_RUN
-OUTCTX_FT_RUN = $(RUNS)/ab-ft-outctx-crop4
+# the eighth long run's own network through the later stages of ab-kd-ens-df-long-crop5
+# (docs/model-gen2.md, "The eighth long run"): fine-tuned on 4-s crops as TEACHER_RUN, then on
+# 5-s crops following the mean of that fine-tune and TEACHER_RUN (the shipped run since
+# 2026-12-07: OUTCTX_FT_RUN and SHIP_RUN of train-ship)
+OUTCTX_FT_OPTS = $(FT_CROP4_OPTS) --model-options '$(OUTCTX_OPTIONS)'
+OUTCTX_KD_OPTS = $(KD_ENS_LONG_OPTS) --model-options '$(OUTCTX_OPTIONS)' \
+	--teacher $(OUTCTX_FT_RUN)/best-quality.weights.h5 $(TEACHER_RUN)/best-quality.weights.h5
 $(RUNS)/ab-ft-outctx-crop4/result.json: | install-full
-	$(call ARM_FROM,$(OUTCTX_RUN)) $(FT_CROP4_OPTS) --model-options '$(OUTCTX_OPTIONS)' --out $(@D)
+	$(call ARM_FROM,$(OUTCTX_RUN)) $(OUTCTX_FT_OPTS) --out $(@D)
 $(RUNS)/ab-kd-ens-outctx-crop5/result.json: | install-full
-	$(call RESTORE,$(TEACHER_RUN)) && $(call ARM_FROM,$(OUTCTX_FT_RUN)) $(KD_ENS_LONG_OPTS) --model-options '$(OUTCTX_OPTIONS)' \
-		--teacher $(OUTCTX_FT_RUN)/best-quality.weights.h5 $(TEACHER_RUN)/best-quality.weights.h5 --out $(@D)
+	$(call RESTORE,$(TEACHER_RUN)) && $(call ARM_FROM,$(OUTCTX_FT_RUN)) $(OUTCTX_KD_OPTS) --out $(@D)
 # the shipped network's third stage following the mean of two full-block networks of separate
 # long runs (training.ensemble: the teacher "B" of docs/model-gen2.md)
 ENS_TEACHERS = $(TEACHER_RUN)/best-quality.weights.h5 $(PESQ_RUN)/best-quality.weights.h5
@@ -343,7 +357,7 @@ $(RUNS)/ab-kd-ens-df-crop5/result.json: | install-full
 $(RUNS)/ab-kd-ens-long-full0-crop5/result.json: | install-full
 	$(ENS_RESTORE) && $(call ARM_FROM,$(FULL0_RUN)) $(KD_CROP5_OPTS) --epochs 18 --teacher $(ENS_TEACHERS) --out $(@D)
 # the full-block student following the same mean for 9,000 steps (the two-by-two of size and
-# length; the shipped run since 2026-12-06, SHIP_RUN)
+# length; the shipped run on 2026-12-06 and 07)
 KD_ENS_LONG_OPTS = $(FT_CROP4_OPTS) --crop-seconds 5 --epochs 18
 $(RUNS)/ab-kd-ens-df-long-crop5/result.json: | install-full
 	$(ENS_RESTORE) && $(call ARM_FROM,$(TEACHER_RUN)) $(KD_ENS_LONG_OPTS) --teacher $(ENS_TEACHERS) --out $(@D)
@@ -471,7 +485,7 @@ export-seed: install-full
 
 # the model that the shipped one replaced, read from git at the last commit that served it, and
 # scored side by side with the seed
-PREVIOUS_MODEL_REV ?= cf01ffa2020566eabb5a056695a1e8cffdc3d254
+PREVIOUS_MODEL_REV ?= d2604b09609e1c43bd8f26c79bee9d5d02d8968d
 PREVIOUS_MODEL := $(BUILD)/previous/$(PREVIOUS_MODEL_REV).onnx
 $(PREVIOUS_MODEL):
 	mkdir -p $(@D)
@@ -521,8 +535,11 @@ container-footprint: | $(VENV)/bin/python
 # exported as models/denoiser.onnx, then the evaluation that writes its card
 reproduce: dataset dataset-band train-ship export-band evaluate train-band export-stream evaluate-stream
 
+# every run of the shipped model's stages and teachers is restored, so that the model file
+# records what each of them trained (the model card's training time)
+SHIP_CHAIN = $(DF_RUN) $(TEACHER_RUN) $(OUTCTX_RUN) $(OUTCTX_FT_RUN) $(SHIP_RUN)
 export-band: install-full
-	@$(call RESTORE,$(SHIP_RUN))
+	@for run in $(SHIP_CHAIN); do $(call RESTORE,$$run) || exit 1; done
 	$(PY) -m training.export --run $(SHIP_RUN) --checkpoint $(SHIPPED_CHECKPOINT) --out models/denoiser.onnx
 
 # the first generation (the default preset, 72 minutes), shipped until 2026-12-03
