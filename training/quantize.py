@@ -1,19 +1,25 @@
-"""Static int8 quantisation of an exported model file.
+"""Static int8 quantisation of an exported model file, layer by layer as validation allows.
 
     python -m training.quantize --model models/denoiser.onnx --data build/dataset --out build/int8/denoiser.onnx
 
 The network's inputs for calibration are the ones the signal contract feeds it when the model
 denoises real mixtures of a dataset split (``--split``, validation by default), so the
 activation ranges are those of real use. Weights are int8 per output channel, activations
-uint8, written as QuantizeLinear/DequantizeLinear pairs (QDQ) around the chosen operators;
-the file keeps the source's metadata and records how it was quantised under ``training``.
+uint8, written as QuantizeLinear/DequantizeLinear pairs (QDQ) around the chosen operators.
+
+Every node of the chosen operator types whose weights are constant is a candidate. Each is
+first quantised alone and scored on further mixtures of the split (``--screen-count``): a node
+whose mean SI-SDR falls by more than ``--max-drop-db`` against the float file stays float. The
+file keeps the source's metadata and records under ``training`` how it was quantised, each
+candidate's measured drop and the drop of the whole file.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import tempfile
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -25,10 +31,21 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 from denoise_core.model_file import OnnxModel
 from denoise_core.signal import enhance_audio, to_model_layout
 from training.datasets import Dataset
+from training.evaluation.metrics import si_sdr
 from training.export import attach_metadata
 
-#: operators quantised by default: the convolutions (the matrix products stay float)
-DEFAULT_OPS = ("Conv",)
+#: operators quantised by default: the convolutions and the matrix products
+DEFAULT_OPS = ("Conv", "MatMul")
+#: the largest mean SI-SDR drop (dB) a node may cost alone and still be quantised
+DEFAULT_MAX_DROP_DB = 0.05
+
+
+@dataclass(frozen=True)
+class Mixture:
+    """A noisy mixture and its clean speech, each cut to its length."""
+
+    noisy: np.ndarray
+    clean: np.ndarray
 
 
 def calibration_inputs(model: OnnxModel, waves: list[np.ndarray]) -> list[np.ndarray]:
@@ -53,31 +70,87 @@ class _Feeds(CalibrationDataReader):
         return next(self._it, None)
 
 
-def split_waves(data: Path, split: str, count: int) -> list[np.ndarray]:
-    """The first ``count`` noisy mixtures of a dataset split, each cut to its length."""
+def split_mixtures(data: Path, split: str, start: int, count: int) -> list[Mixture]:
+    """Mixtures ``start`` to ``start + count`` (fewer where the split ends) of a dataset split."""
     arrays = Dataset.open(data).split(split)
-    n = min(count, len(arrays.lengths))
-    return [arrays.noisy[i, : int(arrays.lengths[i])] for i in range(n)]
+    stop = min(start + count, len(arrays.lengths))
+    return [Mixture(arrays.noisy[i, : int(arrays.lengths[i])], arrays.clean[i, : int(arrays.lengths[i])])
+            for i in range(start, stop)]
 
 
-def quantize_file(src: Path, out: Path, waves: list[np.ndarray], ops: tuple[str, ...] = DEFAULT_OPS) -> None:
-    """Write ``src`` quantised to int8 (QDQ), calibrated on the network inputs of ``waves``."""
+def mean_si_sdr(model: OnnxModel, mixtures: list[Mixture]) -> float:
+    """Mean SI-SDR (dB) of ``model``'s output against the clean speech of ``mixtures``."""
+    rate = model.spec.sample_rate
+    return float(np.mean([si_sdr(m.clean, model.denoise(m.noisy[:, None].astype(np.float32), rate)[:, 0]) for m in mixtures]))
+
+
+def name_weighted_nodes(model: onnx.ModelProto, ops: tuple[str, ...]) -> list[str]:
+    """Names of the nodes of types ``ops`` whose second input (the weights) is a constant,
+    naming every unnamed node of the graph first (``{op}_{index}``)."""
+    constants = {i.name for i in model.graph.initializer}
+    names = []
+    for index, node in enumerate(model.graph.node):
+        if not node.name:
+            node.name = f"{node.op_type}_{index}"
+        if node.op_type in ops and len(node.input) > 1 and node.input[1] in constants:
+            names.append(node.name)
+    return names
+
+
+def within(drops: dict[str, float], max_drop_db: float) -> list[str]:
+    """The nodes whose measured drop is at most ``max_drop_db``, in their order."""
+    return [name for name, drop in drops.items() if drop <= max_drop_db]
+
+
+class _Quantiser:
+    """One prepared float graph quantised to any subset of its nodes, calibrated once."""
+
+    def __init__(self, src: Path, workdir: Path, inputs: list[np.ndarray], input_name: str, ops: tuple[str, ...]) -> None:
+        self.prepared = workdir / "prepared.onnx"
+        self.cache = workdir / "ranges.json"
+        quant_pre_process(str(src), str(self.prepared), skip_symbolic_shape=True)
+        graph = onnx.load(str(self.prepared))
+        self.candidates = name_weighted_nodes(graph, ops)
+        onnx.save(graph, str(self.prepared))
+        self.ops, self.inputs, self.input_name = ops, inputs, input_name
+
+    def write(self, nodes: list[str], out: Path) -> None:
+        """Write the graph with ``nodes`` quantised (the float graph where there are none)."""
+        if not nodes:  # onnxruntime reads an empty node list as "every node"
+            shutil.copyfile(self.prepared, out)
+            return
+        quantize_static(str(self.prepared), str(out), _Feeds(self.input_name, self.inputs), quant_format=QuantFormat.QDQ,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
+                        op_types_to_quantize=list(self.ops), nodes_to_quantize=nodes, calibration_cache_path=self.cache)
+
+
+def quantize_file(src: Path, out: Path, waves: list[np.ndarray], screen: list[Mixture], ops: tuple[str, ...] = DEFAULT_OPS,
+                  max_drop_db: float = DEFAULT_MAX_DROP_DB) -> dict[str, object]:
+    """Write ``src`` quantised to int8 (QDQ), calibrated on the network inputs of ``waves``, at
+    the nodes whose drop alone on ``screen`` is at most ``max_drop_db``; returns the record."""
     model = OnnxModel(src, intra_op_threads=1)
     inputs = calibration_inputs(model, waves)
+    reference = mean_si_sdr(model, screen)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        prepared = Path(tmp) / "prepared.onnx"
-        quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True)
-        quantize_static(str(prepared), str(out), _Feeds(model.input_name, inputs), quant_format=QuantFormat.QDQ,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
-                        op_types_to_quantize=list(ops))
+        quantiser = _Quantiser(src, Path(tmp), inputs, model.input_name, ops)
+        drops: dict[str, float] = {}
+        for node in quantiser.candidates:
+            alone = Path(tmp) / "alone.onnx"
+            quantiser.write([node], alone)
+            drops[node] = round(reference - mean_si_sdr(OnnxModel(alone, intra_op_threads=1), screen), 4)
+        kept = within(drops, max_drop_db)
+        quantiser.write(kept, out)
+    whole = round(reference - mean_si_sdr(OnnxModel(out, intra_op_threads=1), screen), 4)
+    record = {"kind": "int8 static QDQ", "operators": list(ops), "weights": "int8 per channel", "activations": "uint8",
+              "calibration_mixtures": len(waves), "calibration_batches": len(inputs), "source_sha256": model.sha256,
+              "screen_mixtures": len(screen), "max_drop_db": max_drop_db, "node_drops_db": drops,
+              "float_nodes": [n for n in drops if n not in kept], "drop_db": whole}
     quantized = onnx.load(str(out))
-    training = dict(model.info.training or {})
-    training["quantization"] = {"kind": "int8 static QDQ", "operators": list(ops), "weights": "int8 per channel",
-                                "activations": "uint8", "calibration_mixtures": len(waves),
-                                "calibration_batches": len(inputs), "source_sha256": model.sha256}
+    training = {**(model.info.training or {}), "quantization": record}
     attach_metadata(quantized, replace(model.info, version=f"{model.info.version}-int8", training=training))
     onnx.save(quantized, str(out))
+    return record
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,13 +159,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", required=True, type=Path, help="exported model file (float)")
     p.add_argument("--data", required=True, type=Path, help="built dataset directory")
     p.add_argument("--out", required=True, type=Path, help="int8 model file to write")
-    p.add_argument("--split", default="val", choices=("train", "val"), help="split whose mixtures calibrate (default val)")
-    p.add_argument("--count", type=int, default=32, help="mixtures used for calibration (default 32)")
-    p.add_argument("--ops", nargs="+", default=list(DEFAULT_OPS), help="operator types to quantise (default Conv)")
+    p.add_argument("--split", default="val", choices=("train", "val"), help="split whose mixtures calibrate and screen (default val)")
+    p.add_argument("--count", type=int, default=32, help="mixtures used for calibration, the split's first (default 32)")
+    p.add_argument("--screen-count", type=int, default=40, help="mixtures after those that score each node (default 40)")
+    p.add_argument("--max-drop-db", type=float, default=DEFAULT_MAX_DROP_DB,
+                   help=f"largest mean SI-SDR drop a node may cost alone and be quantised (default {DEFAULT_MAX_DROP_DB})")
+    p.add_argument("--ops", nargs="+", default=list(DEFAULT_OPS), help="operator types to quantise (default Conv MatMul)")
     args = p.parse_args(argv)
-    if args.count < 1:
-        p.error("--count must be at least 1")
-    quantize_file(args.model, args.out, split_waves(args.data, args.split, args.count), tuple(args.ops))
+    if args.count < 1 or args.screen_count < 1:
+        p.error("--count and --screen-count must be at least 1")
+    calibration = [m.noisy for m in split_mixtures(args.data, args.split, 0, args.count)]
+    screen = split_mixtures(args.data, args.split, args.count, args.screen_count)
+    if not screen:
+        p.error(f"the {args.split} split has no mixtures after the first {args.count} to screen with")
+    record = quantize_file(args.model, args.out, calibration, screen, tuple(args.ops), args.max_drop_db)
+    drops = record["node_drops_db"]
+    print(f"{len(drops) - len(record['float_nodes'])} of {len(drops)} nodes quantised; kept float (drop > {args.max_drop_db} dB): "
+          + (", ".join(f"{n} {drops[n]:+.3f}" for n in record["float_nodes"]) or "none"))
+    print(f"mean SI-SDR drop of the file on {len(screen)} mixtures: {record['drop_db']:+.3f} dB")
     print(f"wrote {args.out} ({args.out.stat().st_size / 2**20:.2f} MB)")
     return 0
 

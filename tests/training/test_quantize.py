@@ -1,5 +1,6 @@
 """Static int8 quantisation of an exported model: calibrated on real mixtures through the signal
-contract, QDQ around the convolutions, the source's contract kept and the quantisation recorded."""
+contract, QDQ around the nodes that validation allows, the source's contract kept and the
+quantisation recorded."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from denoise_core.model_file import OnnxModel  # noqa: E402
 from training.datasets import Dataset  # noqa: E402
 from training.export import main as export_main  # noqa: E402
 from training.presets import get_preset  # noqa: E402
-from training.quantize import calibration_inputs, main as quantize_main  # noqa: E402
+from training.quantize import calibration_inputs, main as quantize_main, name_weighted_nodes, within  # noqa: E402
 from training.train import build_network  # noqa: E402
 
 TINY = {"channels": [4, 6], "bottleneck": 16, "dilations": [1, 2, 4, 1]}
@@ -50,18 +51,22 @@ def test_calibration_sees_what_denoising_feeds_the_network(float_model: Path) ->
 
 def test_the_quantised_file_keeps_the_contract_and_stays_close(float_model: Path, tiny_dataset: Path, tmp_path: Path) -> None:
     out = tmp_path / "int8.onnx"
-    assert quantize_main(["--model", str(float_model), "--data", str(tiny_dataset), "--out", str(out), "--count", "3"]) == 0
+    assert quantize_main(["--model", str(float_model), "--data", str(tiny_dataset), "--out", str(out), "--count", "2",
+                          "--screen-count", "2", "--max-drop-db", "100"]) == 0
     graph = onnx.load(str(out)).graph
-    convs = [n for n in graph.node if n.op_type == "Conv"]
-    producers = {o: n.op_type for n in graph.node for o in n.output}
-    assert convs and all(producers.get(c.input[1]) == "DequantizeLinear" for c in convs)
-    assert all(producers.get(c.input[0]) == "DequantizeLinear" for c in convs)
+    candidates = list(OnnxModel(out, intra_op_threads=1).info.training["quantization"]["node_drops_db"])
+    ops = {n.name: n.op_type for n in graph.node}
+    assert {ops[name] for name in candidates} == {"Conv", "MatMul"}
+    assert all(dequantized_inputs(graph)[name] == [True, True] for name in candidates)  # activations and weights
 
     before, after = OnnxModel(float_model, intra_op_threads=1), OnnxModel(out, intra_op_threads=1)
     assert after.spec == before.spec
     assert after.info.version == before.info.version + "-int8"
     record = after.info.training["quantization"]
-    assert record["calibration_mixtures"] == 3 and record["source_sha256"] == before.sha256
+    assert record["calibration_mixtures"] == 2 and record["source_sha256"] == before.sha256
+    val_mixtures = len(Dataset.open(tiny_dataset).split("val").lengths)
+    assert record["screen_mixtures"] == min(2, val_mixtures - 2) > 0 and record["float_nodes"] == []
+    assert len(record["node_drops_db"]) == len(name_weighted_nodes(onnx.load(str(float_model)), ("Conv", "MatMul")))
 
     split = Dataset.open(tiny_dataset).split("val")
     wave = split.noisy[0, : int(split.lengths[0])][:, None]
@@ -70,6 +75,40 @@ def test_the_quantised_file_keeps_the_contract_and_stays_close(float_model: Path
     assert quantised.shape == reference.shape
     error_db = 10 * np.log10(np.sum(reference**2) / np.sum((quantised - reference) ** 2))
     assert error_db > 20.0
+
+
+def dequantized_inputs(graph: onnx.GraphProto) -> dict[str, list[bool]]:
+    """For each named node, whether each of its first two inputs comes from a DequantizeLinear."""
+    producers = {o: n.op_type for n in graph.node for o in n.output}
+    return {n.name: [producers.get(i) == "DequantizeLinear" for i in n.input[:2]] for n in graph.node if n.name}
+
+
+def test_nodes_that_cost_more_than_the_tolerance_stay_float(float_model: Path, tiny_dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "int8.onnx"
+    # no node can cost less than -100 dB alone, so every candidate is measured and none quantised
+    assert quantize_main(["--model", str(float_model), "--data", str(tiny_dataset), "--out", str(out), "--count", "2",
+                          "--screen-count", "2", "--max-drop-db", "-100"]) == 0
+    graph = onnx.load(str(out)).graph
+    assert not any(n.op_type == "DequantizeLinear" for n in graph.node)
+    record = OnnxModel(out, intra_op_threads=1).info.training["quantization"]
+    assert sorted(record["float_nodes"]) == sorted(record["node_drops_db"]) and record["float_nodes"]
+    assert abs(record["drop_db"]) < 1e-3  # the float graph itself
+
+
+def test_the_tolerance_selects_nodes_by_their_measured_drop() -> None:
+    drops = {"a": 0.01, "b": 0.3, "c": -0.02, "d": 0.05}
+    assert within(drops, 0.05) == ["a", "c", "d"]
+    assert within(drops, 0.0) == ["c"]
+
+
+def test_weighted_nodes_are_named_and_found(float_model: Path) -> None:
+    graph = onnx.load(str(float_model))
+    names = name_weighted_nodes(graph, ("Conv",))
+    assert names and all(n.name for n in graph.graph.node)
+    constants = {i.name for i in graph.graph.initializer}
+    by_name = {n.name: n for n in graph.graph.node}
+    assert all(by_name[n].op_type == "Conv" and by_name[n].input[1] in constants for n in names)
+    assert len(names) == sum(1 for n in graph.graph.node if n.op_type == "Conv" and n.input[1] in constants)
 
 
 def test_count_must_be_positive(float_model: Path, tiny_dataset: Path, tmp_path: Path) -> None:
