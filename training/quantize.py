@@ -9,9 +9,11 @@ uint8, written as QuantizeLinear/DequantizeLinear pairs (QDQ) around the chosen 
 
 Every node of the chosen operator types whose weights are constant is a candidate. Each is
 first quantised alone and scored on further mixtures of the split (``--screen-count``): a node
-whose mean SI-SDR falls by more than ``--max-drop-db`` against the float file stays float. The
-file keeps the source's metadata and records under ``training`` how it was quantised, each
-candidate's measured drop and the drop of the whole file.
+whose mean SI-SDR falls by more than ``--max-drop-db`` against the float file stays float.
+The others are then added one at a time, the most multiply-adds per frame first, each kept
+only if the file with it still costs at most ``--max-drop-db``. The file keeps the source's
+metadata and records under ``training`` how it was quantised, each candidate's drop alone and
+the drop of the whole file.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import onnx
@@ -36,7 +38,7 @@ from training.export import attach_metadata
 
 #: operators quantised by default: the convolutions and the matrix products
 DEFAULT_OPS = ("Conv", "MatMul")
-#: the largest mean SI-SDR drop (dB) a node may cost alone and still be quantised
+#: the largest mean SI-SDR drop (dB) a node alone, and the quantised file, may cost
 DEFAULT_MAX_DROP_DB = 0.05
 
 
@@ -102,6 +104,32 @@ def within(drops: dict[str, float], max_drop_db: float) -> list[str]:
     return [name for name, drop in drops.items() if drop <= max_drop_db]
 
 
+def macs_per_frame(model: onnx.ModelProto, names: list[str]) -> dict[str, int]:
+    """Multiply-adds per frame (batch 1) of each named Conv or MatMul node, from its constant
+    weights and its output's static dimensions (those onnx shape inference leaves symbolic,
+    batch and frames, counted once)."""
+    weights = {i.name: list(i.dims) for i in model.graph.initializer}
+    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim if d.HasField("dim_value")]
+              for v in [*model.graph.value_info, *model.graph.output]}
+    costs = {}
+    for node in model.graph.node:
+        if node.name in names:
+            w = weights[node.input[1]]
+            out_channels = w[0] if node.op_type == "Conv" else w[-1]
+            costs[node.name] = int(np.prod(w)) * int(np.prod(shapes.get(node.output[0], [out_channels]))) // out_channels
+    return costs
+
+
+def greedy_within(candidates: list[str], drop_of: Callable[[list[str]], float], max_drop_db: float) -> list[str]:
+    """The nodes kept when ``candidates`` are added in order, each only if ``drop_of`` the set
+    with it stays at most ``max_drop_db``."""
+    kept: list[str] = []
+    for node in candidates:
+        if drop_of([*kept, node]) <= max_drop_db:
+            kept.append(node)
+    return kept
+
+
 class _Quantiser:
     """One prepared float graph quantised to any subset of its nodes, calibrated once."""
 
@@ -111,6 +139,7 @@ class _Quantiser:
         quant_pre_process(str(src), str(self.prepared), skip_symbolic_shape=True)
         graph = onnx.load(str(self.prepared))
         self.candidates = name_weighted_nodes(graph, ops)
+        self.macs = macs_per_frame(graph, self.candidates)
         onnx.save(graph, str(self.prepared))
         self.ops, self.inputs, self.input_name = ops, inputs, input_name
 
@@ -134,18 +163,23 @@ def quantize_file(src: Path, out: Path, waves: list[np.ndarray], screen: list[Mi
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         quantiser = _Quantiser(src, Path(tmp), inputs, model.input_name, ops)
-        drops: dict[str, float] = {}
-        for node in quantiser.candidates:
-            alone = Path(tmp) / "alone.onnx"
-            quantiser.write([node], alone)
-            drops[node] = round(reference - mean_si_sdr(OnnxModel(alone, intra_op_threads=1), screen), 4)
-        kept = within(drops, max_drop_db)
+
+        def drop_of(nodes: list[str]) -> float:
+            trial = Path(tmp) / "trial.onnx"
+            quantiser.write(nodes, trial)
+            return round(reference - mean_si_sdr(OnnxModel(trial, intra_op_threads=1), screen), 4)
+
+        drops = {node: drop_of([node]) for node in quantiser.candidates}
+        by_cost = sorted(within(drops, max_drop_db), key=lambda node: -quantiser.macs[node])
+        kept = greedy_within(by_cost, drop_of, max_drop_db)
         quantiser.write(kept, out)
     whole = round(reference - mean_si_sdr(OnnxModel(out, intra_op_threads=1), screen), 4)
+    macs = sum(quantiser.macs.values())
     record = {"kind": "int8 static QDQ", "operators": list(ops), "weights": "int8 per channel", "activations": "uint8",
               "calibration_mixtures": len(waves), "calibration_batches": len(inputs), "source_sha256": model.sha256,
               "screen_mixtures": len(screen), "max_drop_db": max_drop_db, "node_drops_db": drops,
-              "float_nodes": [n for n in drops if n not in kept], "drop_db": whole}
+              "float_nodes": [n for n in drops if n not in kept], "drop_db": whole,
+              "quantised_macs_share": round(sum(quantiser.macs[n] for n in kept) / macs, 4) if macs else 0.0}
     quantized = onnx.load(str(out))
     training = {**(model.info.training or {}), "quantization": record}
     attach_metadata(quantized, replace(model.info, version=f"{model.info.version}-int8", training=training))
@@ -163,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--count", type=int, default=32, help="mixtures used for calibration, the split's first (default 32)")
     p.add_argument("--screen-count", type=int, default=40, help="mixtures after those that score each node (default 40)")
     p.add_argument("--max-drop-db", type=float, default=DEFAULT_MAX_DROP_DB,
-                   help=f"largest mean SI-SDR drop a node may cost alone and be quantised (default {DEFAULT_MAX_DROP_DB})")
+                   help=f"largest mean SI-SDR drop a node alone, and the whole file, may cost (default {DEFAULT_MAX_DROP_DB})")
     p.add_argument("--ops", nargs="+", default=list(DEFAULT_OPS), help="operator types to quantise (default Conv MatMul)")
     args = p.parse_args(argv)
     if args.count < 1 or args.screen_count < 1:
@@ -174,9 +208,10 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"the {args.split} split has no mixtures after the first {args.count} to screen with")
     record = quantize_file(args.model, args.out, calibration, screen, tuple(args.ops), args.max_drop_db)
     drops = record["node_drops_db"]
-    print(f"{len(drops) - len(record['float_nodes'])} of {len(drops)} nodes quantised; kept float (drop > {args.max_drop_db} dB): "
+    print(f"{len(drops) - len(record['float_nodes'])} of {len(drops)} nodes quantised; kept float (drop alone in dB): "
           + (", ".join(f"{n} {drops[n]:+.3f}" for n in record["float_nodes"]) or "none"))
-    print(f"mean SI-SDR drop of the file on {len(screen)} mixtures: {record['drop_db']:+.3f} dB")
+    print(f"mean SI-SDR drop of the file on {len(screen)} mixtures: {record['drop_db']:+.3f} dB; "
+          f"share of the candidates' multiply-adds quantised: {record['quantised_macs_share']:.3f}")
     print(f"wrote {args.out} ({args.out.stat().st_size / 2**20:.2f} MB)")
     return 0
 

@@ -17,7 +17,7 @@ from denoise_core.model_file import OnnxModel  # noqa: E402
 from training.datasets import Dataset  # noqa: E402
 from training.export import main as export_main  # noqa: E402
 from training.presets import get_preset  # noqa: E402
-from training.quantize import calibration_inputs, main as quantize_main, name_weighted_nodes, within  # noqa: E402
+from training.quantize import calibration_inputs, greedy_within, macs_per_frame, main as quantize_main, name_weighted_nodes, within  # noqa: E402
 from training.train import build_network  # noqa: E402
 
 TINY = {"channels": [4, 6], "bottleneck": 16, "dilations": [1, 2, 4, 1]}
@@ -99,6 +99,40 @@ def test_the_tolerance_selects_nodes_by_their_measured_drop() -> None:
     drops = {"a": 0.01, "b": 0.3, "c": -0.02, "d": 0.05}
     assert within(drops, 0.05) == ["a", "c", "d"]
     assert within(drops, 0.0) == ["c"]
+
+
+def test_nodes_are_added_while_the_whole_stays_within_the_tolerance() -> None:
+    cost = {"a": 0.03, "b": 0.01, "c": 0.04, "d": -0.01}
+    tried: list[list[str]] = []
+
+    def drop_of(nodes: list[str]) -> float:
+        tried.append(nodes)
+        return sum(cost[n] for n in nodes)
+
+    assert greedy_within(["a", "b", "c", "d"], drop_of, 0.05) == ["a", "b", "d"]
+    assert tried == [["a"], ["a", "b"], ["a", "b", "c"], ["a", "b", "d"]]
+    assert greedy_within(["c", "a"], drop_of, 0.05) == ["c"]
+
+
+def test_multiply_adds_per_frame_follow_weights_and_output_size(float_model: Path, tmp_path: Path) -> None:
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    prepared = tmp_path / "prepared.onnx"
+    quant_pre_process(str(float_model), str(prepared), skip_symbolic_shape=True)
+    graph = onnx.load(str(prepared))
+    names = name_weighted_nodes(graph, ("Conv", "MatMul"))
+    macs = macs_per_frame(graph, names)
+    weights = {i.name: list(i.dims) for i in graph.graph.initializer}
+    nodes = {n.name: n for n in graph.graph.node}
+    assert set(macs) == set(names) and all(m > 0 for m in macs.values())
+    for name in names:
+        w = weights[nodes[name].input[1]]
+        assert macs[name] % (int(np.prod(w)) // (w[0] if nodes[name].op_type == "Conv" else w[-1])) == 0
+    convs_2d = [n for n in names if nodes[n].op_type == "Conv" and len(weights[nodes[n].input[1]]) == 4]
+    first = min(convs_2d, key=lambda n: list(nodes).index(n))  # the encoder's first convolution: over every band
+    w = weights[nodes[first].input[1]]
+    bands = [v for v in graph.graph.value_info if v.name == nodes[first].output[0]][0].type.tensor_type.shape.dim[3].dim_value
+    assert macs[first] == int(np.prod(w)) * bands
 
 
 def test_weighted_nodes_are_named_and_found(float_model: Path) -> None:
