@@ -435,12 +435,14 @@ candidate: install-full
 	$(call JUDGE,$(CANDIDATE),candidate,models/evaluation/report.json)
 
 # the same for CANDIDATE_RUN's checkpoint quantised to int8 (training.quantize: calibrated on 32
-# validation mixtures, each node quantised only if it alone costs at most 0.05 dB on 40 more)
+# validation mixtures, each node quantised only if it alone costs at most 0.05 dB on 40 more;
+# QUANTIZE_OPTS passes further options, such as --max-drop-db)
 CANDIDATE_INT8 ?= $(BUILD)/candidate/denoiser-int8.onnx
+QUANTIZE_OPTS ?=
 candidate-int8: install-full
 	@$(call RESTORE,$(CANDIDATE_RUN))
 	$(PY) -m training.export --run $(CANDIDATE_RUN) --checkpoint $(CANDIDATE_CHECKPOINT) --out $(CANDIDATE)
-	$(PY) -m training.quantize --model $(CANDIDATE) --data $(BAND_DATASET) --out $(CANDIDATE_INT8)
+	$(PY) -m training.quantize --model $(CANDIDATE) --data $(BAND_DATASET) --out $(CANDIDATE_INT8) $(QUANTIZE_OPTS)
 	$(call JUDGE,$(CANDIDATE_INT8),candidate-int8,models/evaluation/report.json)
 
 # the ship rule for the streaming model: the streaming run's (STREAM_RUN) best-quality checkpoint in
