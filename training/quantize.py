@@ -156,7 +156,8 @@ class _Quantiser:
 def quantize_file(src: Path, out: Path, waves: list[np.ndarray], screen: list[Mixture], ops: tuple[str, ...] = DEFAULT_OPS,
                   max_drop_db: float = DEFAULT_MAX_DROP_DB) -> dict[str, object]:
     """Write ``src`` quantised to int8 (QDQ), calibrated on the network inputs of ``waves``, at
-    the nodes whose drop alone on ``screen`` is at most ``max_drop_db``; returns the record."""
+    the nodes the screen on ``screen`` keeps within ``max_drop_db`` alone and together (the
+    module's docstring); returns the record."""
     model = OnnxModel(src, intra_op_threads=1)
     inputs = calibration_inputs(model, waves)
     reference = mean_si_sdr(model, screen)
