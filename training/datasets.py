@@ -29,6 +29,12 @@ class SplitArrays:
     #: speaker id of each segment (None for arrays built without one)
     speakers: np.ndarray | None = None
 
+    def rows(self, start: int, count: int) -> "SplitArrays":
+        """Segments ``start`` to ``start + count`` (fewer where the split ends)."""
+        part = slice(start, start + count)
+        return SplitArrays(clean=self.clean[part], noisy=self.noisy[part], lengths=self.lengths[part],
+                           speakers=None if self.speakers is None else self.speakers[part])
+
 
 @dataclass
 class Dataset:

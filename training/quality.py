@@ -58,16 +58,20 @@ def score_split(net: keras.Model, spec: SignalSpec, arrays: SplitArrays) -> dict
     return score_enhancer(network_enhancer(net, spec), arrays)
 
 
-def score_enhancer(enhance: Enhance, arrays: SplitArrays) -> dict[str, float]:
-    """Mean SI-SDR, PESQ-WB, STOI and DNSMOS OVRL of ``enhance``'s estimates on every mixture of
-    a split. A metric that cannot be computed on a mixture (NaN) is left out of its mean."""
+#: each figure of :data:`TARGETS` from (clean reference, estimate)
+METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
+    "si_sdr": si_sdr, "pesq": pesq_wb, "stoi": stoi, "dnsmos_ovrl": lambda _, estimate: dnsmos(estimate)["dnsmos_ovrl"]}
+
+
+def score_enhancer(enhance: Enhance, arrays: SplitArrays, figures: tuple[str, ...] = TARGETS) -> dict[str, float]:
+    """Mean of each of ``figures`` (by default SI-SDR, PESQ-WB, STOI and DNSMOS OVRL) of
+    ``enhance``'s estimates on every mixture of a split. A figure that cannot be computed on a
+    mixture (NaN) is left out of its mean."""
     rows: list[dict[str, float]] = []
     for noisy, clean, length in zip(arrays.noisy, arrays.clean, arrays.lengths):
         estimate = enhance(noisy[:length])
-        reference = clean[:length]
-        rows.append({"si_sdr": si_sdr(reference, estimate), "pesq": pesq_wb(reference, estimate), "stoi": stoi(reference, estimate),
-                     "dnsmos_ovrl": dnsmos(estimate)["dnsmos_ovrl"]})
-    return {k: float(np.nanmean([r[k] for r in rows])) for k in TARGETS}
+        rows.append({k: METRICS[k](clean[:length], estimate) for k in figures})
+    return {k: float(np.nanmean([r[k] for r in rows])) for k in figures}
 
 
 def read_log(run: Path) -> list[dict[str, str]]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -32,22 +32,14 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from denoise_core.model_file import OnnxModel
 from denoise_core.signal import enhance_audio, to_model_layout
-from training.datasets import Dataset
-from training.evaluation.metrics import si_sdr
+from training.datasets import Dataset, SplitArrays
 from training.export import attach_metadata
+from training.quality import score_enhancer
 
 #: operators quantised by default: the convolutions and the matrix products
 DEFAULT_OPS = ("Conv", "MatMul")
 #: the largest mean SI-SDR drop (dB) a node alone, and the quantised file, may cost
 DEFAULT_MAX_DROP_DB = 0.05
-
-
-@dataclass(frozen=True)
-class Mixture:
-    """A noisy mixture and its clean speech, each cut to its length."""
-
-    noisy: np.ndarray
-    clean: np.ndarray
 
 
 def calibration_inputs(model: OnnxModel, waves: list[np.ndarray]) -> list[np.ndarray]:
@@ -72,18 +64,10 @@ class _Feeds(CalibrationDataReader):
         return next(self._it, None)
 
 
-def split_mixtures(data: Path, split: str, start: int, count: int) -> list[Mixture]:
-    """Mixtures ``start`` to ``start + count`` (fewer where the split ends) of a dataset split."""
-    arrays = Dataset.open(data).split(split)
-    stop = min(start + count, len(arrays.lengths))
-    return [Mixture(arrays.noisy[i, : int(arrays.lengths[i])], arrays.clean[i, : int(arrays.lengths[i])])
-            for i in range(start, stop)]
-
-
-def mean_si_sdr(model: OnnxModel, mixtures: list[Mixture]) -> float:
-    """Mean SI-SDR (dB) of ``model``'s output against the clean speech of ``mixtures``."""
+def mean_si_sdr(model: OnnxModel, mixtures: SplitArrays) -> float:
+    """Mean SI-SDR (dB) of ``model``'s output on ``mixtures``."""
     rate = model.spec.sample_rate
-    return float(np.mean([si_sdr(m.clean, model.denoise(m.noisy[:, None].astype(np.float32), rate)[:, 0]) for m in mixtures]))
+    return score_enhancer(lambda noisy: model.denoise(noisy[:, None].astype(np.float32), rate)[:, 0], mixtures, ("si_sdr",))["si_sdr"]
 
 
 def name_weighted_nodes(model: onnx.ModelProto, ops: tuple[str, ...]) -> list[str]:
@@ -153,7 +137,7 @@ class _Quantiser:
                         op_types_to_quantize=list(self.ops), nodes_to_quantize=nodes, calibration_cache_path=self.cache)
 
 
-def quantize_file(src: Path, out: Path, waves: list[np.ndarray], screen: list[Mixture], ops: tuple[str, ...] = DEFAULT_OPS,
+def quantize_file(src: Path, out: Path, waves: list[np.ndarray], screen: SplitArrays, ops: tuple[str, ...] = DEFAULT_OPS,
                   max_drop_db: float = DEFAULT_MAX_DROP_DB) -> dict[str, object]:
     """Write ``src`` quantised to int8 (QDQ), calibrated on the network inputs of ``waves``, at
     the nodes the screen on ``screen`` keeps within ``max_drop_db`` alone and together (the
@@ -178,7 +162,7 @@ def quantize_file(src: Path, out: Path, waves: list[np.ndarray], screen: list[Mi
     macs = sum(quantiser.macs.values())
     record = {"kind": "int8 static QDQ", "operators": list(ops), "weights": "int8 per channel", "activations": "uint8",
               "calibration_mixtures": len(waves), "calibration_batches": len(inputs), "source_sha256": model.sha256,
-              "screen_mixtures": len(screen), "max_drop_db": max_drop_db, "node_drops_db": drops,
+              "screen_mixtures": len(screen.lengths), "max_drop_db": max_drop_db, "node_drops_db": drops,
               "float_nodes": [n for n in drops if n not in kept], "drop_db": whole,
               "quantised_macs_share": round(sum(quantiser.macs[n] for n in kept) / macs, 4) if macs else 0.0}
     quantized = onnx.load(str(out))
@@ -203,15 +187,16 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.count < 1 or args.screen_count < 1:
         p.error("--count and --screen-count must be at least 1")
-    calibration = [m.noisy for m in split_mixtures(args.data, args.split, 0, args.count)]
-    screen = split_mixtures(args.data, args.split, args.count, args.screen_count)
-    if not screen:
+    arrays = Dataset.open(args.data).split(args.split)
+    calibration = [noisy[:length] for noisy, length in zip(arrays.noisy[: args.count], arrays.lengths)]
+    screen = arrays.rows(args.count, args.screen_count)
+    if not len(screen.lengths):
         p.error(f"the {args.split} split has no mixtures after the first {args.count} to screen with")
     record = quantize_file(args.model, args.out, calibration, screen, tuple(args.ops), args.max_drop_db)
     drops = record["node_drops_db"]
     print(f"{len(drops) - len(record['float_nodes'])} of {len(drops)} nodes quantised; kept float (drop alone in dB): "
           + (", ".join(f"{n} {drops[n]:+.3f}" for n in record["float_nodes"]) or "none"))
-    print(f"mean SI-SDR drop of the file on {len(screen)} mixtures: {record['drop_db']:+.3f} dB; "
+    print(f"mean SI-SDR drop of the file on {len(screen.lengths)} mixtures: {record['drop_db']:+.3f} dB; "
           f"share of the candidates' multiply-adds quantised: {record['quantised_macs_share']:.3f}")
     print(f"wrote {args.out} ({args.out.stat().st_size / 2**20:.2f} MB)")
     return 0

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.training
 
 from denoise_core.signal import SignalSpec  # noqa: E402
 from training.datasets import SplitArrays  # noqa: E402
-from training.quality import COLUMNS, TARGETS, quality_score, read_log, score_split  # noqa: E402
+from training.quality import COLUMNS, TARGETS, quality_score, read_log, score_enhancer, score_split  # noqa: E402
 
 
 def test_score_is_the_mean_ratio_to_the_targets() -> None:
@@ -56,3 +56,28 @@ def test_score_split_scores_a_pass_through_against_the_clean_speech(shared_data:
     halve = score_split(lambda x, training=False: np.full(x.shape, 1e-3, np.float32), spec, arrays)
     # PESQ aligns levels, so a uniform gain leaves it equal up to float rounding
     assert halve["dnsmos_ovrl"] < keep["dnsmos_ovrl"] and halve["pesq"] <= keep["pesq"] + 1e-4
+
+
+def test_score_enhancer_computes_only_the_figures_asked_for() -> None:
+    rng = np.random.default_rng(0)
+    clean = rng.standard_normal((2, 8000)).astype(np.float32)
+    noisy = clean + 0.1 * rng.standard_normal((2, 8000)).astype(np.float32)
+    arrays = SplitArrays(clean=clean, noisy=noisy, lengths=np.array([8000, 6000]))
+    seen: list[int] = []
+
+    def enhance(wave: np.ndarray) -> np.ndarray:
+        seen.append(wave.shape[0])
+        return wave
+
+    figures = score_enhancer(enhance, arrays, ("si_sdr",))
+    assert list(figures) == ["si_sdr"] and seen == [8000, 6000]  # each mixture cut to its length
+    assert 19.0 < figures["si_sdr"] < 21.0  # noise at a tenth of the speech's amplitude: 20 dB
+
+
+def test_split_rows_are_a_slice_of_every_array() -> None:
+    arrays = SplitArrays(clean=np.arange(10).reshape(5, 2), noisy=-np.arange(10).reshape(5, 2), lengths=np.arange(5),
+                         speakers=np.array(list("abcde")))
+    part = arrays.rows(3, 4)  # past the end: what is there
+    assert part.lengths.tolist() == [3, 4] and part.speakers.tolist() == ["d", "e"]
+    assert part.clean.tolist() == [[6, 7], [8, 9]] and part.noisy.tolist() == [[-6, -7], [-8, -9]]
+    assert SplitArrays(clean=arrays.clean, noisy=arrays.noisy, lengths=arrays.lengths).rows(0, 1).speakers is None
