@@ -27,7 +27,7 @@ WS_RUN ?= $(RUNS)/ab-ws-sep-pesq
 # the checkpoint of each that the ship rule chose (docs/model-gen2.md)
 SHIPPED_CHECKPOINT ?= best-quality.weights.h5
 
-.PHONY: help venv install-service install-full install-browser serve test dataset dataset-band train-band train-offline train-ship train-stream train-offline-df train-offline-pesq train-offline-sep train-offline-outctx train-offline-outctx-more keep-run restore-run keep-band-run export-stream evaluate-stream candidate candidate-int8 candidate-stream arm-val extra-noise-by-category arms arms-report long-runs-report export-band reproduce-gen1 train train-seed export export-seed evaluate evaluate-seed benchmark reproduce reproduce-seed training-report clean
+.PHONY: help venv install-service install-full install-browser serve test dataset dataset-band train-band train-offline train-ship train-stream train-offline-df train-offline-pesq train-offline-sep train-offline-outctx train-offline-outctx-more train-offline-dp keep-run restore-run keep-band-run export-stream evaluate-stream candidate candidate-int8 candidate-stream arm-val extra-noise-by-category arms arms-report long-runs-report export-band reproduce-gen1 train train-seed export export-seed evaluate evaluate-seed benchmark reproduce reproduce-seed training-report clean
 
 help:
 	@echo "make serve   - create .venv, install the service (no TensorFlow), serve models/ on port $(PORT)"
@@ -156,6 +156,14 @@ train-offline-outctx-more: install-full
 	@$(call RESTORE,$(OUTCTX_RUN)) && $(call RESTORE,$(MORE_RUN))
 	$(call TRAIN_FROM,$(OUTCTX_RUN)) --preset band-offline-df-pesq --model-options '$(OUTCTX_OPTIONS)' \
 		--epochs 60 $(WS_OPTS) --quality-every 10 --out $(MORE_RUN)
+
+# the tenth long run (docs/model-gen2.md): the eighth's recipe with a dual-path bottleneck (the band
+# axis kept, four time and band sub-block pairs) in place of the flattened one, 70,000 steps
+DP_RUN ?= $(RUNS)/band-offline-df-dp
+DP_OPTIONS = {"output_context": [1], "dual_path": 32, "dilations": [1, 2, 4, 8], "kernel_time": 5}
+train-offline-dp: install-full
+	@$(call RESTORE,$(DP_RUN))
+	$(PY) -m training.train --data $(BAND_DATASET) --preset band-offline-df-pesq --model-options '$(DP_OPTIONS)' --out $(DP_RUN) $(THREADS_OPT)
 
 keep-run:
 	@test -n "$(RUN)" && test -d "$(RUN)" || { echo "usage: make keep-run RUN=<run directory>"; exit 2; }

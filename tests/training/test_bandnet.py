@@ -57,8 +57,9 @@ def test_any_frame_count_and_both_output_kinds(complex_mask: bool, frames: int) 
 
 @pytest.mark.parametrize("blocks", [{}, {"context": (1, 2)}, {"context": (1, 2), "decoder_context": (1, 2)},
                                     {"context": (1, 2), "decoder_context": (1,), "context_separable": True},
-                                    {"context": (1,), "output_context": (1, 2), "context_separable": True}],
-                         ids=["plain", "context", "decoder-context", "separable-context", "output-context"])
+                                    {"context": (1,), "output_context": (1, 2), "context_separable": True},
+                                    {"context": (1,), "dual_path": 5, "kernel_time": 5}],
+                         ids=["plain", "context", "decoder-context", "separable-context", "output-context", "dual-path"])
 @pytest.mark.parametrize("lookahead", [0, 2, None])
 def test_output_at_frame_t_ignores_input_after_t_plus_lookahead(lookahead: int | None, blocks: dict[str, Any]) -> None:
     config = BandConfig(**TINY, lookahead=lookahead, **blocks)
@@ -66,7 +67,8 @@ def test_output_at_frame_t_ignores_input_after_t_plus_lookahead(lookahead: int |
     rng = np.random.default_rng(1)
     x = rng.uniform(0, 1, (1, 257, 60, 3)).astype(np.float32)
     future = receptive_future(config)
-    assert future == (sum(TINY["dilations"]) if lookahead is None else lookahead)
+    reach = (config.kernel_time - 1) // 2 * sum(TINY["dilations"])
+    assert future == (reach if lookahead is None else lookahead)
     t = 30
     changed = x.copy()
     changed[:, :, t + future + 1 :] = rng.uniform(0, 1, changed[:, :, t + future + 1 :].shape)
@@ -232,3 +234,17 @@ def test_deep_filter_taps_past_the_linear_bins_are_spread_from_bands_as_the_mask
     out = np.asarray(net(x))
     assert out.shape == (1, 257, 12, 12)
     assert np.abs(out[:, 100:129, :, 2:]).max() > 0.1 and np.all(out[:, 129:, :, 2:] == 0)
+
+
+@pytest.mark.parametrize("frames", [1, 9])
+def test_a_dual_path_bottleneck_keeps_the_band_axis(frames: int) -> None:
+    config = BandConfig(**TINY, dual_path=5)
+    net = build_bandnet(257, config)
+    names = {layer.name for layer in net.layers}
+    assert "flatten_freq" not in names and "bn_in" not in names
+    assert {f"dp{j}_fmix" for j in range(len(TINY["dilations"]))} <= names
+    bands = int(net.get_layer("dp0_fmix").units)
+    assert bands == int(net.get_layer("dp_in").output.shape[2])  # one mix of every band of the last level
+    assert tuple(net.get_layer("dp_out").output.shape[2:]) == (bands, TINY["channels"][-1])
+    x = np.random.default_rng(2).uniform(0, 1, (2, 257, frames, 3)).astype(np.float32)
+    assert np.asarray(net(x)).shape == (2, 257, frames, 2)

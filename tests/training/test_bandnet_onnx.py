@@ -37,6 +37,8 @@ CONFIGS = {
     "centred-context": {"channels": (3, 4, 5), "context": (1, 2), "decoder_context": (2,), "context_separable": True,
                         "context_centred": True, "context_kernel": (4, 3), "lookahead": None},
     "output-context": {"context": (1,), "output_context": (1, 2), "lookahead": None, "activation": "relu"},
+    "dual-path": {"context": (1,), "output_context": (1,), "dual_path": 5, "kernel_time": 5, "lookahead": None, "activation": "relu"},
+    "dual-path-causal": {"channels": (3, 4, 5), "dual_path": 4, "lookahead": 2},
     "separable-output-context": {"channels": (3, 4, 5), "context": (1,), "decoder_context": (1,), "output_context": (2,),
                                  "context_separable": True, "context_kernel": (3, 5), "lookahead": None},
 }

@@ -104,6 +104,14 @@ def test_output_context_blocks_cannot_stream() -> None:
         build_bandnet_stream(build_bandnet(257, config), BandConfig(**TINY, lookahead=2))
 
 
+def test_a_dual_path_bottleneck_cannot_stream() -> None:
+    config = BandConfig(**TINY, lookahead=2, dual_path=4)
+    with pytest.raises(ValueError, match="dual_path"):
+        build_bandnet_stream(build_bandnet(257, config), config)
+    with pytest.raises(ValueError, match="dual_path"):
+        build_bandnet_stream(build_bandnet(257, config), BandConfig(**TINY, lookahead=2))
+
+
 def test_a_config_that_does_not_match_the_model_is_refused() -> None:
     offline = build_bandnet(257, BandConfig(**TINY, lookahead=2))
     with pytest.raises(ValueError, match="wrong BandConfig"):

@@ -18,6 +18,9 @@ the same blocks after the output decoder level, at full band resolution (offline
 (the output at frame t depends on frames up to t + sum of dilations); an integer L
 makes them causal except for L frames of lookahead in total, given to the first blocks
 whose dilation still fits, so the output at frame t depends on frames <= t + L only.
+``dual_path`` replaces the flattened bottleneck with blocks that keep the band axis (a
+depthwise dilated time convolution and a mix of all bands, each with a pointwise one); its
+time padding is the temporal blocks'.
 Time is never downsampled, so any frame count is legal.
 """
 
@@ -74,6 +77,9 @@ class BandConfig:
     #: context blocks (encoder and decoder) with centred time kernels, half their reach ahead;
     #: only with ``lookahead`` None, since they then add delay
     context_centred: bool = False
+    #: channels of a dual-path bottleneck that keeps the band axis (0: the flattened temporal
+    #: blocks); one block per ``dilations`` entry, each a time and a band sub-block
+    dual_path: int = 0
 
 
 def erb_rate(hz: np.ndarray) -> np.ndarray:
@@ -242,6 +248,46 @@ def _norm_act(x: keras.KerasTensor, name: str, norm: bool, activation: str) -> k
     return layers.Activation(activation, name=f"{name}_act")(x)
 
 
+def _flat_bottleneck(x: keras.KerasTensor, config: BandConfig) -> keras.KerasTensor:
+    """Each frame's ``(bands, channels)`` map flattened to one ``bottleneck``-wide vector, the
+    residual dilated temporal blocks on it, and back to the map."""
+    f_low, c_low = int(x.shape[2]), int(x.shape[3])
+    x = layers.Reshape((-1, f_low * c_low), name="flatten_freq")(x)
+    x = layers.Dense(config.bottleneck, name="bn_in")(x)
+    for j, (d, (past, future)) in enumerate(zip(config.dilations, time_padding(config.dilations, config.kernel_time, config.lookahead))):
+        y = layers.LayerNormalization(epsilon=1e-5, name=f"tcn{j}_ln")(x)
+        y = layers.ZeroPadding1D((past, future), name=f"tcn{j}_pad")(y)
+        y = layers.DepthwiseConv1D(config.kernel_time, dilation_rate=d, padding="valid", name=f"tcn{j}_dw")(y)
+        y = layers.Activation(config.activation, name=f"tcn{j}_act")(y)
+        y = layers.Dense(config.bottleneck, name=f"tcn{j}_pw")(y)
+        x = layers.Add(name=f"tcn{j}_res")([x, y])
+    x = layers.Dense(f_low * c_low, name="bn_out")(x)
+    return layers.Reshape((-1, f_low, c_low), name="unflatten_freq")(x)
+
+
+def _dual_path(x: keras.KerasTensor, config: BandConfig) -> keras.KerasTensor:
+    """The ``(time, bands, channels)`` map projected to ``dual_path`` channels and through one
+    block per dilation, keeping the band axis: a time sub-block (a depthwise dilated
+    convolution along time, padded as :func:`time_padding` says) and a band sub-block (one
+    learned mix of all bands, shared by the channels), each ``x + pointwise(act(mix(norm(x))))``
+    with the norm over the bands of each frame and channel; then projected back."""
+    bands, channels, width = int(x.shape[2]), int(x.shape[3]), config.dual_path
+    x = layers.Conv2D(width, (1, 1), name="dp_in")(x)
+    for j, (d, (past, future)) in enumerate(zip(config.dilations, time_padding(config.dilations, config.kernel_time, config.lookahead))):
+        y = layers.LayerNormalization(axis=2, epsilon=1e-5, name=f"dp{j}_tln")(x)
+        y = layers.ZeroPadding2D(((past, future), (0, 0)), name=f"dp{j}_tpad")(y)
+        y = layers.DepthwiseConv2D((config.kernel_time, 1), dilation_rate=(d, 1), padding="valid", name=f"dp{j}_tdw")(y)
+        y = layers.Activation(config.activation, name=f"dp{j}_tact")(y)
+        x = layers.Add(name=f"dp{j}_tres")([x, layers.Conv2D(width, (1, 1), name=f"dp{j}_tpw")(y)])
+        y = layers.LayerNormalization(axis=2, epsilon=1e-5, name=f"dp{j}_fln")(x)
+        y = layers.Permute((1, 3, 2), name=f"dp{j}_fperm")(y)  # (B, T, C, bands)
+        y = layers.Dense(bands, name=f"dp{j}_fmix")(y)
+        y = layers.Permute((1, 3, 2), name=f"dp{j}_funperm")(y)
+        y = layers.Activation(config.activation, name=f"dp{j}_fact")(y)
+        x = layers.Add(name=f"dp{j}_fres")([x, layers.Conv2D(width, (1, 1), name=f"dp{j}_fpw")(y)])
+    return layers.Conv2D(channels, (1, 1), name="dp_out")(x)
+
+
 def build_bandnet(n_freq: int = 257, config: BandConfig = BandConfig(), complex_mask: bool = True, sample_rate: int = 16000,
                   df_bins: int = 0, df_order: int = 5, df_past: int = 2) -> keras.Model:
     """Build the band network for ``n_freq`` bins and any frame count: a complex mask from
@@ -273,18 +319,7 @@ def build_bandnet(n_freq: int = 257, config: BandConfig = BandConfig(), complex_
         for k, (d, padding) in enumerate(zip(config.context, context_padding(config))):
             x = _context_block(x, f"enc{i}_ctx{k}", padding, config, d, config.context_separable and i not in config.context_full_levels)
         skips.append(x)
-    f_low, c_low = padded // step, config.channels[-1]
-    x = layers.Reshape((-1, f_low * c_low), name="flatten_freq")(x)
-    x = layers.Dense(config.bottleneck, name="bn_in")(x)
-    for j, (d, (past, future)) in enumerate(zip(config.dilations, time_padding(config.dilations, config.kernel_time, config.lookahead))):
-        y = layers.LayerNormalization(epsilon=1e-5, name=f"tcn{j}_ln")(x)
-        y = layers.ZeroPadding1D((past, future), name=f"tcn{j}_pad")(y)
-        y = layers.DepthwiseConv1D(config.kernel_time, dilation_rate=d, padding="valid", name=f"tcn{j}_dw")(y)
-        y = layers.Activation(config.activation, name=f"tcn{j}_act")(y)
-        y = layers.Dense(config.bottleneck, name=f"tcn{j}_pw")(y)
-        x = layers.Add(name=f"tcn{j}_res")([x, y])
-    x = layers.Dense(f_low * c_low, name="bn_out")(x)
-    x = layers.Reshape((-1, f_low, c_low), name="unflatten_freq")(x)
+    x = _dual_path(x, config) if config.dual_path else _flat_bottleneck(x, config)
     for i in reversed(range(levels)):
         x = layers.Add(name=f"dec{i}_skip")([x, skips[i + 1]])
         out_ch = config.channels[i - 1] if i > 0 else config.channels[0]

@@ -174,6 +174,34 @@ def _bottleneck(g: _Graph, net: keras.Model, x: str, channels: int, freq: int) -
     return g.op("Transpose", g.reshape(x, [0, 0, channels, freq]), perm=[0, 2, 1, 3])
 
 
+def _dual_path(g: _Graph, net: keras.Model, x: str) -> str:
+    """The dual-path bottleneck on ``(B, C, T, F)`` as it is: 1x1 and depthwise time
+    convolutions, the band mix as a product on the last axis, each norm over that axis."""
+
+    def norm(y: str, name: str) -> str:
+        layer = net.get_layer(name)
+        gamma, beta = layer.get_weights()
+        return g.op("LayerNormalization", y, g.const(gamma, "gamma"), g.const(beta, "beta"), axis=-1, epsilon=float(layer.epsilon))
+
+    def pointwise(y: str, name: str) -> str:
+        w, b = net.get_layer(name).get_weights()
+        return g.conv(y, _conv2d_kernel(w), b)
+
+    x = pointwise(x, "dp_in")
+    j = 0
+    while _layer(net, f"dp{j}_tln") is not None:
+        past, future = net.get_layer(f"dp{j}_tpad").padding[0]
+        dw = net.get_layer(f"dp{j}_tdw")
+        w, b = dw.get_weights()  # (k, 1, C, 1)
+        y = g.conv(norm(x, f"dp{j}_tln"), np.transpose(w, (2, 3, 0, 1)), b, group=w.shape[2],
+                   dilations=list(dw.dilation_rate), pads=[past, 0, future, 0])
+        x = g.op("Add", x, pointwise(g.act(y, _activation(net, f"dp{j}_tact")), f"dp{j}_tpw"))
+        y = g.dense(norm(x, f"dp{j}_fln"), *net.get_layer(f"dp{j}_fmix").get_weights())
+        x = g.op("Add", x, pointwise(g.act(y, _activation(net, f"dp{j}_fact")), f"dp{j}_fpw"))
+        j += 1
+    return pointwise(x, "dp_out")
+
+
 def _decoder(g: _Graph, net: keras.Model, x: str, skips: list[str], freq: int) -> tuple[str, int, int]:
     """Skip, sub-pixel convolution and context blocks level by level. Inner levels interleave
     their two phases; the last level's map is returned phase by phase, ``(B, 2 * C, T, F)``
@@ -350,7 +378,10 @@ def bandnet_to_onnx(net: keras.Model, opset: int = 17, input_name: str = "featur
         x = g.op("MatMul", g.const(merge_padded.T, "merge"), g.reshape(input_name, [0, n_freq, -1]))  # (B, bands, T * C)
         x = g.op("Transpose", g.reshape(x, [0, padded, -1, n_in]), perm=[0, 3, 2, 1])  # (B, C, T, bands)
     x, skips, freq = _encoder(g, net, x, padded)
-    x = _bottleneck(g, net, x, int(net.get_layer(f"enc{len(skips) - 2}_conv").filters), freq)
+    if _layer(net, "dp_in") is not None:
+        x = _dual_path(g, net, x)
+    else:
+        x = _bottleneck(g, net, x, int(net.get_layer(f"enc{len(skips) - 2}_conv").filters), freq)
     x, channels, freq = _decoder(g, net, x, skips, freq)
     y = _head(g, net, x, channels, freq, skips[0], spread, complex_mask=_layer(net, "spread_bands") is not None)
     if not channels_first:

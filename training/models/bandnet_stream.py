@@ -225,8 +225,10 @@ def build_bandnet_stream(offline: keras.Model, config: BandConfig) -> StreamingB
 
     Raises ``ValueError`` for ``config.lookahead=None`` (centred kernels cannot stream), for
     context blocks after the output level, and when ``offline``'s temporal padding does not
-    match ``config``.
+    match ``config``; and for a dual-path bottleneck (no streaming form yet).
     """
+    if config.dual_path or clone_has(offline, "dp_in"):
+        raise ValueError("a dual-path bottleneck (dual_path) has no streaming form")
     if config.lookahead is None:
         raise ValueError("lookahead=None centres the temporal kernels (unbounded delay in a stream): "
                          "a band network streams only with an integer lookahead")
