@@ -9,11 +9,12 @@ uint8, written as QuantizeLinear/DequantizeLinear pairs (QDQ) around the chosen 
 
 Every node of the chosen operator types whose weights are constant is a candidate. Each is
 first quantised alone and scored on further mixtures of the split (``--screen-count``): a node
-whose mean SI-SDR falls by more than ``--max-drop-db`` against the float file stays float.
+whose mean SI-SDR falls by more than ``--max-drop-db`` against the float file (or, with
+``--max-dnsmos-drop``, whose mean DNSMOS OVRL falls by more than that) stays float.
 The others are then added one at a time, the most multiply-adds per frame first, each kept
-only if the file with it still costs at most ``--max-drop-db``. The file keeps the source's
-metadata and records under ``training`` how it was quantised, each candidate's drop alone and
-the drop of the whole file.
+only if the file with it still stays within every tolerance. The file keeps the source's
+metadata and records under ``training`` how it was quantised, each candidate's drops alone and
+the drops of the whole file.
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ from training.quality import score_enhancer
 DEFAULT_OPS = ("Conv", "MatMul")
 #: the largest mean SI-SDR drop (dB) a node alone, and the quantised file, may cost
 DEFAULT_MAX_DROP_DB = 0.05
+#: a figure (a key of ``training.quality.METRICS``) -> the largest mean drop allowed
+Tolerances = dict[str, float]
+#: a figure -> its mean drop against the float file
+Drops = dict[str, float]
 
 
 def calibration_inputs(model: OnnxModel, waves: list[np.ndarray]) -> list[np.ndarray]:
@@ -64,10 +69,10 @@ class _Feeds(CalibrationDataReader):
         return next(self._it, None)
 
 
-def mean_si_sdr(model: OnnxModel, mixtures: SplitArrays) -> float:
-    """Mean SI-SDR (dB) of ``model``'s output on ``mixtures``."""
+def mean_figures(model: OnnxModel, mixtures: SplitArrays, figures: tuple[str, ...]) -> dict[str, float]:
+    """Mean of each of ``figures`` of ``model``'s output on ``mixtures``."""
     rate = model.spec.sample_rate
-    return score_enhancer(lambda noisy: model.denoise(noisy[:, None].astype(np.float32), rate)[:, 0], mixtures, ("si_sdr",))["si_sdr"]
+    return score_enhancer(lambda noisy: model.denoise(noisy[:, None].astype(np.float32), rate)[:, 0], mixtures, figures)
 
 
 def name_weighted_nodes(model: onnx.ModelProto, ops: tuple[str, ...]) -> list[str]:
@@ -83,9 +88,14 @@ def name_weighted_nodes(model: onnx.ModelProto, ops: tuple[str, ...]) -> list[st
     return names
 
 
-def within(drops: dict[str, float], max_drop_db: float) -> list[str]:
-    """The nodes whose measured drop is at most ``max_drop_db``, in their order."""
-    return [name for name, drop in drops.items() if drop <= max_drop_db]
+def tolerated(drops: Drops, tolerances: Tolerances) -> bool:
+    """Whether every figure of ``tolerances`` dropped by at most its tolerance."""
+    return all(drops[figure] <= limit for figure, limit in tolerances.items())
+
+
+def within(drops: dict[str, Drops], tolerances: Tolerances) -> list[str]:
+    """The nodes whose measured drops are all within ``tolerances``, in their order."""
+    return [name for name, drop in drops.items() if tolerated(drop, tolerances)]
 
 
 def macs_per_frame(model: onnx.ModelProto, names: list[str]) -> dict[str, int]:
@@ -104,12 +114,12 @@ def macs_per_frame(model: onnx.ModelProto, names: list[str]) -> dict[str, int]:
     return costs
 
 
-def greedy_within(candidates: list[str], drop_of: Callable[[list[str]], float], max_drop_db: float) -> list[str]:
+def greedy_within(candidates: list[str], drop_of: Callable[[list[str]], Drops], tolerances: Tolerances) -> list[str]:
     """The nodes kept when ``candidates`` are added in order, each only if ``drop_of`` the set
-    with it stays at most ``max_drop_db``."""
+    with it stays within ``tolerances``."""
     kept: list[str] = []
     for node in candidates:
-        if drop_of([*kept, node]) <= max_drop_db:
+        if tolerated(drop_of([*kept, node]), tolerances):
             kept.append(node)
     return kept
 
@@ -138,32 +148,38 @@ class _Quantiser:
 
 
 def quantize_file(src: Path, out: Path, waves: list[np.ndarray], screen: SplitArrays, ops: tuple[str, ...] = DEFAULT_OPS,
-                  max_drop_db: float = DEFAULT_MAX_DROP_DB) -> dict[str, object]:
+                  tolerances: Tolerances | None = None) -> dict[str, object]:
     """Write ``src`` quantised to int8 (QDQ), calibrated on the network inputs of ``waves``, at
-    the nodes the screen on ``screen`` keeps within ``max_drop_db`` alone and together (the
-    module's docstring); returns the record."""
+    the nodes the screen on ``screen`` keeps within ``tolerances`` (by default SI-SDR within
+    :data:`DEFAULT_MAX_DROP_DB`) alone and together (the module's docstring); returns the record."""
+    tolerances = tolerances or {"si_sdr": DEFAULT_MAX_DROP_DB}
+    figures = tuple(tolerances)
     model = OnnxModel(src, intra_op_threads=1)
     inputs = calibration_inputs(model, waves)
-    reference = mean_si_sdr(model, screen)
+    reference = mean_figures(model, screen, figures)
+
+    def drops_from(path: Path) -> Drops:
+        scored = mean_figures(OnnxModel(path, intra_op_threads=1), screen, figures)
+        return {figure: round(reference[figure] - scored[figure], 4) for figure in figures}
+
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         quantiser = _Quantiser(src, Path(tmp), inputs, model.input_name, ops)
 
-        def drop_of(nodes: list[str]) -> float:
+        def drop_of(nodes: list[str]) -> Drops:
             trial = Path(tmp) / "trial.onnx"
             quantiser.write(nodes, trial)
-            return round(reference - mean_si_sdr(OnnxModel(trial, intra_op_threads=1), screen), 4)
+            return drops_from(trial)
 
         drops = {node: drop_of([node]) for node in quantiser.candidates}
-        by_cost = sorted(within(drops, max_drop_db), key=lambda node: -quantiser.macs[node])
-        kept = greedy_within(by_cost, drop_of, max_drop_db)
+        by_cost = sorted(within(drops, tolerances), key=lambda node: -quantiser.macs[node])
+        kept = greedy_within(by_cost, drop_of, tolerances)
         quantiser.write(kept, out)
-    whole = round(reference - mean_si_sdr(OnnxModel(out, intra_op_threads=1), screen), 4)
     macs = sum(quantiser.macs.values())
     record = {"kind": "int8 static QDQ", "operators": list(ops), "weights": "int8 per channel", "activations": "uint8",
               "calibration_mixtures": len(waves), "calibration_batches": len(inputs), "source_sha256": model.sha256,
-              "screen_mixtures": len(screen.lengths), "max_drop_db": max_drop_db, "node_drops_db": drops,
-              "float_nodes": [n for n in drops if n not in kept], "drop_db": whole,
+              "screen_mixtures": len(screen.lengths), "tolerances": tolerances, "node_drops": drops,
+              "float_nodes": [n for n in drops if n not in kept], "drops": drops_from(out),
               "quantised_macs_share": round(sum(quantiser.macs[n] for n in kept) / macs, 4) if macs else 0.0}
     quantized = onnx.load(str(out))
     training = {**(model.info.training or {}), "quantization": record}
@@ -183,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--screen-count", type=int, default=40, help="mixtures after those that score each node (default 40)")
     p.add_argument("--max-drop-db", type=float, default=DEFAULT_MAX_DROP_DB,
                    help=f"largest mean SI-SDR drop a node alone, and the whole file, may cost (default {DEFAULT_MAX_DROP_DB})")
+    p.add_argument("--max-dnsmos-drop", type=float, default=None,
+                   help="largest mean DNSMOS OVRL drop a node alone, and the whole file, may cost (default: not screened)")
     p.add_argument("--ops", nargs="+", default=list(DEFAULT_OPS), help="operator types to quantise (default Conv MatMul)")
     args = p.parse_args(argv)
     if args.count < 1 or args.screen_count < 1:
@@ -192,11 +210,16 @@ def main(argv: list[str] | None = None) -> int:
     screen = arrays.rows(args.count, args.screen_count)
     if not len(screen.lengths):
         p.error(f"the {args.split} split has no mixtures after the first {args.count} to screen with")
-    record = quantize_file(args.model, args.out, calibration, screen, tuple(args.ops), args.max_drop_db)
-    drops = record["node_drops_db"]
-    print(f"{len(drops) - len(record['float_nodes'])} of {len(drops)} nodes quantised; kept float (drop alone in dB): "
-          + (", ".join(f"{n} {drops[n]:+.3f}" for n in record["float_nodes"]) or "none"))
-    print(f"mean SI-SDR drop of the file on {len(screen.lengths)} mixtures: {record['drop_db']:+.3f} dB; "
+    tolerances = {"si_sdr": args.max_drop_db, **({"dnsmos_ovrl": args.max_dnsmos_drop} if args.max_dnsmos_drop is not None else {})}
+    record = quantize_file(args.model, args.out, calibration, screen, tuple(args.ops), tolerances)
+    drops = record["node_drops"]
+
+    def shown(d: Drops) -> str:
+        return " ".join(f"{figure} {value:+.4f}" for figure, value in d.items())
+
+    print(f"{len(drops) - len(record['float_nodes'])} of {len(drops)} nodes quantised; kept float (drops alone): "
+          + (", ".join(f"{n} ({shown(drops[n])})" for n in record["float_nodes"]) or "none"))
+    print(f"mean drops of the file on {len(screen.lengths)} mixtures: {shown(record['drops'])}; "
           f"share of the candidates' multiply-adds quantised: {record['quantised_macs_share']:.3f}")
     print(f"wrote {args.out} ({args.out.stat().st_size / 2**20:.2f} MB)")
     return 0

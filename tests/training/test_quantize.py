@@ -54,7 +54,7 @@ def test_the_quantised_file_keeps_the_contract_and_stays_close(float_model: Path
     assert quantize_main(["--model", str(float_model), "--data", str(tiny_dataset), "--out", str(out), "--count", "2",
                           "--screen-count", "2", "--max-drop-db", "100"]) == 0
     graph = onnx.load(str(out)).graph
-    candidates = list(OnnxModel(out, intra_op_threads=1).info.training["quantization"]["node_drops_db"])
+    candidates = list(OnnxModel(out, intra_op_threads=1).info.training["quantization"]["node_drops"])
     ops = {n.name: n.op_type for n in graph.node}
     assert {ops[name] for name in candidates} == {"Conv", "MatMul"}
     assert all(dequantized_inputs(graph)[name] == [True, True] for name in candidates)  # activations and weights
@@ -66,7 +66,7 @@ def test_the_quantised_file_keeps_the_contract_and_stays_close(float_model: Path
     assert record["calibration_mixtures"] == 2 and record["source_sha256"] == before.sha256
     val_mixtures = len(Dataset.open(tiny_dataset).split("val").lengths)
     assert record["screen_mixtures"] == min(2, val_mixtures - 2) > 0 and record["float_nodes"] == []
-    assert len(record["node_drops_db"]) == len(name_weighted_nodes(onnx.load(str(float_model)), ("Conv", "MatMul")))
+    assert len(record["node_drops"]) == len(name_weighted_nodes(onnx.load(str(float_model)), ("Conv", "MatMul")))
 
     split = Dataset.open(tiny_dataset).split("val")
     wave = split.noisy[0, : int(split.lengths[0])][:, None]
@@ -91,27 +91,51 @@ def test_nodes_that_cost_more_than_the_tolerance_stay_float(float_model: Path, t
     graph = onnx.load(str(out)).graph
     assert not any(n.op_type == "DequantizeLinear" for n in graph.node)
     record = OnnxModel(out, intra_op_threads=1).info.training["quantization"]
-    assert sorted(record["float_nodes"]) == sorted(record["node_drops_db"]) and record["float_nodes"]
-    assert abs(record["drop_db"]) < 1e-3  # the float graph itself
+    assert sorted(record["float_nodes"]) == sorted(record["node_drops"]) and record["float_nodes"]
+    assert record["tolerances"] == {"si_sdr": -100.0}
+    assert abs(record["drops"]["si_sdr"]) < 1e-3  # the float graph itself
+
+
+def test_a_dnsmos_tolerance_screens_every_node_on_dnsmos_too(float_model: Path, tiny_dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "int8.onnx"
+    # SI-SDR allows anything, DNSMOS OVRL nothing a real node can meet: every node stays float
+    assert quantize_main(["--model", str(float_model), "--data", str(tiny_dataset), "--out", str(out), "--count", "2",
+                          "--screen-count", "2", "--max-drop-db", "100", "--max-dnsmos-drop", "-100"]) == 0
+    record = OnnxModel(out, intra_op_threads=1).info.training["quantization"]
+    assert record["tolerances"] == {"si_sdr": 100.0, "dnsmos_ovrl": -100.0}
+    assert all(set(d) == {"si_sdr", "dnsmos_ovrl"} for d in record["node_drops"].values())
+    assert sorted(record["float_nodes"]) == sorted(record["node_drops"])
+    assert not any(n.op_type == "DequantizeLinear" for n in onnx.load(str(out)).graph.node)
 
 
 def test_the_tolerance_selects_nodes_by_their_measured_drop() -> None:
-    drops = {"a": 0.01, "b": 0.3, "c": -0.02, "d": 0.05}
-    assert within(drops, 0.05) == ["a", "c", "d"]
-    assert within(drops, 0.0) == ["c"]
+    drops = {"a": {"si_sdr": 0.01}, "b": {"si_sdr": 0.3}, "c": {"si_sdr": -0.02}, "d": {"si_sdr": 0.05}}
+    assert within(drops, {"si_sdr": 0.05}) == ["a", "c", "d"]
+    assert within(drops, {"si_sdr": 0.0}) == ["c"]
+
+
+def test_every_screened_figure_must_stay_within_its_tolerance() -> None:
+    drops = {"a": {"si_sdr": 0.01, "dnsmos_ovrl": 0.02}, "b": {"si_sdr": 0.04, "dnsmos_ovrl": 0.0},
+             "c": {"si_sdr": 0.2, "dnsmos_ovrl": -0.01}}
+    assert within(drops, {"si_sdr": 0.05}) == ["a", "b"]
+    assert within(drops, {"si_sdr": 0.05, "dnsmos_ovrl": 0.005}) == ["b"]
+    assert within(drops, {"dnsmos_ovrl": 0.005}) == ["b", "c"]
 
 
 def test_nodes_are_added_while_the_whole_stays_within_the_tolerance() -> None:
     cost = {"a": 0.03, "b": 0.01, "c": 0.04, "d": -0.01}
+    dnsmos = {"a": 0.0, "b": 0.01, "c": 0.0, "d": 0.0}
     tried: list[list[str]] = []
 
-    def drop_of(nodes: list[str]) -> float:
+    def drop_of(nodes: list[str]) -> dict[str, float]:
         tried.append(nodes)
-        return sum(cost[n] for n in nodes)
+        return {"si_sdr": sum(cost[n] for n in nodes), "dnsmos_ovrl": sum(dnsmos[n] for n in nodes)}
 
-    assert greedy_within(["a", "b", "c", "d"], drop_of, 0.05) == ["a", "b", "d"]
+    assert greedy_within(["a", "b", "c", "d"], drop_of, {"si_sdr": 0.05}) == ["a", "b", "d"]
     assert tried == [["a"], ["a", "b"], ["a", "b", "c"], ["a", "b", "d"]]
-    assert greedy_within(["c", "a"], drop_of, 0.05) == ["c"]
+    assert greedy_within(["c", "a"], drop_of, {"si_sdr": 0.05}) == ["c"]
+    # b alone is within SI-SDR's tolerance but not DNSMOS's, so it stays float
+    assert greedy_within(["a", "b", "d"], drop_of, {"si_sdr": 0.05, "dnsmos_ovrl": 0.005}) == ["a", "d"]
 
 
 def test_multiply_adds_per_frame_follow_weights_and_output_size(float_model: Path, tmp_path: Path) -> None:
