@@ -495,7 +495,7 @@ export-seed: install-full
 
 # the model that the shipped one replaced, read from git at the last commit that served it, and
 # scored side by side with the seed
-PREVIOUS_MODEL_REV ?= d2604b09609e1c43bd8f26c79bee9d5d02d8968d
+PREVIOUS_MODEL_REV ?= 038d0c43fcf42dc07bd2b7ee84a6c58c5529e1e5
 PREVIOUS_MODEL := $(BUILD)/previous/$(PREVIOUS_MODEL_REV).onnx
 $(PREVIOUS_MODEL):
 	mkdir -p $(@D)
@@ -542,15 +542,19 @@ container-footprint: | $(VENV)/bin/python
 	$(CONTAINER_SMOKE) . '$(PY) -m service.footprint --container'
 
 # the shipped model: the band network's long run (resumable), its best-quality checkpoint
-# exported as models/denoiser.onnx, then the evaluation that writes its card
+# exported and quantised as models/denoiser.onnx, then the evaluation that writes its card
 reproduce: dataset dataset-band train-ship export-band evaluate train-band export-stream evaluate-stream
 
 # every run of the shipped model's stages and teachers is restored, so that the model file
 # records what each of them trained (the model card's training time)
 SHIP_CHAIN = $(DF_RUN) $(TEACHER_RUN) $(OUTCTX_RUN) $(OUTCTX_FT_RUN) $(SHIP_RUN)
+# the exported float file is then quantised to int8 where training.quantize's screen allows
+SHIP_FLOAT := $(BUILD)/ship/denoiser-float.onnx
+SHIP_QUANTIZE_OPTS ?= --max-drop-db 0.01 --max-dnsmos-drop 0.002
 export-band: install-full
 	@for run in $(SHIP_CHAIN); do $(call RESTORE,$$run) || exit 1; done
-	$(PY) -m training.export --run $(SHIP_RUN) --checkpoint $(SHIPPED_CHECKPOINT) --out models/denoiser.onnx
+	$(PY) -m training.export --run $(SHIP_RUN) --checkpoint $(SHIPPED_CHECKPOINT) --out $(SHIP_FLOAT)
+	$(PY) -m training.quantize --model $(SHIP_FLOAT) --data $(BAND_DATASET) --out models/denoiser.onnx $(SHIP_QUANTIZE_OPTS)
 
 # the first generation (the default preset, 72 minutes), shipped until 2026-12-03
 reproduce-gen1: dataset train export evaluate

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from training.evaluation.card import output_description, reproduction_section
+from training.evaluation.card import output_description, reproduction_section, weights_description
 
 
 def test_reproduction_time_adds_up_the_recorded_steps() -> None:
@@ -113,3 +113,13 @@ def test_card_names_every_network_of_a_mean_teacher() -> None:
     text = "\n".join(training_section(training))
     assert ("Its last stage followed the mean of frozen teacher networks (`a/best-quality.weights.h5`, "
             "`b/best-quality.weights.h5`, `training.distill`), whose training stages took: `ab-ft-df-crop4` 48.0 min") in text
+
+
+def test_card_says_where_the_weights_are_int8() -> None:
+    assert weights_description(None) == "float32"
+    record = {"kind": "int8 static QDQ", "operators": ["Conv", "MatMul"], "screen_mixtures": 40,
+              "tolerances": {"si_sdr": 0.01, "dnsmos_ovrl": 0.002}, "node_drops": {"a": {}, "b": {}, "c": {}},
+              "float_nodes": ["b"], "quantised_macs_share": 0.402}
+    line = weights_description(record)
+    assert line.startswith("int8 static QDQ at 2 of 3 Conv/MatMul nodes (40% of their multiply-adds")
+    assert "40 validation mixtures" in line and "si_sdr 0.01, dnsmos_ovrl 0.002" in line

@@ -168,6 +168,19 @@ def usage(model: dict[str, Any]) -> str:
     return "offline or request/response (not low-latency streaming)."
 
 
+def weights_description(quantization: dict[str, Any] | None) -> str:
+    """One line on the file's arithmetic: float, or where and how it was quantised (``training.quantize``)."""
+    if not quantization:
+        return "float32"
+    drops = quantization.get("node_drops") or quantization.get("node_drops_db") or {}
+    floats = quantization.get("float_nodes", [])
+    tolerances = quantization.get("tolerances") or {"si_sdr": quantization.get("max_drop_db")}
+    return (f"{quantization.get('kind', 'int8')} at {len(drops) - len(floats)} of {len(drops)} {'/'.join(quantization.get('operators', []))} "
+            f"nodes ({quantization.get('quantised_macs_share', 0):.0%} of their multiply-adds; the rest float32), "
+            f"chosen on {quantization.get('screen_mixtures')} validation mixtures within mean drops of "
+            + ", ".join(f"{figure} {limit:g}" for figure, limit in tolerances.items()))
+
+
 def render_card(report: dict[str, Any], figure_name: str | None) -> str:
     model, data, env = report["model"], report["data"], report["environment"]
     signal = model["signal"]
@@ -199,6 +212,7 @@ def render_card(report: dict[str, Any], figure_name: str | None) -> str:
         f"| signal | {signal.get('sample_rate')} Hz, STFT n_fft {signal.get('n_fft')}, hop {signal.get('hop_length')}, "
         f"{signal.get('window')} window, {signal.get('magnitude')} magnitude, output {signal.get('output')}, "
         f"frame multiple {signal.get('frame_multiple')} |",
+        f"| weights | {weights_description((model.get('training') or {}).get('quantization'))} |",
         "",
         "## Training data",
         "",
