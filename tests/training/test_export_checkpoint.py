@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -89,11 +90,9 @@ def test_a_missing_checkpoint_or_unfinished_run_is_an_error(unfinished_run, tmp_
     assert "--checkpoint" in capsys.readouterr().err
 
 
-def test_the_kept_shipped_checkpoint_is_the_shipped_model() -> None:
-    """`make export-band` exports SHIPPED_CHECKPOINT of SHIP_RUN from the kept run state: it must be the shipped network."""
+def _shipped_run() -> tuple[Path, str]:
+    """The kept state of SHIP_RUN and SHIPPED_CHECKPOINT, as the Makefile names them."""
     import re
-
-    from training.export import load_run, output_difference
 
     makefile = Path("Makefile").read_text()
     checkpoint = re.search(r"^SHIPPED_CHECKPOINT \?= (\S+)$", makefile, re.M).group(1)
@@ -101,10 +100,47 @@ def test_the_kept_shipped_checkpoint_is_the_shipped_model() -> None:
     preset = re.search(r"^SHIP_PRESET \?= (\S+)$", makefile, re.M).group(1)
     kept = Path("models/checkpoints") / run
     assert json.loads((kept / "config.json").read_text())["preset"] == preset, "SHIP_PRESET is not the preset SHIP_RUN trained"
-    net, _, _ = load_run(kept, checkpoint)
+    return kept, checkpoint
+
+
+def _snr_db(estimate: np.ndarray, reference: np.ndarray) -> float:
+    return float(10 * np.log10(np.sum(reference**2) / np.sum((estimate - reference) ** 2)))
+
+
+def test_the_kept_shipped_checkpoint_is_the_shipped_model(tiny_dataset: Path) -> None:
+    """`make export-band` exports SHIPPED_CHECKPOINT of SHIP_RUN from the kept run state: it must be the shipped
+    network, exactly for a float file; for an int8 file, far closer on real network input than the stage before it."""
+    from denoise_core.signal import enhance_audio, output_parts
+    from training.datasets import Dataset
+    from training.export import load_run, output_difference
+
+    kept, checkpoint = _shipped_run()
+    net, config, _ = load_run(kept, checkpoint)
     model = OnnxModel(Path("models/denoiser.onnx"))
-    x = np.random.default_rng(2).uniform(0, 1, (1, 257, 50, 3)).astype(np.float32)
-    assert output_difference(model.predict(x), net(x, training=False).numpy(), model.spec) < 1e-4
+    if not (model.info.training or {}).get("quantization"):
+        x = np.random.default_rng(2).uniform(0, 1, (1, 257, 50, 3)).astype(np.float32)
+        assert output_difference(model.predict(x), net(x, training=False).numpy(), model.spec) < 1e-4
+        return
+    split = Dataset.open(tiny_dataset).split("val")
+    seen: list[np.ndarray] = []
+
+    def recording_predict(batch: np.ndarray) -> np.ndarray:
+        seen.append(batch)
+        return model.predict(batch)
+
+    enhance_audio(split.noisy[0, : int(split.lengths[0])][:, None].astype(np.float32), model.spec.sample_rate, model.spec, recording_predict)
+    x = seen[0]  # what denoising a real mixture feeds the network: the range the int8 file was calibrated on
+    shipped = output_parts(model.predict(x), model.spec)
+    previous_stage = Path(config["train"]["init_weights"])
+    earlier, _, _ = load_run(Path("models/checkpoints") / previous_stage.parent.name, previous_stage.name)
+
+    def closeness(other: Any) -> float:
+        reference = output_parts(other(x, training=False).numpy(), model.spec)
+        return min(_snr_db(shipped.mask, reference.mask), _snr_db(shipped.taps, reference.taps))
+
+    own = closeness(net)
+    assert own > 26.0, f"the int8 file is {own:.1f} dB from its checkpoint"
+    assert closeness(earlier) < own - 6.0, "the int8 file is no closer to its checkpoint than to the stage before"
 
 
 def test_a_warm_started_run_records_every_earlier_stage(tmp_path: Path) -> None:
