@@ -391,6 +391,7 @@ long-runs-report: training-report
 	[ ! -f docs/runs/ab-ft-df-pesq/history.csv ] || $(PY) -m training.compare_curves docs/runs/ab-ft-df docs/runs/ab-ft-df-pesq --out docs/ft-arms-report.md
 	[ ! -f docs/runs/$(notdir $(SEP_RUN))/history.csv ] || $(PY) -m training.compare_curves docs/runs/$(notdir $(PESQ_RUN)) docs/runs/$(notdir $(SEP_RUN)) --out docs/sep-run-report.md
 	[ ! -f docs/runs/$(notdir $(OUTCTX_RUN))/history.csv ] || $(PY) -m training.compare_curves docs/runs/$(notdir $(PESQ_RUN)) docs/runs/$(notdir $(OUTCTX_RUN)) --out docs/outctx-run-report.md
+	[ ! -f docs/runs/$(notdir $(DP_RUN))/history.csv ] || $(PY) -m training.compare_curves docs/runs/$(notdir $(OUTCTX_RUN)) docs/runs/$(notdir $(DP_RUN)) --out docs/dp-run-report.md
 	[ ! -f docs/runs/ab-ft-df-seed1/history.csv ] || $(PY) -m training.compare_curves docs/runs/ab-ft-df-seed1 docs/runs/ab-ft-df-pesq-seed1 --out docs/ft-arms-seed1-report.md
 	[ ! -f docs/runs/ab-band-offline-df-pesq-noextra/history.csv ] || $(PY) -m training.compare_curves docs/runs/ab-band-offline-df-pesq docs/runs/ab-band-offline-df-pesq-noextra --out docs/extra-noise-report.md
 	[ ! -f docs/runs/ab-ft-ship-p20/history.csv ] || $(PY) -m training.compare_curves docs/runs/ab-ft-ship-p20 docs/runs/ab-ft-ship-p60 --out docs/ft-ship-arms-report.md
