@@ -445,7 +445,8 @@ candidate: install-full
 
 # the same for CANDIDATE_RUN's checkpoint quantised to int8 (training.quantize: calibrated on 32
 # validation mixtures, nodes quantised only while each alone and all together cost at most
-# 0.05 dB of SI-SDR on 40 more; QUANTIZE_OPTS passes further options, such as --max-drop-db)
+# 0.05 dB of SI-SDR on 40 more; QUANTIZE_OPTS passes further options, such as --max-drop-db and
+# --max-dnsmos-drop)
 CANDIDATE_INT8 ?= $(BUILD)/candidate/denoiser-int8.onnx
 QUANTIZE_OPTS ?=
 candidate-int8: install-full

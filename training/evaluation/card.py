@@ -172,9 +172,7 @@ def weights_description(quantization: dict[str, Any] | None) -> str:
     """One line on the file's arithmetic: float, or where and how it was quantised (``training.quantize``)."""
     if not quantization:
         return "float32"
-    drops = quantization.get("node_drops") or quantization.get("node_drops_db") or {}
-    floats = quantization.get("float_nodes", [])
-    tolerances = quantization.get("tolerances") or {"si_sdr": quantization.get("max_drop_db")}
+    drops, floats, tolerances = quantization["node_drops"], quantization["float_nodes"], quantization["tolerances"]
     return (f"{quantization.get('kind', 'int8')} at {len(drops) - len(floats)} of {len(drops)} {'/'.join(quantization.get('operators', []))} "
             f"nodes ({quantization.get('quantised_macs_share', 0):.0%} of their multiply-adds; the rest float32), "
             f"chosen on {quantization.get('screen_mixtures')} validation mixtures within mean drops of "
