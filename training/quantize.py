@@ -158,28 +158,33 @@ def quantize_file(src: Path, out: Path, waves: list[np.ndarray], screen: SplitAr
     inputs = calibration_inputs(model, waves)
     reference = mean_figures(model, screen, figures)
 
-    def drops_from(path: Path) -> Drops:
-        scored = mean_figures(OnnxModel(path, intra_op_threads=1), screen, figures)
-        return {figure: round(reference[figure] - scored[figure], 4) for figure in figures}
-
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         quantiser = _Quantiser(src, Path(tmp), inputs, model.input_name, ops)
 
+        measured: dict[frozenset[str], Drops] = {}
+
         def drop_of(nodes: list[str]) -> Drops:
-            trial = Path(tmp) / "trial.onnx"
-            quantiser.write(nodes, trial)
-            return drops_from(trial)
+            """The drops of the file with ``nodes`` quantised, each set written and scored once
+            (the writer is deterministic)."""
+            key = frozenset(nodes)
+            if key not in measured:
+                trial = Path(tmp) / "trial.onnx"
+                quantiser.write(nodes, trial)
+                scored = mean_figures(OnnxModel(trial, intra_op_threads=1), screen, figures)
+                measured[key] = {figure: round(reference[figure] - scored[figure], 4) for figure in figures}
+            return measured[key]
 
         drops = {node: drop_of([node]) for node in quantiser.candidates}
         by_cost = sorted(within(drops, tolerances), key=lambda node: -quantiser.macs[node])
         kept = greedy_within(by_cost, drop_of, tolerances)
         quantiser.write(kept, out)
+        whole = drop_of(kept)
     macs = sum(quantiser.macs.values())
     record = {"kind": "int8 static QDQ", "operators": list(ops), "weights": "int8 per channel", "activations": "uint8",
               "calibration_mixtures": len(waves), "calibration_batches": len(inputs), "source_sha256": model.sha256,
               "screen_mixtures": len(screen.lengths), "tolerances": tolerances, "node_drops": drops,
-              "float_nodes": [n for n in drops if n not in kept], "drops": drops_from(out),
+              "float_nodes": [n for n in drops if n not in kept], "drops": whole,
               "quantised_macs_share": round(sum(quantiser.macs[n] for n in kept) / macs, 4) if macs else 0.0}
     quantized = onnx.load(str(out))
     training = {**(model.info.training or {}), "quantization": record}
