@@ -27,7 +27,7 @@ WS_RUN ?= $(RUNS)/ab-ws-sep-pesq
 # the checkpoint of each that the ship rule chose (docs/model-gen2.md)
 SHIPPED_CHECKPOINT ?= best-quality.weights.h5
 
-.PHONY: help venv install-service install-full install-browser serve test dataset dataset-band train-band train-offline train-ship train-stream train-offline-df train-offline-pesq train-offline-sep train-offline-outctx train-offline-outctx-more train-offline-dp keep-run restore-run keep-band-run export-stream evaluate-stream candidate candidate-int8 candidate-stream arm-val extra-noise-by-category arms arms-report long-runs-report export-band reproduce-gen1 train train-seed export export-seed evaluate evaluate-seed benchmark reproduce reproduce-seed training-report clean
+.PHONY: help venv install-service install-full install-browser serve test dataset dataset-band train-band train-offline train-ship train-stream train-offline-df train-offline-pesq train-offline-sep train-offline-outctx train-offline-outctx-more train-offline-dp keep-run restore-run keep-band-run export-stream evaluate-stream candidate candidate-int8 candidate-stream arm-val extra-noise-by-category noise-balance-by-category arms arms-report long-runs-report export-band reproduce-gen1 train train-seed export export-seed evaluate evaluate-seed benchmark reproduce reproduce-seed training-report clean
 
 help:
 	@echo "make serve   - create .venv, install the service (no TensorFlow), serve models/ on port $(PORT)"
@@ -184,7 +184,7 @@ keep-band-run:
 # the comparison arms of docs/model-gen2.md, one after another at equal steps; each arm's
 # result.json marks it done, and an interrupted arm resumes when `make arms` runs again
 ARM_TRAIN = $(call RESTORE,$(@D)) && $(PY) -m training.train --data $(BAND_DATASET) --epochs 16 --quality-every 8 $(THREADS_OPT)
-ARMS := ab-band-L2 ab-band-L2-seed1 ab-band-L0 ab-band-wide ab-band-ctx-relu ab-band-oldloss ab-band-ctx-dec ab-band-oldloss-seed1 ab-band-Lnone ab-band-ctx-b256 ab-band-ctx-124 ab-band-mask ab-band-ctx-oldloss ab-band-ctx-mask ab-band-ctx-oldloss-over3 ab-band-ctx-oldloss-bf16 ab-band-offline ab-band-offline-df ab-band-offline-df-sepwide ab-band-offline-df-sep ab-band-stream-df ab-band-offline-df4k-sep ab-band-offline-df-pesq ab-ft-df ab-ft-df-pesq ab-ft-df-pesq-seed1 ab-ft-df-seed1 ab-band-offline-df-pesq-noextra ab-ws-sep-pesq ab-ws-ft-sep-pesq ab-ft-ship-p60 ab-ft-ship-p20 ab-ws-sep-ctxc ab-ft-ship-crop4 ab-ft-ship-critic ab-ft-ship-p60-seed1 ab-ft-ship-p20-seed1 ab-ws-crop4 ab-ft-df-crop4 ab-kd-ship-crop4 ab-ws-crop4-full0 ab-ws-crop4-full1 ab-ws-crop4-c32 ab-ft-ship-crop4-c32 ab-kd-full0-crop5 ab-ft-full0-crop5 ab-kd-ens-full0-crop5 ab-ft-pesq-crop4 ab-kd-ens-w3-full0-crop5 ab-kd-ens-df-crop5 ab-kd-ens-long-full0-crop5 ab-kd-ens-df-long-crop5 ab-band-offline-df-sep-outctx ab-kd-ens-df-long-crop5-seed1 ab-ft-outctx-crop4 ab-kd-ens-outctx-crop5
+ARMS := ab-band-L2 ab-band-L2-seed1 ab-band-L0 ab-band-wide ab-band-ctx-relu ab-band-oldloss ab-band-ctx-dec ab-band-oldloss-seed1 ab-band-Lnone ab-band-ctx-b256 ab-band-ctx-124 ab-band-mask ab-band-ctx-oldloss ab-band-ctx-mask ab-band-ctx-oldloss-over3 ab-band-ctx-oldloss-bf16 ab-band-offline ab-band-offline-df ab-band-offline-df-sepwide ab-band-offline-df-sep ab-band-stream-df ab-band-offline-df4k-sep ab-band-offline-df-pesq ab-ft-df ab-ft-df-pesq ab-ft-df-pesq-seed1 ab-ft-df-seed1 ab-band-offline-df-pesq-noextra ab-ws-sep-pesq ab-ws-ft-sep-pesq ab-ft-ship-p60 ab-ft-ship-p20 ab-ws-sep-ctxc ab-ft-ship-crop4 ab-ft-ship-critic ab-ft-ship-p60-seed1 ab-ft-ship-p20-seed1 ab-ws-crop4 ab-ft-df-crop4 ab-kd-ship-crop4 ab-ws-crop4-full0 ab-ws-crop4-full1 ab-ws-crop4-c32 ab-ft-ship-crop4-c32 ab-kd-full0-crop5 ab-ft-full0-crop5 ab-kd-ens-full0-crop5 ab-ft-pesq-crop4 ab-kd-ens-w3-full0-crop5 ab-kd-ens-df-crop5 ab-kd-ens-long-full0-crop5 ab-kd-ens-df-long-crop5 ab-band-offline-df-sep-outctx ab-kd-ens-df-long-crop5-seed1 ab-ft-outctx-crop4 ab-kd-ens-outctx-crop5 ab-kd-ens-outctx-nb-crop5
 # an arm whose result is archived in docs/runs (`make training-report`) is done on any machine
 ARMS_ARCHIVED := $(patsubst docs/runs/%/result.json,%,$(wildcard $(addprefix docs/runs/,$(addsuffix /result.json,$(ARMS)))))
 arms: $(foreach arm,$(filter-out $(ARMS_ARCHIVED),$(ARMS)),$(RUNS)/$(arm)/result.json)
@@ -349,6 +349,11 @@ $(RUNS)/ab-ft-outctx-crop4/result.json: | install-full
 	$(call ARM_FROM,$(OUTCTX_RUN)) $(OUTCTX_FT_OPTS) --out $(@D)
 $(RUNS)/ab-kd-ens-outctx-crop5/result.json: | install-full
 	$(call RESTORE,$(TEACHER_RUN)) && $(call ARM_FROM,$(OUTCTX_FT_RUN)) $(OUTCTX_KD_OPTS) --out $(@D)
+# the shipped stage with noise recordings drawn more evenly (each clip weighted by its recording's
+# clip count ** -0.5; the preset's other mixer options unchanged)
+NB_MIXER_OPTIONS = {"speech_speed_prob": 0.5, "speech_eq_prob": 0.5, "speaker_balance": 0.5, "synthetic_noise_prob": 0.5, "noise_balance": 0.5}
+$(RUNS)/ab-kd-ens-outctx-nb-crop5/result.json: | install-full
+	$(call RESTORE,$(TEACHER_RUN)) && $(call ARM_FROM,$(OUTCTX_FT_RUN)) $(OUTCTX_KD_OPTS) --mixer-options '$(NB_MIXER_OPTIONS)' --out $(@D)
 # the shipped network's third stage following the mean of two full-block networks of separate
 # long runs (training.ensemble: the teacher "B" of docs/model-gen2.md)
 ENS_TEACHERS = $(TEACHER_RUN)/best-quality.weights.h5 $(PESQ_RUN)/best-quality.weights.h5
@@ -413,6 +418,7 @@ long-runs-report: training-report
 	[ ! -f docs/runs/ab-band-offline-df-sep-outctx/quality.csv ] || $(PY) -m training.compare_curves docs/runs/ab-band-offline-df-sep docs/runs/ab-band-offline-df-sep-outctx --out docs/outctx-arm-report.md
 	[ ! -f docs/runs/ab-ft-outctx-crop4/quality.csv ] || $(PY) -m training.compare_curves docs/runs/ab-ft-df-crop4 docs/runs/ab-ft-outctx-crop4 --out docs/ft-outctx-report.md
 	[ ! -f docs/runs/ab-kd-ens-outctx-crop5/quality.csv ] || $(PY) -m training.compare_curves docs/runs/ab-kd-ens-df-long-crop5 docs/runs/ab-kd-ens-outctx-crop5 --out docs/kd-ens-outctx-report.md
+	[ ! -f docs/runs/ab-kd-ens-outctx-nb-crop5/quality.csv ] || $(PY) -m training.compare_curves docs/runs/ab-kd-ens-outctx-crop5 docs/runs/ab-kd-ens-outctx-nb-crop5 --out docs/noise-balance-arm-report.md
 
 # an arm's best-quality checkpoint scored on the validation split, by noise category and SNR
 # (`make arm-val ARM=<arm>` for the arm in $(RUNS)/<arm>; scored again when that checkpoint changes)
@@ -425,6 +431,11 @@ arm-val: $(ARM_VAL)/$(ARM)/report.json
 # the extra-noise arm's rule (docs/model-gen2.md): per mixture of the validation split, the arm
 # trained with the extra recordings (after) against the one trained without them (before)
 extra-noise-by-category: $(ARM_VAL)/ab-band-offline-df-pesq-noextra/report.json $(ARM_VAL)/ab-band-offline-df-pesq/report.json
+	$(PY) -m training.evaluation.paired $^
+
+# the noise-balance arm's rule: per mixture of the validation split, the arm (after) against the
+# shipped stage it repeats (before)
+noise-balance-by-category: $(ARM_VAL)/ab-kd-ens-outctx-crop5/report.json $(ARM_VAL)/ab-kd-ens-outctx-nb-crop5/report.json
 	$(PY) -m training.evaluation.paired $^
 
 # the ship rule of docs/model-gen2.md: the long run's (CANDIDATE_RUN) best-quality checkpoint exported as a

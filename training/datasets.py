@@ -59,6 +59,14 @@ class Dataset:
         with np.load(self.root / f"noise_{name}.npz") as z:
             return z["noise"]
 
+    def noise_sources(self, name: str) -> np.ndarray | None:
+        """The source recording of each noise clip of a split, as ``category:src_file``
+        (None for a build that did not record them)."""
+        with np.load(self.root / f"noise_{name}.npz") as z:
+            if "src_files" not in z.files:
+                return None
+            return np.char.add(np.char.add(z["categories"].astype(str), ":"), z["src_files"].astype(str))
+
     @property
     def summary(self) -> dict[str, Any]:
         return dict(self.stats.get("summary", {}))
@@ -135,6 +143,10 @@ class MixerConfig:
     #: real noise, at a level drawn from ``synthetic_level_db`` relative to it
     synthetic_noise_prob: float = 0.0
     synthetic_level_db: tuple[float, float] = (-10.0, 0.0)
+    #: how evenly noise recordings are drawn, as ``speaker_balance`` for speakers: a clip's weight
+    #: is (its source recording's clip count) ** -balance, so one long recording cut into many
+    #: clips is drawn less often than its share of the clips
+    noise_balance: float = 0.0
 
     @classmethod
     def from_options(cls, crop_seconds: float, options: dict[str, Any]) -> "MixerConfig":
@@ -171,6 +183,18 @@ def add_under(noise: np.ndarray, other: np.ndarray, level_db: float) -> np.ndarr
     return noise + other * (rms(noise) / rms(other)) * 10 ** (level_db / 20)
 
 
+def group_weights(groups: np.ndarray, balance: float, what: str = "balance") -> np.ndarray | None:
+    """Probability of drawing each item: proportional to (its group's item count) ** -balance
+    (None for ``balance`` 0: every item equally likely)."""
+    if balance == 0.0:
+        return None
+    if not 0.0 <= balance <= 1.0:
+        raise ValueError(f"{what} must lie in [0, 1], got {balance}")
+    _, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
+    weights = counts[inverse].astype(np.float64) ** -balance
+    return weights / weights.sum()
+
+
 def speaker_weights(arrays: SplitArrays, balance: float) -> np.ndarray | None:
     """Probability of drawing each segment: proportional to (its speaker's segment count) ** -balance
     (None for ``balance`` 0: every segment equally likely).
@@ -178,15 +202,9 @@ def speaker_weights(arrays: SplitArrays, balance: float) -> np.ndarray | None:
     A few speakers hold most of the training audio; drawing them less often (``balance`` > 0)
     gives the many speakers with a segment or two more of the training signal.
     """
-    if balance == 0.0:
-        return None
-    if not 0.0 <= balance <= 1.0:
-        raise ValueError(f"speaker_balance must lie in [0, 1], got {balance}")
-    if arrays.speakers is None:
+    if balance != 0.0 and arrays.speakers is None:
         raise ValueError("speaker_balance needs the speaker of each segment; rebuild the dataset")
-    _, inverse, counts = np.unique(arrays.speakers, return_inverse=True, return_counts=True)
-    weights = counts[inverse].astype(np.float64) ** -balance
-    return weights / weights.sum()
+    return group_weights(arrays.speakers, balance, "speaker_balance")
 
 
 class OnTheFlyMixer:
@@ -195,16 +213,20 @@ class OnTheFlyMixer:
     Each item: a random crop of a random speech segment (speakers weighted by
     ``speaker_balance``; optionally at a random speed
     and through a random equaliser, the target included), one or two random noise
-    clips (random offset, polarity and direction; optionally a random speed and
+    clips (source recordings weighted by ``noise_balance``, which needs ``noise_sources``; random offset, polarity and direction; optionally a random speed and
     equaliser), optionally synthetic rain-like noise under them, an SNR drawn uniformly from the
     configured range and a random overall level.
     """
 
-    def __init__(self, speech: SplitArrays, noise: np.ndarray, spec: SignalSpec, batch_size: int, seed: int, config: MixerConfig = MixerConfig()) -> None:
+    def __init__(self, speech: SplitArrays, noise: np.ndarray, spec: SignalSpec, batch_size: int, seed: int, config: MixerConfig = MixerConfig(),
+                 noise_sources: np.ndarray | None = None) -> None:
         self.speech, self.noise, self.spec, self.batch_size, self.config = speech, noise, spec, batch_size, config
         self.rng = np.random.default_rng(seed)
         self.length = frames_length(config.crop_seconds, spec)
         self.segment_weights = speaker_weights(speech, config.speaker_balance)
+        if config.noise_balance != 0.0 and (noise_sources is None or len(noise_sources) != len(noise)):
+            raise ValueError("noise_balance needs the source recording of each noise clip; rebuild the dataset")
+        self.clip_weights = group_weights(noise_sources, config.noise_balance, "noise_balance") if noise_sources is not None else None
 
     def _speech(self) -> np.ndarray:
         cfg = self.config
@@ -233,7 +255,8 @@ class OnTheFlyMixer:
         crop repeat) is cut before the augmentations, which then cost a crop's worth
         of samples rather than a whole clip's.
         """
-        clip = self.noise[self.rng.integers(len(self.noise))]
+        n_clips = len(self.noise)
+        clip = self.noise[self.rng.integers(n_clips) if self.clip_weights is None else self.rng.choice(n_clips, p=self.clip_weights)]
         cfg = self.config
         factor = self.rng.uniform(*cfg.speed_range) if self.rng.random() < cfg.speed_prob else 1.0
         span = int(np.ceil(self.length * factor))

@@ -45,7 +45,8 @@ def measure(run: Path, data: Dataset, batches: int, batch_size: int | None = Non
     spec = SignalSpec.from_dict(config["signal"])
     preset = get_preset(config["preset"])
     mixer = OnTheFlyMixer(data.split("train"), data.noise("train"), spec, batch_size or train_cfg["batch_size"], 12345,
-                          MixerConfig.from_options(train_cfg["crop_seconds"], train_cfg.get("mixer_options") or {}))
+                          MixerConfig.from_options(train_cfg["crop_seconds"], train_cfg.get("mixer_options") or {}),
+                          noise_sources=data.noise_sources("train"))
     stream = iter(mixer)
     fixed = [next(stream) for _ in range(batches)]
     results: dict[str, dict[str, float]] = {}

@@ -30,7 +30,8 @@ def step_model(data: Dataset, preset_name: str, options: dict[str, Any], batch_s
     perceptual term), its network, and a stream of training batches."""
     preset = get_preset(preset_name)
     spec = resolve_spec(preset, data)
-    mixer = OnTheFlyMixer(data.split("train"), data.noise("train"), spec, batch_size, 0, MixerConfig.from_options(crop_seconds, preset.defaults.get("mixer_options", {})))
+    mixer = OnTheFlyMixer(data.split("train"), data.noise("train"), spec, batch_size, 0, MixerConfig.from_options(crop_seconds, preset.defaults.get("mixer_options", {})),
+                          noise_sources=data.noise_sources("train"))
     net = build_network(preset, spec, 1.0, preset.options(options), precision)
     model = signal_training_model(net, spec)
     d = preset.defaults

@@ -305,7 +305,8 @@ def compile_signal_model(model: keras.Model, learning_rate: float | keras.optimi
 def train_signal(cfg: TrainConfig, preset: Preset, spec: SignalSpec, data: Dataset, run: Path, verbose: int) -> tuple[keras.Model, dict[str, Any]]:
     """Mask network trained on fresh mixtures with negative SI-SDR + compressed-magnitude MSE."""
     train = data.split("train")
-    mixer = OnTheFlyMixer(train, data.noise("train"), spec, cfg.batch_size, cfg.seed, MixerConfig.from_options(cfg.crop_seconds, cfg.mixer_options))
+    mixer = OnTheFlyMixer(train, data.noise("train"), spec, cfg.batch_size, cfg.seed, MixerConfig.from_options(cfg.crop_seconds, cfg.mixer_options),
+                          noise_sources=data.noise_sources("train"))
     f, t = spec.n_freq, None
     signature = (
         {"features": tf.TensorSpec((None, f, t, spec.input_channels), tf.float32), "real": tf.TensorSpec((None, f, t), tf.float32), "imag": tf.TensorSpec((None, f, t), tf.float32)},

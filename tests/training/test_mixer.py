@@ -149,3 +149,27 @@ def test_speaker_balance_is_checked() -> None:
         speaker_weights(arrays, 0.5)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         speaker_weights(SplitArrays(arrays.clean, arrays.noisy, arrays.lengths, speakers=np.array([1])), 1.5)
+
+
+@pytest.mark.parametrize("balance", [0.0, 0.5, 1.0])
+def test_noise_balance_draws_a_recording_cut_into_many_clips_less_often(balance: float) -> None:
+    # recording "a" is cut into 9 clips (a 500 Hz tone), recording "b" into one (a 2 kHz tone)
+    noise = np.stack([tone(500.0, 2.0)] * 9 + [tone(2000.0, 2.0)])
+    sources = np.array(["rain:a"] * 9 + ["rain:b"])
+    cfg = MixerConfig(crop_seconds=1.0, speed_prob=0.0, eq_prob=0.0, noise_balance=balance)
+    mixer = OnTheFlyMixer(_one_voice(), noise, SPEC, batch_size=1, seed=0, config=cfg, noise_sources=sources)
+    share_of_b = 9**balance / (9 + 9**balance)  # one clip of weight 1 against 9 of weight 9**-b
+    draws = [peak_hz(mixer._noise_clip()) for _ in range(2000)]
+    assert np.mean(np.isclose(draws, 2000.0, atol=20.0)) == pytest.approx(share_of_b, abs=0.03)
+
+
+def test_noise_balance_needs_each_clip_source_and_a_balance_in_range() -> None:
+    noise = np.stack([tone(500.0, 2.0)] * 2)
+    with pytest.raises(ValueError, match="source recording of each noise clip"):
+        OnTheFlyMixer(_one_voice(), noise, SPEC, batch_size=1, seed=0, config=MixerConfig(crop_seconds=1.0, noise_balance=0.5))
+    with pytest.raises(ValueError, match="source recording of each noise clip"):
+        OnTheFlyMixer(_one_voice(), noise, SPEC, batch_size=1, seed=0, config=MixerConfig(crop_seconds=1.0, noise_balance=0.5),
+                      noise_sources=np.array(["rain:a"]))
+    with pytest.raises(ValueError, match=r"noise_balance must lie in \[0, 1\]"):
+        OnTheFlyMixer(_one_voice(), noise, SPEC, batch_size=1, seed=0, config=MixerConfig(crop_seconds=1.0, noise_balance=2.0),
+                      noise_sources=np.array(["rain:a", "rain:b"]))

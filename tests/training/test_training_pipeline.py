@@ -151,3 +151,24 @@ def test_denoise_file_and_evaluate(default_run: Path, tiny_dataset: Path, tmp_pa
 @pytest.mark.parametrize("preset", ["default", "complex"])
 def test_service_serves_an_exported_model(preset: str, default_run: Path, complex_run: Path, tiny_dataset: Path, tmp_path: Path) -> None:
     check_service_serves_export(preset, {"default": default_run, "complex": complex_run}[preset], tiny_dataset, tmp_path)
+
+
+def test_a_built_dataset_names_the_source_recording_of_each_noise_clip_and_the_mixer_balances_them(tiny_dataset: Path) -> None:
+    from training.datasets import Dataset, MixerConfig, OnTheFlyMixer
+    from training.presets import get_preset
+
+    data = Dataset.open(tiny_dataset)
+    noise, sources = data.noise("train"), data.noise_sources("train")
+    assert sources is not None and len(sources) == len(noise)
+    categories = {s.split(":", 1)[0] for s in sources}
+    assert categories == {"rain", "thunderstorm"}
+    assert len(set(sources)) < len(sources)  # takes of one recording share its source
+    spec = get_preset("band-offline-df").signal
+    mixer = OnTheFlyMixer(data.split("train"), noise, spec, batch_size=2, seed=0,
+                          config=MixerConfig(crop_seconds=1.0, noise_balance=1.0), noise_sources=sources)
+    assert mixer.clip_weights is not None
+    _, counts = np.unique(sources, return_counts=True)
+    per_source = {s: mixer.clip_weights[sources == s].sum() for s in set(sources)}
+    np.testing.assert_allclose(list(per_source.values()), 1 / len(counts))  # every recording equally likely
+    inputs, targets = next(iter(mixer))
+    assert targets["wave"].shape == (2, mixer.length)
