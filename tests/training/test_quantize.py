@@ -169,7 +169,11 @@ def test_weighted_nodes_are_named_and_found(float_model: Path) -> None:
     assert len(names) == sum(1 for n in graph.graph.node if n.op_type == "Conv" and n.input[1] in constants)
 
 
-def test_count_must_be_positive(float_model: Path, tiny_dataset: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("option", ["--count", "--screen-count"])
+def test_counts_must_be_positive(option: str, float_model: Path, tiny_dataset: Path, tmp_path: Path,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        quantize_main(["--model", str(float_model), "--data", str(tiny_dataset), "--out", str(tmp_path / "q.onnx"), "--count", "0"])
+        quantize_main(["--model", str(float_model), "--data", str(tiny_dataset), "--out", str(tmp_path / "q.onnx"), option, "0"])
     assert exit_info.value.code == 2
+    assert "--count and --screen-count must be at least 1" in capsys.readouterr().err
+    assert not (tmp_path / "q.onnx").exists()
