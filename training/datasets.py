@@ -213,9 +213,10 @@ class OnTheFlyMixer:
     Each item: a random crop of a random speech segment (speakers weighted by
     ``speaker_balance``; optionally at a random speed
     and through a random equaliser, the target included), one or two random noise
-    clips (source recordings weighted by ``noise_balance``, which needs ``noise_sources``; random offset, polarity and direction; optionally a random speed and
-    equaliser), optionally synthetic rain-like noise under them, an SNR drawn uniformly from the
-    configured range and a random overall level.
+    clips (recordings weighted by ``noise_balance``, which needs ``noise_sources``; random
+    offset, polarity and direction; optionally a random speed and equaliser), optionally
+    synthetic rain-like noise under them, an SNR drawn uniformly from the configured range and a
+    random overall level.
     """
 
     def __init__(self, speech: SplitArrays, noise: np.ndarray, spec: SignalSpec, batch_size: int, seed: int, config: MixerConfig = MixerConfig(),
