@@ -103,14 +103,10 @@ def _shipped_run() -> tuple[Path, str]:
     return kept, checkpoint
 
 
-def _snr_db(estimate: np.ndarray, reference: np.ndarray) -> float:
-    return float(10 * np.log10(np.sum(reference**2) / np.sum((estimate - reference) ** 2)))
-
-
 def test_the_kept_shipped_checkpoint_is_the_shipped_model(tiny_dataset: Path) -> None:
     """`make export-band` exports SHIPPED_CHECKPOINT of SHIP_RUN from the kept run state: it must be the shipped
     network, exactly for a float file; for an int8 file, far closer on real network input than the stage before it."""
-    from denoise_core.signal import enhance_audio, output_parts
+    from denoise_core.signal import enhance_audio, output_parts, snr_db
     from training.datasets import Dataset
     from training.export import load_run, output_difference
 
@@ -136,7 +132,7 @@ def test_the_kept_shipped_checkpoint_is_the_shipped_model(tiny_dataset: Path) ->
 
     def closeness(other: Any) -> float:
         reference = output_parts(other(x, training=False).numpy(), model.spec)
-        return min(_snr_db(shipped.mask, reference.mask), _snr_db(shipped.taps, reference.taps))
+        return min(snr_db(reference.mask, shipped.mask - reference.mask), snr_db(reference.taps, shipped.taps - reference.taps))
 
     own = closeness(net)
     assert own > 26.0, f"the int8 file is {own:.1f} dB from its checkpoint"
