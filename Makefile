@@ -459,6 +459,10 @@ candidate: install-full
 # 0.05 dB of SI-SDR on 40 more; QUANTIZE_OPTS passes further options, such as --max-drop-db and
 # --max-dnsmos-drop)
 CANDIDATE_INT8 ?= $(BUILD)/candidate/denoiser-int8.onnx
+# the shipped file's int8 nodes and the five largest float nodes that stay within its SI-SDR
+# screen alone (docs/model-gen2.md, "A speed margin from named nodes"), for --nodes
+NAMED_INT8_NODES = MatMul_2 Conv_10 Conv_13 Conv_16 Conv_21 Conv_24 Conv_27 MatMul_32 MatMul_39 Conv_44 MatMul_47 \
+	Conv_52 MatMul_55 Conv_60 MatMul_63 Conv_68 MatMul_71 Conv_76 MatMul_79 Conv_84 MatMul_87 Conv_92 MatMul_95 MatMul_98
 QUANTIZE_OPTS ?=
 candidate-int8: install-full
 	@$(call RESTORE,$(CANDIDATE_RUN))

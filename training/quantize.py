@@ -12,9 +12,10 @@ first quantised alone and scored on further mixtures of the split (``--screen-co
 whose mean SI-SDR falls by more than ``--max-drop-db`` against the float file (or, with
 ``--max-dnsmos-drop``, whose mean DNSMOS OVRL falls by more than that) stays float.
 The others are then added one at a time, the most multiply-adds per frame first, each kept
-only if the file with it still stays within every tolerance. The file keeps the source's
-metadata and records under ``training`` how it was quantised, each candidate's drops alone and
-the drops of the whole file.
+only if the file with it still stays within every tolerance. ``--nodes`` names the nodes to
+quantise instead, and only the whole file is scored. The file keeps the source's metadata and
+records under ``training`` how it was quantised, each screened candidate's drops alone and the
+drops of the whole file.
 """
 
 from __future__ import annotations
@@ -124,17 +125,30 @@ def greedy_within(candidates: list[str], drop_of: Callable[[list[str]], Drops], 
     return kept
 
 
+def prepare(src: Path, prepared: Path, ops: tuple[str, ...]) -> list[str]:
+    """Write ``src`` pre-processed for quantisation to ``prepared``, its nodes named, and return
+    the candidates' names (those the record and ``--nodes`` use)."""
+    quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True)
+    graph = onnx.load(str(prepared))
+    names = name_weighted_nodes(graph, ops)
+    onnx.save(graph, str(prepared))
+    return names
+
+
+def candidate_nodes(src: Path, ops: tuple[str, ...] = DEFAULT_OPS) -> list[str]:
+    """The names of ``src``'s quantisation candidates, as the record and ``--nodes`` give them."""
+    with tempfile.TemporaryDirectory() as tmp:
+        return prepare(src, Path(tmp) / "prepared.onnx", ops)
+
+
 class _Quantiser:
     """One prepared float graph quantised to any subset of its nodes, calibrated once."""
 
     def __init__(self, src: Path, workdir: Path, inputs: list[np.ndarray], input_name: str, ops: tuple[str, ...]) -> None:
         self.prepared = workdir / "prepared.onnx"
         self.cache = workdir / "ranges.json"
-        quant_pre_process(str(src), str(self.prepared), skip_symbolic_shape=True)
-        graph = onnx.load(str(self.prepared))
-        self.candidates = name_weighted_nodes(graph, ops)
-        self.macs = macs_per_frame(graph, self.candidates)
-        onnx.save(graph, str(self.prepared))
+        self.candidates = prepare(src, self.prepared, ops)
+        self.macs = macs_per_frame(onnx.load(str(self.prepared)), self.candidates)
         self.ops, self.inputs, self.input_name = ops, inputs, input_name
 
     def write(self, nodes: list[str], out: Path) -> None:
@@ -147,11 +161,17 @@ class _Quantiser:
                         op_types_to_quantize=list(self.ops), nodes_to_quantize=nodes, calibration_cache_path=self.cache)
 
 
+class UnknownNodes(ValueError):
+    """Nodes named for quantisation that are not candidates of the graph."""
+
+
 def quantize_file(src: Path, out: Path, waves: list[np.ndarray], screen: SplitArrays, ops: tuple[str, ...] = DEFAULT_OPS,
-                  tolerances: Tolerances | None = None) -> dict[str, object]:
+                  tolerances: Tolerances | None = None, nodes: list[str] | None = None) -> dict[str, object]:
     """Write ``src`` quantised to int8 (QDQ), calibrated on the network inputs of ``waves``, at
     the nodes the screen on ``screen`` keeps within ``tolerances`` (by default SI-SDR within
-    :data:`DEFAULT_MAX_DROP_DB`) alone and together (the module's docstring); returns the record."""
+    :data:`DEFAULT_MAX_DROP_DB`) alone and together (the module's docstring), or at exactly
+    ``nodes`` (:class:`UnknownNodes` if one is not a candidate, before anything is written);
+    returns the record."""
     tolerances = tolerances or {"si_sdr": DEFAULT_MAX_DROP_DB}
     figures = tuple(tolerances)
     model = OnnxModel(src, intra_op_threads=1)
@@ -164,27 +184,35 @@ def quantize_file(src: Path, out: Path, waves: list[np.ndarray], screen: SplitAr
 
         measured: dict[frozenset[str], Drops] = {}
 
-        def drop_of(nodes: list[str]) -> Drops:
-            """The drops of the file with ``nodes`` quantised, each set written and scored once
+        def drop_of(subset: list[str]) -> Drops:
+            """The drops of the file with ``subset`` quantised, each set written and scored once
             (the writer is deterministic)."""
-            key = frozenset(nodes)
+            key = frozenset(subset)
             if key not in measured:
                 trial = Path(tmp) / "trial.onnx"
-                quantiser.write(nodes, trial)
+                quantiser.write(subset, trial)
                 scored = mean_figures(OnnxModel(trial, intra_op_threads=1), screen, figures)
                 measured[key] = {figure: round(reference[figure] - scored[figure], 4) for figure in figures}
             return measured[key]
 
-        drops = {node: drop_of([node]) for node in quantiser.candidates}
-        by_cost = sorted(within(drops, tolerances), key=lambda node: -quantiser.macs[node])
-        kept = greedy_within(by_cost, drop_of, tolerances)
+        if nodes is not None:
+            unknown = [n for n in nodes if n not in quantiser.candidates]
+            if unknown:
+                raise UnknownNodes(f"not quantisable nodes of {src.name}: {unknown}; candidates: {quantiser.candidates}")
+            drops: dict[str, Drops] = {}
+            kept = [n for n in quantiser.candidates if n in nodes]
+        else:
+            drops = {node: drop_of([node]) for node in quantiser.candidates}
+            by_cost = sorted(within(drops, tolerances), key=lambda node: -quantiser.macs[node])
+            kept = greedy_within(by_cost, drop_of, tolerances)
         quantiser.write(kept, out)
         whole = drop_of(kept)
     macs = sum(quantiser.macs.values())
     record = {"kind": "int8 static QDQ", "operators": list(ops), "weights": "int8 per channel", "activations": "uint8",
               "calibration_mixtures": len(waves), "calibration_batches": len(inputs), "source_sha256": model.sha256,
-              "screen_mixtures": len(screen.lengths), "tolerances": tolerances, "node_drops": drops,
-              "float_nodes": [n for n in drops if n not in kept], "drops": whole,
+              "screen_mixtures": len(screen.lengths), "selection": "named" if nodes is not None else "screen",
+              "tolerances": tolerances, "node_drops": drops, "quantised_nodes": len(kept),
+              "float_nodes": [n for n in quantiser.candidates if n not in kept], "drops": whole,
               "quantised_macs_share": round(sum(quantiser.macs[n] for n in kept) / macs, 4) if macs else 0.0}
     quantized = onnx.load(str(out))
     training = {**(model.info.training or {}), "quantization": record}
@@ -207,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-dnsmos-drop", type=float, default=None,
                    help="largest mean DNSMOS OVRL drop a node alone, and the whole file, may cost (default: not screened)")
     p.add_argument("--ops", nargs="+", default=list(DEFAULT_OPS), help="operator types to quantise (default Conv MatMul)")
+    p.add_argument("--nodes", nargs="+", default=None,
+                   help="quantise exactly these nodes (names as the record's float_nodes and node_drops give them); no screen")
     args = p.parse_args(argv)
     if args.count < 1 or args.screen_count < 1:
         p.error("--count and --screen-count must be at least 1")
@@ -216,14 +246,19 @@ def main(argv: list[str] | None = None) -> int:
     if not len(screen.lengths):
         p.error(f"the {args.split} split has no mixtures after the first {args.count} to screen with")
     tolerances = {"si_sdr": args.max_drop_db, **({"dnsmos_ovrl": args.max_dnsmos_drop} if args.max_dnsmos_drop is not None else {})}
-    record = quantize_file(args.model, args.out, calibration, screen, tuple(args.ops), tolerances)
+    try:
+        record = quantize_file(args.model, args.out, calibration, screen, tuple(args.ops), tolerances, args.nodes)
+    except UnknownNodes as error:
+        p.error(str(error))
     drops = record["node_drops"]
 
     def shown(d: Drops) -> str:
         return " ".join(f"{figure} {value:+.4f}" for figure, value in d.items())
 
-    print(f"{len(drops) - len(record['float_nodes'])} of {len(drops)} nodes quantised; kept float (drops alone): "
-          + (", ".join(f"{n} ({shown(drops[n])})" for n in record["float_nodes"]) or "none"))
+    floats = record["float_nodes"]
+    print(f"{record['quantised_nodes']} of {record['quantised_nodes'] + len(floats)} nodes quantised; kept float"
+          + (" (drops alone): " if drops else ": ")
+          + (", ".join(f"{n} ({shown(drops[n])})" if n in drops else n for n in floats) or "none"))
     print(f"mean drops of the file on {len(screen.lengths)} mixtures: {shown(record['drops'])}; "
           f"share of the candidates' multiply-adds quantised: {record['quantised_macs_share']:.3f}")
     print(f"wrote {args.out} ({args.out.stat().st_size / 2**20:.2f} MB)")

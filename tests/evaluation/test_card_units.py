@@ -123,3 +123,12 @@ def test_card_says_where_the_weights_are_int8() -> None:
     line = weights_description(record)
     assert line.startswith("int8 static QDQ at 2 of 3 Conv/MatMul nodes (40% of their multiply-adds")
     assert "40 validation mixtures" in line and "si_sdr 0.01, dnsmos_ovrl 0.002" in line
+
+
+def test_card_says_which_nodes_were_named_for_int8() -> None:
+    record = {"kind": "int8 static QDQ", "operators": ["Conv", "MatMul"], "screen_mixtures": 40, "selection": "named",
+              "tolerances": {"si_sdr": 0.05}, "node_drops": {}, "quantised_nodes": 3, "float_nodes": ["b"],
+              "drops": {"si_sdr": 0.02}, "quantised_macs_share": 0.75}
+    line = weights_description(record)
+    assert line.startswith("int8 static QDQ at 3 of 4 Conv/MatMul nodes (75% of their multiply-adds")
+    assert "named (`--nodes`)" in line and "40 validation mixtures: si_sdr 0.02" in line

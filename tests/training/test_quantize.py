@@ -17,7 +17,7 @@ from denoise_core.model_file import OnnxModel  # noqa: E402
 from training.datasets import Dataset  # noqa: E402
 from training.export import main as export_main  # noqa: E402
 from training.presets import get_preset  # noqa: E402
-from training.quantize import calibration_inputs, greedy_within, macs_per_frame, main as quantize_main, name_weighted_nodes, within  # noqa: E402
+from training.quantize import calibration_inputs, candidate_nodes, greedy_within, macs_per_frame, main as quantize_main, name_weighted_nodes, within  # noqa: E402
 from training.train import build_network  # noqa: E402
 
 TINY = {"channels": [4, 6], "bottleneck": 16, "dilations": [1, 2, 4, 1]}
@@ -157,6 +157,32 @@ def test_multiply_adds_per_frame_follow_weights_and_output_size(float_model: Pat
     w = weights[nodes[first].input[1]]
     bands = [v for v in graph.graph.value_info if v.name == nodes[first].output[0]][0].type.tensor_type.shape.dim[3].dim_value
     assert macs[first] == int(np.prod(w)) * bands
+
+
+def test_named_nodes_are_quantised_and_no_others(float_model: Path, tiny_dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "int8.onnx"
+    names = candidate_nodes(float_model)
+    chosen = [names[0], names[-1]]
+    assert quantize_main(["--model", str(float_model), "--data", str(tiny_dataset), "--out", str(out), "--count", "2",
+                          "--screen-count", "2", "--nodes", *chosen]) == 0
+    graph = onnx.load(str(out)).graph
+    fed = dequantized_inputs(graph)
+    assert sorted(n for n in names if fed.get(n) == [True, True]) == sorted(chosen)
+    assert not any(fed[n][1] for n in names if n not in chosen)  # their weights stay float
+    record = OnnxModel(out, intra_op_threads=1).info.training["quantization"]
+    assert record["selection"] == "named" and record["node_drops"] == {}
+    assert record["quantised_nodes"] == 2 and record["float_nodes"] == [n for n in names if n not in chosen]
+    assert set(record["drops"]) == {"si_sdr"} and 0.0 < record["quantised_macs_share"] < 1.0
+
+
+def test_a_named_node_that_is_no_candidate_is_refused(float_model: Path, tiny_dataset: Path, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        quantize_main(["--model", str(float_model), "--data", str(tiny_dataset), "--out", str(tmp_path / "q.onnx"),
+                       "--count", "2", "--screen-count", "2", "--nodes", "Conv_nowhere"])
+    assert exit_info.value.code == 2
+    assert "not quantisable nodes of float.onnx: ['Conv_nowhere']" in capsys.readouterr().err
+    assert not (tmp_path / "q.onnx").exists()
 
 
 def test_weighted_nodes_are_named_and_found(float_model: Path) -> None:

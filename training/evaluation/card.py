@@ -172,11 +172,16 @@ def weights_description(quantization: dict[str, Any] | None) -> str:
     """One line on the file's arithmetic: float, or where and how it was quantised (``training.quantize``)."""
     if not quantization:
         return "float32"
-    drops, floats, tolerances = quantization["node_drops"], quantization["float_nodes"], quantization["tolerances"]
-    return (f"{quantization.get('kind', 'int8')} at {len(drops) - len(floats)} of {len(drops)} {'/'.join(quantization.get('operators', []))} "
-            f"nodes ({quantization.get('quantised_macs_share', 0):.0%} of their multiply-adds; the rest float32), "
-            f"chosen on {quantization.get('screen_mixtures')} validation mixtures within mean drops of "
-            + ", ".join(f"{figure} {limit:g}" for figure, limit in tolerances.items()))
+    floats = quantization["float_nodes"]
+    quantised = quantization.get("quantised_nodes", len(quantization["node_drops"]) - len(floats))
+    line = (f"{quantization.get('kind', 'int8')} at {quantised} of {quantised + len(floats)} "
+            f"{'/'.join(quantization.get('operators', []))} nodes ({quantization.get('quantised_macs_share', 0):.0%} "
+            "of their multiply-adds; the rest float32), ")
+    if quantization.get("selection") == "named":
+        return line + (f"named (`--nodes`); mean drops of the whole file on {quantization.get('screen_mixtures')} "
+                       "validation mixtures: " + ", ".join(f"{f} {d:g}" for f, d in quantization["drops"].items()))
+    return line + (f"chosen on {quantization.get('screen_mixtures')} validation mixtures within mean drops of "
+                   + ", ".join(f"{figure} {limit:g}" for figure, limit in quantization["tolerances"].items()))
 
 
 def render_card(report: dict[str, Any], figure_name: str | None) -> str:
