@@ -184,7 +184,7 @@ keep-band-run:
 # the comparison arms of docs/model-gen2.md, one after another at equal steps; each arm's
 # result.json marks it done, and an interrupted arm resumes when `make arms` runs again
 ARM_TRAIN = $(call RESTORE,$(@D)) && $(PY) -m training.train --data $(BAND_DATASET) --epochs 16 --quality-every 8 $(THREADS_OPT)
-ARMS := ab-band-L2 ab-band-L2-seed1 ab-band-L0 ab-band-wide ab-band-ctx-relu ab-band-oldloss ab-band-ctx-dec ab-band-oldloss-seed1 ab-band-Lnone ab-band-ctx-b256 ab-band-ctx-124 ab-band-mask ab-band-ctx-oldloss ab-band-ctx-mask ab-band-ctx-oldloss-over3 ab-band-ctx-oldloss-bf16 ab-band-offline ab-band-offline-df ab-band-offline-df-sepwide ab-band-offline-df-sep ab-band-stream-df ab-band-offline-df4k-sep ab-band-offline-df-pesq ab-ft-df ab-ft-df-pesq ab-ft-df-pesq-seed1 ab-ft-df-seed1 ab-band-offline-df-pesq-noextra ab-ws-sep-pesq ab-ws-ft-sep-pesq ab-ft-ship-p60 ab-ft-ship-p20 ab-ws-sep-ctxc ab-ft-ship-crop4 ab-ft-ship-critic ab-ft-ship-p60-seed1 ab-ft-ship-p20-seed1 ab-ws-crop4 ab-ft-df-crop4 ab-kd-ship-crop4 ab-ws-crop4-full0 ab-ws-crop4-full1 ab-ws-crop4-c32 ab-ft-ship-crop4-c32 ab-kd-full0-crop5 ab-ft-full0-crop5 ab-kd-ens-full0-crop5 ab-ft-pesq-crop4 ab-kd-ens-w3-full0-crop5 ab-kd-ens-df-crop5 ab-kd-ens-long-full0-crop5 ab-kd-ens-df-long-crop5 ab-band-offline-df-sep-outctx ab-kd-ens-df-long-crop5-seed1 ab-ft-outctx-crop4 ab-kd-ens-outctx-crop5 ab-kd-ens-outctx-nb-crop5
+ARMS := ab-band-L2 ab-band-L2-seed1 ab-band-L0 ab-band-wide ab-band-ctx-relu ab-band-oldloss ab-band-ctx-dec ab-band-oldloss-seed1 ab-band-Lnone ab-band-ctx-b256 ab-band-ctx-124 ab-band-mask ab-band-ctx-oldloss ab-band-ctx-mask ab-band-ctx-oldloss-over3 ab-band-ctx-oldloss-bf16 ab-band-offline ab-band-offline-df ab-band-offline-df-sepwide ab-band-offline-df-sep ab-band-stream-df ab-band-offline-df4k-sep ab-band-offline-df-pesq ab-ft-df ab-ft-df-pesq ab-ft-df-pesq-seed1 ab-ft-df-seed1 ab-band-offline-df-pesq-noextra ab-ws-sep-pesq ab-ws-ft-sep-pesq ab-ft-ship-p60 ab-ft-ship-p20 ab-ws-sep-ctxc ab-ft-ship-crop4 ab-ft-ship-critic ab-ft-ship-p60-seed1 ab-ft-ship-p20-seed1 ab-ws-crop4 ab-ft-df-crop4 ab-kd-ship-crop4 ab-ws-crop4-full0 ab-ws-crop4-full1 ab-ws-crop4-c32 ab-ft-ship-crop4-c32 ab-kd-full0-crop5 ab-ft-full0-crop5 ab-kd-ens-full0-crop5 ab-ft-pesq-crop4 ab-kd-ens-w3-full0-crop5 ab-kd-ens-df-crop5 ab-kd-ens-long-full0-crop5 ab-kd-ens-df-long-crop5 ab-band-offline-df-sep-outctx ab-kd-ens-df-long-crop5-seed1 ab-ft-outctx-crop4 ab-kd-ens-outctx-crop5 ab-kd-ens-outctx-nb-crop5 ab-kd-ens4-crop5
 # an arm whose result is archived in docs/runs (`make training-report`) is done on any machine
 ARMS_ARCHIVED := $(patsubst docs/runs/%/result.json,%,$(wildcard $(addprefix docs/runs/,$(addsuffix /result.json,$(ARMS)))))
 arms: $(foreach arm,$(filter-out $(ARMS_ARCHIVED),$(ARMS)),$(RUNS)/$(arm)/result.json)
@@ -354,6 +354,13 @@ $(RUNS)/ab-kd-ens-outctx-crop5/result.json: | install-full
 NB_MIXER_OPTIONS = {"speech_speed_prob": 0.5, "speech_eq_prob": 0.5, "speaker_balance": 0.5, "synthetic_noise_prob": 0.5, "noise_balance": 0.5}
 $(RUNS)/ab-kd-ens-outctx-nb-crop5/result.json: | install-full
 	$(call RESTORE,$(TEACHER_RUN)) && $(call ARM_FROM,$(OUTCTX_FT_RUN)) $(OUTCTX_KD_OPTS) --mixer-options '$(NB_MIXER_OPTIONS)' --out $(@D)
+# the shipped stage's final network, 3,000 steps more on 5-s crops following the mean of the four
+# best final-stage networks (docs/model-gen2.md, "A mean of four final-stage networks as the teacher")
+ENS4_RUNS = $(SHIP_RUN) $(RUNS)/ab-kd-ens-outctx-nb-crop5 $(RUNS)/ab-kd-ens-df-long-crop5 $(RUNS)/ab-kd-ens-df-long-crop5-seed1
+$(RUNS)/ab-kd-ens4-crop5/result.json: | install-full
+	for run in $(ENS4_RUNS); do $(call RESTORE,$$run) || exit 1; done
+	$(call ARM_FROM,$(SHIP_RUN)) $(FT_CROP4_OPTS) --crop-seconds 5 --model-options '$(OUTCTX_OPTIONS)' \
+		--teacher $(addsuffix /best-quality.weights.h5,$(ENS4_RUNS)) --out $(@D)
 # the shipped network's third stage following the mean of two full-block networks of separate
 # long runs (training.ensemble: the teacher "B" of docs/model-gen2.md)
 ENS_TEACHERS = $(TEACHER_RUN)/best-quality.weights.h5 $(PESQ_RUN)/best-quality.weights.h5
