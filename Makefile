@@ -466,8 +466,8 @@ candidate: install-full
 # 0.05 dB of SI-SDR on 40 more; QUANTIZE_OPTS passes further options, such as --max-drop-db and
 # --max-dnsmos-drop)
 CANDIDATE_INT8 ?= $(BUILD)/candidate/denoiser-int8.onnx
-# the shipped file's int8 nodes and the five largest float nodes that stay within its SI-SDR
-# screen alone (docs/model-gen2.md, "A speed margin from named nodes"), for --nodes
+# the int8 nodes of the shipped file: those of the screened file it replaced and the five largest
+# float nodes within that SI-SDR screen alone (docs/model-gen2.md, "A speed margin from named nodes")
 NAMED_INT8_NODES = MatMul_2 Conv_10 Conv_13 Conv_16 Conv_21 Conv_24 Conv_27 MatMul_32 MatMul_39 Conv_44 MatMul_47 \
 	Conv_52 MatMul_55 Conv_60 MatMul_63 Conv_68 MatMul_71 Conv_76 MatMul_79 Conv_84 MatMul_87 Conv_92 MatMul_95 MatMul_98
 QUANTIZE_OPTS ?=
@@ -519,7 +519,7 @@ export-seed: install-full
 
 # the model that the shipped one replaced, read from git at the last commit that served it, and
 # scored side by side with the seed
-PREVIOUS_MODEL_REV ?= 038d0c43fcf42dc07bd2b7ee84a6c58c5529e1e5
+PREVIOUS_MODEL_REV ?= d15225d5d130dae2e7a62f1c11dcd6c883ee5079
 PREVIOUS_MODEL := $(BUILD)/previous/$(PREVIOUS_MODEL_REV).onnx
 $(PREVIOUS_MODEL):
 	mkdir -p $(@D)
@@ -572,9 +572,9 @@ reproduce: dataset dataset-band train-ship export-band evaluate train-band expor
 # every run of the shipped model's stages and teachers is restored, so that the model file
 # records what each of them trained (the model card's training time)
 SHIP_CHAIN = $(DF_RUN) $(TEACHER_RUN) $(OUTCTX_RUN) $(OUTCTX_FT_RUN) $(SHIP_RUN)
-# the exported float file is then quantised to int8 where training.quantize's screen allows
+# the exported float file is then quantised to int8 at the named nodes (NAMED_INT8_NODES)
 SHIP_FLOAT := $(BUILD)/ship/denoiser-float.onnx
-SHIP_QUANTIZE_OPTS ?= --max-drop-db 0.01 --max-dnsmos-drop 0.002
+SHIP_QUANTIZE_OPTS ?= --nodes $(NAMED_INT8_NODES)
 export-band: install-full
 	@for run in $(SHIP_CHAIN); do $(call RESTORE,$$run) || exit 1; done
 	$(PY) -m training.export --run $(SHIP_RUN) --checkpoint $(SHIPPED_CHECKPOINT) --out $(SHIP_FLOAT)

@@ -174,7 +174,10 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     systems: list[System] = [NoisyInput(), ModelSystem(model)] + [make_peer(n) for n in parse_peers(args.peers)]
     for extra in args.compare:
         other = load_model(extra)
-        systems.append(ModelSystem(other, name=compare_name(other.info.preset, extra, {s.name for s in systems}), kind="peer"))
+        compared = ModelSystem(other, name=compare_name(other.info.preset, extra, {s.name for s in systems}), kind="peer")
+        if compared.label in {s.label for s in systems}:  # another file of the same name and version
+            compared.label += f" (sha256 {other.sha256[:12]})"
+        systems.append(compared)
     probes = [m.clean for m in evalset.mixtures[:3]]
     for system in systems:
         if not system.available:

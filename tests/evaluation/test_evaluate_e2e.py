@@ -171,3 +171,21 @@ def test_compared_models_of_one_preset_keep_their_own_rows(tmp_path, evaluated, 
     overall = report["results"]["overall"]
     names = [n for n, s in report["systems"].items() if s["kind"] == "peer"]
     assert len({overall[n]["seed_mse"] for n in names}) == 2  # a quieter output, a different level-dependent error
+
+
+def test_a_compared_file_of_the_same_name_and_version_is_told_apart_by_its_hash(tmp_path, evaluated, monkeypatch):
+    """Two files that carry the same model name and version get rows whose labels differ."""
+    from denoise_core.model_file import OnnxModel
+    from training.evaluate import main
+    from training.evaluation import dnsmos
+
+    monkeypatch.setattr(dnsmos, "_state", dict(dnsmos._state))
+    first = make_constant_mask_model(tmp_path / "a.onnx", gain=0.5, name="twin")
+    second = make_constant_mask_model(tmp_path / "b.onnx", gain=0.25, name="twin")
+    assert main(["--data", str(evaluated["tmp"] / "data"), "--model", str(evaluated["model"]), "--out", str(tmp_path / "o"),
+                 "--limit", "2", "--compare", str(first), "--compare", str(second), "--peers", "none", "--no-dnsmos",
+                 "--examples", "0", "--quiet"]) == 0
+    labels = [s["label"] for s in json.loads((tmp_path / "o" / "report.json").read_text())["systems"].values()]
+    sha = OnnxModel(second, intra_op_threads=1).sha256
+    assert "twin 0.0.0-test" in labels and f"twin 0.0.0-test (sha256 {sha[:12]})" in labels
+    assert len(set(labels)) == len(labels) == 4
