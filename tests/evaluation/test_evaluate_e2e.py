@@ -154,18 +154,23 @@ def test_pairs_directory_in_process(tmp_path, evaluated, monkeypatch):
     assert report["results"]["overall"]["model"]["si_sdr"] == pytest.approx(report["results"]["overall"]["noisy"]["si_sdr"], abs=0.01)
 
 
-def test_compared_models_of_one_preset_keep_their_own_rows(tmp_path, evaluated, monkeypatch):
-    """Two --compare models with the same preset are two systems in the report, each with its own scores."""
+def evaluate_with_two_compared(tmp_path, evaluated, monkeypatch, names: tuple[str, str]) -> tuple[dict, list[Path]]:
+    """The report of the evaluated model beside two constant-mask files (gains 0.5 and 0.25) named ``names``."""
     from training.evaluate import main
     from training.evaluation import dnsmos
 
     monkeypatch.setattr(dnsmos, "_state", dict(dnsmos._state))
-    half = make_constant_mask_model(tmp_path / "half.onnx", gain=0.5, name="half")
-    quarter = make_constant_mask_model(tmp_path / "quarter.onnx", gain=0.25, name="quarter")
+    files = [make_constant_mask_model(tmp_path / f"{i}.onnx", gain=gain, name=name)
+             for i, (gain, name) in enumerate(zip((0.5, 0.25), names))]
     assert main(["--data", str(evaluated["tmp"] / "data"), "--model", str(evaluated["model"]), "--out", str(tmp_path / "o"),
-                 "--limit", "2", "--compare", str(half), "--compare", str(quarter), "--peers", "none", "--no-dnsmos",
+                 "--limit", "2", "--compare", str(files[0]), "--compare", str(files[1]), "--peers", "none", "--no-dnsmos",
                  "--examples", "0", "--quiet"]) == 0
-    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    return json.loads((tmp_path / "o" / "report.json").read_text()), files
+
+
+def test_compared_models_of_one_preset_keep_their_own_rows(tmp_path, evaluated, monkeypatch):
+    """Two --compare models with the same preset are two systems in the report, each with its own scores."""
+    report, _ = evaluate_with_two_compared(tmp_path, evaluated, monkeypatch, ("half", "quarter"))
     labels = {s["label"] for s in report["systems"].values()}
     assert {"half 0.0.0-test", "quarter 0.0.0-test"} <= labels and len(report["systems"]) == 4
     overall = report["results"]["overall"]
@@ -176,16 +181,9 @@ def test_compared_models_of_one_preset_keep_their_own_rows(tmp_path, evaluated, 
 def test_a_compared_file_of_the_same_name_and_version_is_told_apart_by_its_hash(tmp_path, evaluated, monkeypatch):
     """Two files that carry the same model name and version get rows whose labels differ."""
     from denoise_core.model_file import OnnxModel
-    from training.evaluate import main
-    from training.evaluation import dnsmos
 
-    monkeypatch.setattr(dnsmos, "_state", dict(dnsmos._state))
-    first = make_constant_mask_model(tmp_path / "a.onnx", gain=0.5, name="twin")
-    second = make_constant_mask_model(tmp_path / "b.onnx", gain=0.25, name="twin")
-    assert main(["--data", str(evaluated["tmp"] / "data"), "--model", str(evaluated["model"]), "--out", str(tmp_path / "o"),
-                 "--limit", "2", "--compare", str(first), "--compare", str(second), "--peers", "none", "--no-dnsmos",
-                 "--examples", "0", "--quiet"]) == 0
-    labels = [s["label"] for s in json.loads((tmp_path / "o" / "report.json").read_text())["systems"].values()]
-    sha = OnnxModel(second, intra_op_threads=1).sha256
+    report, files = evaluate_with_two_compared(tmp_path, evaluated, monkeypatch, ("twin", "twin"))
+    labels = [s["label"] for s in report["systems"].values()]
+    sha = OnnxModel(files[1], intra_op_threads=1).sha256
     assert "twin 0.0.0-test" in labels and f"twin 0.0.0-test (sha256 {sha[:12]})" in labels
     assert len(set(labels)) == len(labels) == 4
