@@ -144,12 +144,18 @@ def candidate_nodes(src: Path, ops: tuple[str, ...] = DEFAULT_OPS) -> list[str]:
 class _Quantiser:
     """One prepared float graph quantised to any subset of its nodes, calibrated once."""
 
-    def __init__(self, src: Path, workdir: Path, inputs: list[np.ndarray], input_name: str, ops: tuple[str, ...]) -> None:
+    def __init__(self, src: Path, workdir: Path, ops: tuple[str, ...]) -> None:
         self.prepared = workdir / "prepared.onnx"
         self.cache = workdir / "ranges.json"
         self.candidates = prepare(src, self.prepared, ops)
         self.macs = macs_per_frame(onnx.load(str(self.prepared)), self.candidates)
-        self.ops, self.inputs, self.input_name = ops, inputs, input_name
+        self.ops = ops
+        self.inputs: list[np.ndarray] = []
+        self.input_name = ""
+
+    def calibrate_on(self, inputs: list[np.ndarray], input_name: str) -> None:
+        """The network inputs (of ``input_name``) that calibrate every file written after."""
+        self.inputs, self.input_name = inputs, input_name
 
     def write(self, nodes: list[str], out: Path) -> None:
         """Write the graph with ``nodes`` quantised (the float graph where there are none)."""
@@ -170,17 +176,20 @@ def quantize_file(src: Path, out: Path, waves: list[np.ndarray], screen: SplitAr
     """Write ``src`` quantised to int8 (QDQ), calibrated on the network inputs of ``waves``, at
     the nodes the screen on ``screen`` keeps within ``tolerances`` (by default SI-SDR within
     :data:`DEFAULT_MAX_DROP_DB`) alone and together (the module's docstring), or at exactly
-    ``nodes`` (:class:`UnknownNodes` if one is not a candidate, before anything is written);
-    returns the record."""
+    ``nodes`` (:class:`UnknownNodes` if one is not a candidate, before any calibration or
+    writing); returns the record."""
     tolerances = tolerances or {"si_sdr": DEFAULT_MAX_DROP_DB}
     figures = tuple(tolerances)
-    model = OnnxModel(src, intra_op_threads=1)
-    inputs = calibration_inputs(model, waves)
-    reference = mean_figures(model, screen, figures)
-
-    out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        quantiser = _Quantiser(src, Path(tmp), inputs, model.input_name, ops)
+        quantiser = _Quantiser(src, Path(tmp), ops)
+        unknown = [n for n in nodes or [] if n not in quantiser.candidates]
+        if unknown:
+            raise UnknownNodes(f"not quantisable nodes of {src.name}: {unknown}; candidates: {quantiser.candidates}")
+        model = OnnxModel(src, intra_op_threads=1)
+        inputs = calibration_inputs(model, waves)
+        quantiser.calibrate_on(inputs, model.input_name)
+        reference = mean_figures(model, screen, figures)
+        out.parent.mkdir(parents=True, exist_ok=True)
 
         measured: dict[frozenset[str], Drops] = {}
 
@@ -196,9 +205,6 @@ def quantize_file(src: Path, out: Path, waves: list[np.ndarray], screen: SplitAr
             return measured[key]
 
         if nodes is not None:
-            unknown = [n for n in nodes if n not in quantiser.candidates]
-            if unknown:
-                raise UnknownNodes(f"not quantisable nodes of {src.name}: {unknown}; candidates: {quantiser.candidates}")
             drops: dict[str, Drops] = {}
             kept = [n for n in quantiser.candidates if n in nodes]
         else:
