@@ -7,7 +7,10 @@ runs it on one thread (as ``make benchmark`` does) on random network input of ea
 Weights do not change the time, so a design's speed is known before its training run.
 ``--form`` names the export forms to time (``training.export.EXPORT_FORMS``: the band
 network written straight to ONNX, tf2onnx after the sub-pixel rewrite, tf2onnx as is), one
-row per design and form.
+row per design and form. ``--int8`` adds a row per design and form for the same file with every
+convolution and matrix product quantised as ``training.quantize`` writes them (calibrated on
+random input: the time of an all-int8 file, the least a shipped int8 file of that design can
+cost; which nodes may stay float is for the trained network's screen).
 Nothing else should run on the machine while it measures.
 """
 
@@ -28,6 +31,7 @@ from denoise_core.signal import CHUNK_SECONDS, SignalSpec
 from training.export import EXPORT_FORMS, export_model
 from training.onnx_profile import random_network_input
 from training.presets import get_preset
+from training.quantize import quantize_every_node
 
 
 def seconds_per_audio_second(path: Path, spec: SignalSpec, seconds: float, repeats: int) -> float:
@@ -45,18 +49,24 @@ def seconds_per_audio_second(path: Path, spec: SignalSpec, seconds: float, repea
 
 
 def time_design(preset_name: str, options: dict[str, Any], seconds: list[float], repeats: int,
-                form: str = "graph") -> dict[str, Any]:
-    """Parameters and seconds per audio second at each length for one design."""
+                form: str = "graph", int8: bool = False) -> dict[str, Any]:
+    """Parameters and seconds per audio second at each length for one design (``s_per_s``),
+    and with ``int8`` those of its all-int8 file as well (``int8_s_per_s``)."""
     preset = get_preset(preset_name)
     spec = preset.signal
     options = preset.options(options)
     net = preset.build(spec, options)
+    result: dict[str, Any] = {"preset": preset_name, "options": options, "parameters": int(net.count_params())}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "design.onnx"
         model, spec = export_model(net, spec, form)
         onnx.save(model, str(path))
-        timings = {s: seconds_per_audio_second(path, spec, s, repeats) for s in seconds}
-    return {"preset": preset_name, "options": options, "parameters": int(net.count_params()), "s_per_s": timings}
+        result["s_per_s"] = {s: seconds_per_audio_second(path, spec, s, repeats) for s in seconds}
+        if int8:
+            quantised = Path(tmp) / "design-int8.onnx"
+            quantize_every_node(path, quantised, [random_network_input(spec, min(seconds))])
+            result["int8_s_per_s"] = {s: seconds_per_audio_second(quantised, spec, s, repeats) for s in seconds}
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--form", choices=EXPORT_FORMS, action="append", default=None,
                    help="export form to time; repeat to compare (default: graph)")
+    p.add_argument("--int8", action="store_true", help="also time each design's file with every Conv and MatMul quantised")
     args = p.parse_args(argv)
     lengths = "".join(f" {f'{s:g} s s/s':>10}" for s in args.seconds)
     print("onnxruntime, one thread, untrained networks converted as training.export converts")
@@ -76,9 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     for preset in args.preset or ["band"]:
         for options in args.model_options or [{}]:
             for form in args.form or ["graph"]:
-                r = time_design(preset, options, args.seconds, args.repeats, form)
-                cells = "".join(f" {r['s_per_s'][s]:>10.4f}" for s in args.seconds)
-                print(f"{preset:<10} {json.dumps(r['options']):<50} {form:<10} {r['parameters']:>10}{cells}", flush=True)
+                r = time_design(preset, options, args.seconds, args.repeats, form, args.int8)
+                for kind, key in ((form, "s_per_s"), (f"{form}-int8", "int8_s_per_s"))[: 2 if args.int8 else 1]:
+                    cells = "".join(f" {r[key][s]:>10.4f}" for s in args.seconds)
+                    print(f"{preset:<10} {json.dumps(r['options']):<50} {kind:<10} {r['parameters']:>10}{cells}", flush=True)
     return 0
 
 

@@ -227,6 +227,17 @@ def quantize_file(src: Path, out: Path, waves: list[np.ndarray], screen: SplitAr
     return record
 
 
+def quantize_every_node(src: Path, out: Path, inputs: list[np.ndarray], ops: tuple[str, ...] = DEFAULT_OPS) -> int:
+    """Write ``src`` with every candidate node quantised (QDQ, as :func:`quantize_file` writes
+    them), calibrated on the network ``inputs`` given, and return how many nodes that is; no
+    scoring and no metadata: the file's time is what it is for, not its quality."""
+    with tempfile.TemporaryDirectory() as tmp:
+        quantiser = _Quantiser(src, Path(tmp), ops)
+        quantiser.calibrate_on(inputs, onnx.load(str(quantiser.prepared)).graph.input[0].name)
+        quantiser.write(quantiser.candidates, out)
+        return len(quantiser.candidates)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.quantize", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
