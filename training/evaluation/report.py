@@ -53,8 +53,17 @@ def margin(model: dict[str, Any], other: dict[str, Any]) -> dict[str, float | No
     return out
 
 
+def shown_ahead(metric: str, value: float | None, than: float | None) -> bool:
+    """Whether ``value`` is better than ``than`` as the report prints them (a difference that
+    rounds away is not a lead)."""
+    if value is None or than is None or not (math.isfinite(value) and math.isfinite(than)):
+        return False
+    a, b = (float(FORMATS[metric].format(v)) for v in (value, than))
+    return a > b if METRICS[metric] else a < b
+
+
 def aggregate(records: list[dict[str, Any]], systems: list[str]) -> dict[str, Any]:
-    """Overall, per category and per SNR means; the model's margins; where peers win."""
+    """Overall, per category and per SNR means; the model's margins; where peers win (ahead as printed)."""
     categories = sorted({r["category"] for r in records})
     buckets = sort_buckets({r["snr"] for r in records})
     result: dict[str, Any] = {
@@ -78,8 +87,7 @@ def aggregate(records: list[dict[str, Any]], systems: list[str]) -> dict[str, An
             groups += [("snr", k, v) for k, v in result["by_snr"].items()]
             for group, key, table in groups:
                 for metric in HEADLINE:
-                    diff = margin(table["model"], table[other])[metric]
-                    if diff is not None and diff < 0:
+                    if shown_ahead(metric, table[other].get(metric), table["model"].get(metric)):
                         wins.append({"peer": other, "group": group, "value": key, "metric": metric,
                                      "model": table["model"][metric], "peer_score": table[other][metric]})
     result["margins"] = margins
