@@ -8,9 +8,9 @@ Weights do not change the time, so a design's speed is known before its training
 ``--form`` names the export forms to time (``training.export.EXPORT_FORMS``: the band
 network written straight to ONNX, tf2onnx after the sub-pixel rewrite, tf2onnx as is), one
 row per design and form. ``--int8`` adds a row per design and form for the same file with every
-convolution and matrix product quantised as ``training.quantize`` writes them (calibrated on
-random input: the time of an all-int8 file, the least a shipped int8 file of that design can
-cost; which nodes may stay float is for the trained network's screen).
+convolution and matrix product quantised as ``training.quantize`` writes them, calibrated on
+random input (a file's time does not depend on its ranges). A shipped int8 file keeps its
+sensitive nodes float, chosen on the trained network, and costs more than this row.
 Nothing else should run on the machine while it measures.
 """
 
