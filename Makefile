@@ -27,7 +27,7 @@ WS_RUN ?= $(RUNS)/ab-ws-sep-pesq
 # the checkpoint of each that the ship rule chose (docs/model-gen2.md)
 SHIPPED_CHECKPOINT ?= best-quality.weights.h5
 
-.PHONY: help venv install-service install-full install-browser serve test dataset dataset-band train-band train-offline train-ship train-stream train-offline-df train-offline-pesq train-offline-sep train-offline-outctx train-offline-outctx-more train-offline-dp train-offline-wide keep-run restore-run keep-band-run export-stream evaluate-stream candidate candidate-int8 candidate-stream arm-val extra-noise-by-category noise-balance-by-category arms arms-report long-runs-report export-band reproduce-gen1 train train-seed export export-seed evaluate evaluate-seed benchmark reproduce reproduce-seed training-report clean
+.PHONY: help venv install-service install-full install-browser serve test dataset dataset-band train-band train-offline train-ship train-stream train-offline-df train-offline-pesq train-offline-sep train-offline-outctx train-offline-outctx-more train-offline-dp train-offline-wide train-offline-outctx2 keep-run restore-run keep-band-run export-stream evaluate-stream candidate candidate-int8 candidate-stream arm-val extra-noise-by-category noise-balance-by-category arms arms-report long-runs-report export-band reproduce-gen1 train train-seed export export-seed evaluate evaluate-seed benchmark reproduce reproduce-seed training-report clean
 
 help:
 	@echo "make serve   - create .venv, install the service (no TensorFlow), serve models/ on port $(PORT)"
@@ -172,6 +172,14 @@ WIDE_OPTIONS = {"output_context": [1], "channels": [16, 32], "dilations": [1, 2,
 train-offline-wide: install-full
 	@$(call RESTORE,$(WIDE_RUN))
 	$(PY) -m training.train --data $(BAND_DATASET) --preset band-offline-df-pesq --model-options '$(WIDE_OPTIONS)' --out $(WIDE_RUN) $(THREADS_OPT)
+
+# the twelfth long run (docs/model-gen2.md): the eighth's recipe with a second full context block
+# (time dilation 2) after the output decoder level, 70,000 steps
+OUTCTX2_RUN ?= $(RUNS)/band-offline-df-outctx2
+OUTCTX2_OPTIONS = {"output_context": [1, 2]}
+train-offline-outctx2: install-full
+	@$(call RESTORE,$(OUTCTX2_RUN))
+	$(PY) -m training.train --data $(BAND_DATASET) --preset band-offline-df-pesq --model-options '$(OUTCTX2_OPTIONS)' --out $(OUTCTX2_RUN) $(THREADS_OPT)
 
 keep-run:
 	@test -n "$(RUN)" && test -d "$(RUN)" || { echo "usage: make keep-run RUN=<run directory>"; exit 2; }
@@ -413,6 +421,7 @@ long-runs-report: training-report
 	[ ! -f docs/runs/$(notdir $(OUTCTX_RUN))/history.csv ] || $(PY) -m training.compare_curves docs/runs/$(notdir $(PESQ_RUN)) docs/runs/$(notdir $(OUTCTX_RUN)) --out docs/outctx-run-report.md
 	[ ! -f docs/runs/$(notdir $(DP_RUN))/history.csv ] || $(PY) -m training.compare_curves docs/runs/$(notdir $(OUTCTX_RUN)) docs/runs/$(notdir $(DP_RUN)) --out docs/dp-run-report.md
 	[ ! -f docs/runs/$(notdir $(WIDE_RUN))/history.csv ] || $(PY) -m training.compare_curves docs/runs/$(notdir $(OUTCTX_RUN)) docs/runs/$(notdir $(WIDE_RUN)) --out docs/wide-run-report.md
+	[ ! -f docs/runs/$(notdir $(OUTCTX2_RUN))/history.csv ] || $(PY) -m training.compare_curves docs/runs/$(notdir $(OUTCTX_RUN)) docs/runs/$(notdir $(OUTCTX2_RUN)) --out docs/outctx2-run-report.md
 	[ ! -f docs/runs/ab-ft-df-seed1/history.csv ] || $(PY) -m training.compare_curves docs/runs/ab-ft-df-seed1 docs/runs/ab-ft-df-pesq-seed1 --out docs/ft-arms-seed1-report.md
 	[ ! -f docs/runs/ab-band-offline-df-pesq-noextra/history.csv ] || $(PY) -m training.compare_curves docs/runs/ab-band-offline-df-pesq docs/runs/ab-band-offline-df-pesq-noextra --out docs/extra-noise-report.md
 	[ ! -f docs/runs/ab-ft-ship-p20/history.csv ] || $(PY) -m training.compare_curves docs/runs/ab-ft-ship-p20 docs/runs/ab-ft-ship-p60 --out docs/ft-ship-arms-report.md

@@ -148,14 +148,15 @@ class _Quantiser:
         self.prepared = workdir / "prepared.onnx"
         self.cache = workdir / "ranges.json"
         self.candidates = prepare(src, self.prepared, ops)
-        self.macs = macs_per_frame(onnx.load(str(self.prepared)), self.candidates)
+        graph = onnx.load(str(self.prepared))
+        self.macs = macs_per_frame(graph, self.candidates)
+        self.input_name = graph.graph.input[0].name
         self.ops = ops
         self.inputs: list[np.ndarray] = []
-        self.input_name = ""
 
-    def calibrate_on(self, inputs: list[np.ndarray], input_name: str) -> None:
-        """The network inputs (of ``input_name``) that calibrate every file written after."""
-        self.inputs, self.input_name = inputs, input_name
+    def calibrate_on(self, inputs: list[np.ndarray]) -> None:
+        """The network inputs that calibrate every file written after."""
+        self.inputs = inputs
 
     def write(self, nodes: list[str], out: Path) -> None:
         """Write the graph with ``nodes`` quantised (the float graph where there are none)."""
@@ -187,7 +188,7 @@ def quantize_file(src: Path, out: Path, waves: list[np.ndarray], screen: SplitAr
             raise UnknownNodes(f"not quantisable nodes of {src.name}: {unknown}; candidates: {quantiser.candidates}")
         model = OnnxModel(src, intra_op_threads=1)
         inputs = calibration_inputs(model, waves)
-        quantiser.calibrate_on(inputs, model.input_name)
+        quantiser.calibrate_on(inputs)
         reference = mean_figures(model, screen, figures)
         out.parent.mkdir(parents=True, exist_ok=True)
 
@@ -233,7 +234,7 @@ def quantize_every_node(src: Path, out: Path, inputs: list[np.ndarray], ops: tup
     scoring and no metadata: the file's time is what it is for, not its quality."""
     with tempfile.TemporaryDirectory() as tmp:
         quantiser = _Quantiser(src, Path(tmp), ops)
-        quantiser.calibrate_on(inputs, onnx.load(str(quantiser.prepared)).graph.input[0].name)
+        quantiser.calibrate_on(inputs)
         quantiser.write(quantiser.candidates, out)
         return len(quantiser.candidates)
 
