@@ -148,9 +148,9 @@ class _Quantiser:
         self.prepared = workdir / "prepared.onnx"
         self.cache = workdir / "ranges.json"
         self.candidates = prepare(src, self.prepared, ops)
-        graph = onnx.load(str(self.prepared))
-        self.macs = macs_per_frame(graph, self.candidates)
-        self.input_name = graph.graph.input[0].name
+        prepared = onnx.load(str(self.prepared))
+        self.macs = macs_per_frame(prepared, self.candidates)
+        self.input_name = prepared.graph.input[0].name
         self.ops = ops
         self.inputs: list[np.ndarray] = []
 
